@@ -1,0 +1,98 @@
+//! Runs a plan: merges the input files, keeps the newest version of each
+//! key, applies committed range tombstones, drops point tombstones where the
+//! plan allows, and writes output files cut at the target size.
+
+use bytes::Bytes;
+use object_store::{ObjectStoreExt, PutPayload};
+
+use super::picker::Plan;
+use crate::error::Result;
+use crate::keys::{Epoch, FileId};
+use crate::merge::{smallest, Source};
+use crate::paths;
+use crate::range_tombstone::{hidden, RangeTombstone};
+use crate::sst::{SstBuilder, SstShape};
+use crate::storage::Storage;
+use crate::version::SstMeta;
+
+/// What a compaction wrote and read.
+pub struct Outcome {
+    pub outputs: Vec<SstMeta>,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+}
+
+/// Every input is committed and no reader reads below the committed epoch,
+/// so only the newest version of each key is needed.
+pub async fn execute(
+    plan: &Plan,
+    tombstones: &[RangeTombstone],
+    storage: &Storage,
+    shape: SstShape,
+    target_bytes: u64,
+    mut next_id: impl FnMut() -> FileId,
+) -> Result<Outcome> {
+    let mut sources = Vec::new();
+    let mut bytes_read = 0;
+    for (level, files) in &plan.inputs {
+        bytes_read += files.iter().map(|f| f.meta.size).sum::<u64>();
+        if *level == 0 {
+            for f in files {
+                sources.push(Source::sst(f, storage, None).await?);
+            }
+        } else {
+            sources.push(Source::level(files.clone(), storage, None, None).await?);
+        }
+    }
+    let mut outputs = Vec::new();
+    let mut bytes_written = 0;
+    let mut builder = SstBuilder::new(shape);
+    let mut last_key: Vec<u8> = Vec::new();
+    let mut any = false;
+    while let Some(i) = smallest(&sources) {
+        let src = &sources[i];
+        let key = src.key().unwrap_or_default();
+        if any && key == &last_key[..] {
+            sources[i].next().await?;
+            continue;
+        }
+        any = true;
+        last_key.clear();
+        last_key.extend_from_slice(key);
+        let stamp = src.stamp();
+        let value = src.value_slice();
+        let keep =
+            !hidden(tombstones, key, stamp, Epoch::MAX) && !(value.is_none() && plan.drop_deletes);
+        if keep {
+            builder.add(key, stamp, value);
+            if builder.estimated_size() >= target_bytes {
+                let full = std::mem::replace(&mut builder, SstBuilder::new(shape));
+                let meta = upload(full, storage, next_id()).await?;
+                bytes_written += meta.size;
+                outputs.push(meta);
+            }
+        }
+        sources[i].next().await?;
+    }
+    if !builder.is_empty() {
+        let meta = upload(builder, storage, next_id()).await?;
+        bytes_written += meta.size;
+        outputs.push(meta);
+    }
+    Ok(Outcome {
+        outputs,
+        bytes_read,
+        bytes_written,
+    })
+}
+
+/// Finishes `builder` and stores it as file `id`.
+pub async fn upload(builder: SstBuilder, storage: &Storage, id: FileId) -> Result<SstMeta> {
+    let (bytes, props): (Bytes, _) = builder.finish();
+    let size = bytes.len() as u64;
+    storage
+        .store
+        .put(&paths::sst(id), PutPayload::from(bytes))
+        .await?;
+    Ok(SstMeta { id, size, props })
+}

@@ -1,0 +1,20 @@
+//! Compaction: merging files to bound read cost and reclaim space.
+//!
+//! Leveled, not tiered. Riverbed's state is read far more than it is
+//! scanned in bulk, by point lookups of operators on every input batch;
+//! leveled compaction keeps one file per sorted level on a point read's path
+//! (plus a few L0 files), and bounds space amplification to about 1.1×, which
+//! matters when state is hundreds of GB on object storage billed by the
+//! byte. Tiered would write less, but a read would probe every run of every
+//! tier. Writes to object storage are large sequential PUTs either way.
+//!
+//! - `picker.rs` decides what to compact (pure function of a version).
+//! - `executor.rs` merges and writes the output files.
+//! The store (`store.rs`) installs the result: one manifest version that
+//! swaps inputs for outputs, then marks inputs obsolete so they are deleted
+//! once no reader holds them.
+
+pub mod executor;
+pub mod picker;
+
+pub use picker::{pick, PickerOptions, Plan, Reason};

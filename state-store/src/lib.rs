@@ -1,0 +1,43 @@
+//! Riverbed's state store engine: an LSM tree whose files and manifest live
+//! on object storage, versioned by epochs.
+//!
+//! - Writes go to per-epoch memtables ([`memtable`]), are flushed to SSTs
+//!   ([`sst`]) in the background, and become durable when their epoch is
+//!   committed ([`Store::commit`]), which writes a manifest version
+//!   ([`manifest`]) by compare-and-swap. There is no WAL: an uncommitted
+//!   epoch is rebuilt by the caller (sources replay), or discarded.
+//! - Reads name an epoch and see the newest version at or below it, merged
+//!   across memtables and levels ([`read`](Store::get), [`merge`]), with
+//!   point and range tombstones ([`range_tombstone`]).
+//! - Compaction ([`compaction`]) is leveled; files leave object storage only
+//!   when no version and no reader needs them ([`version`]).
+//! - Blocks are cached in memory on `foyer` ([`cache`]).
+//!
+//! Keys are `table | key_group | user_key` ([`keys`]).
+
+pub mod cache;
+pub mod compaction;
+pub mod entry;
+pub mod error;
+pub mod keys;
+pub mod manifest;
+pub mod memtable;
+pub mod merge;
+pub mod metrics;
+pub mod options;
+pub mod paths;
+pub mod range_tombstone;
+mod read;
+pub mod sst;
+pub mod storage;
+pub mod store;
+pub mod varint;
+pub mod version;
+pub mod write_batch;
+
+pub use error::{Error, ErrorKind, Result};
+pub use keys::{full_key, Epoch, FileId, KeyGroup, Stamp, TableId};
+pub use metrics::MetricsSnapshot;
+pub use options::{Options, S3Options};
+pub use store::Store;
+pub use write_batch::{Op, WriteBatch};

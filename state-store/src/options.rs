@@ -1,0 +1,161 @@
+//! Settings of the engine: one documented struct with defaults, loadable from
+//! TOML. Every default says why it is what it is.
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// How the engine uses memory, files and background work.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Options {
+    /// Where files and the manifest live: a local directory path (the
+    /// embedded default), `file:///path`, or `s3://bucket/prefix`.
+    pub url: String,
+    /// S3 settings used when `url` is `s3://`; unset fields come from the
+    /// usual `AWS_*` environment variables.
+    pub s3: S3Options,
+    /// A memtable is frozen and flushed once it holds this many bytes.
+    /// 32 MiB makes L0 files large enough that an object-store PUT costs little
+    /// per byte, yet small enough that a flush finishes in well under a second.
+    pub memtable_bytes: usize,
+    /// Writers wait (never fail) once memtables hold this much in total, until
+    /// the flusher catches up. 4 memtables' worth lets one flush run while
+    /// writers keep filling others.
+    pub max_memory_bytes: usize,
+    /// Uncompressed size of a data block. 16 KiB keeps a point read's block
+    /// fetch cheap on a miss while letting zstd find redundancy.
+    pub block_bytes: usize,
+    /// Entries between restart points inside a block: the binary search
+    /// granularity of a point read.
+    pub restart_interval: usize,
+    /// Bloom filter bits per key: 10 gives about 1% false positives.
+    pub bloom_bits_per_key: usize,
+    /// zstd level for data blocks. Level 1 compresses at hundreds of MB/s, so
+    /// flush and compaction stay I/O-bound, not CPU-bound.
+    pub zstd_level: i32,
+    /// Compaction output files are cut at this size. 64 MiB: few objects per GB.
+    pub sst_target_bytes: u64,
+    /// Committed L0 files that trigger an L0 → L1 compaction.
+    pub l0_compaction_trigger: usize,
+    /// Size target of L1; each deeper level is `level_multiplier` times larger.
+    pub level_base_bytes: u64,
+    pub level_multiplier: u64,
+    /// Deepest level (L1..=max_levels).
+    pub max_levels: usize,
+    /// Capacity of the in-memory block cache (decompressed blocks).
+    pub block_cache_bytes: usize,
+    /// Run flushes and compactions in background tasks. Tests that want to
+    /// drive every step by hand turn it off; flush and commit still work.
+    pub background_compaction: bool,
+}
+
+/// Connection settings for an S3-compatible object store.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Options {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            url: "riverbed-data".into(),
+            s3: S3Options::default(),
+            memtable_bytes: 32 << 20,
+            max_memory_bytes: 128 << 20,
+            block_bytes: 16 << 10,
+            restart_interval: 16,
+            bloom_bits_per_key: 10,
+            zstd_level: 1,
+            sst_target_bytes: 64 << 20,
+            l0_compaction_trigger: 4,
+            level_base_bytes: 256 << 20,
+            level_multiplier: 10,
+            max_levels: 6,
+            block_cache_bytes: 256 << 20,
+            background_compaction: true,
+        }
+    }
+}
+
+impl Options {
+    /// Options for `url` with every other setting at its default.
+    pub fn with_url(url: impl Into<String>) -> Self {
+        Options {
+            url: url.into(),
+            ..Options::default()
+        }
+    }
+
+    /// Parses TOML; unknown keys are an error so a typo is not silently ignored.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let opts: Options = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        opts.validate()?;
+        Ok(opts)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let check = |ok: bool, what: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::Config(what.to_string()))
+            }
+        };
+        check(
+            self.memtable_bytes >= 1024,
+            "memtable_bytes must be at least 1024",
+        )?;
+        check(
+            self.max_memory_bytes >= self.memtable_bytes,
+            "max_memory_bytes must be at least memtable_bytes",
+        )?;
+        check(self.block_bytes >= 64, "block_bytes must be at least 64")?;
+        check(
+            self.restart_interval >= 1,
+            "restart_interval must be at least 1",
+        )?;
+        check(
+            (1..=64).contains(&self.bloom_bits_per_key),
+            "bloom_bits_per_key must be in 1..=64",
+        )?;
+        check(
+            self.sst_target_bytes >= 1024,
+            "sst_target_bytes must be at least 1024",
+        )?;
+        check(
+            self.l0_compaction_trigger >= 1,
+            "l0_compaction_trigger must be at least 1",
+        )?;
+        check(
+            self.level_multiplier >= 2,
+            "level_multiplier must be at least 2",
+        )?;
+        check(
+            (1..=16).contains(&self.max_levels),
+            "max_levels must be in 1..=16",
+        )?;
+        check(!self.url.is_empty(), "url must not be empty")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_overrides_defaults_and_rejects_typos() {
+        let o =
+            Options::from_toml("url = \"s3://b/p\"\nmemtable_bytes = 4096\n[s3]\nregion = \"x\"")
+                .unwrap();
+        assert_eq!(o.memtable_bytes, 4096);
+        assert_eq!(o.s3.region.as_deref(), Some("x"));
+        assert_eq!(o.block_bytes, Options::default().block_bytes);
+        assert!(Options::from_toml("memtable_byte = 1").is_err());
+        assert!(Options::from_toml("memtable_bytes = 1").is_err());
+    }
+}

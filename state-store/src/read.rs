@@ -1,0 +1,207 @@
+//! The read path: point gets, multi-gets and forward scans at an epoch,
+//! merged across memtables, L0 files and sorted levels (newest wins), with
+//! point and range tombstones applied.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::entry::Value;
+use crate::error::{Error, Result};
+use crate::keys::{prefix_end, Epoch, Stamp};
+use crate::memtable::Memtable;
+use crate::merge::{smallest, Source};
+use crate::range_tombstone::{hidden, RangeTombstone};
+use crate::sst::reader::probe_hash;
+use crate::store::{Inner, Store};
+use crate::version::Version;
+
+/// What one read sees: taken under the state lock in three `Arc` clones, then
+/// read without locks. Files stay alive as long as the snapshot does.
+struct Snapshot {
+    memtables: Arc<Vec<Arc<Memtable>>>,
+    pending: Arc<Vec<RangeTombstone>>,
+    version: Arc<Version>,
+    epoch: Epoch,
+}
+
+impl Snapshot {
+    fn hidden(&self, key: &[u8], stamp: Stamp) -> bool {
+        hidden(&self.pending, key, stamp, self.epoch)
+            || hidden(&self.version.tombstones, key, stamp, self.epoch)
+    }
+}
+
+impl Inner {
+    fn snapshot(&self, epoch: Epoch) -> Result<Snapshot> {
+        self.check_open()?;
+        let st = self.state.read();
+        if epoch < st.version.committed {
+            return Err(Error::InvalidArgument(format!(
+                "read epoch {} is below the committed epoch {}: older versions may be compacted away",
+                epoch.0, st.version.committed.0
+            )));
+        }
+        Ok(Snapshot {
+            memtables: st.memtables.clone(),
+            pending: st.pending.clone(),
+            version: st.version.clone(),
+            epoch,
+        })
+    }
+
+    async fn get_in(&self, snap: &Snapshot, key: &[u8]) -> Result<Option<Bytes>> {
+        let epoch = snap.epoch;
+        let mut best: Option<(Stamp, Value)> = None;
+        fn consider(best: &mut Option<(Stamp, Value)>, stamp: Stamp, value: Value) {
+            if best.as_ref().is_none_or(|(s, _)| stamp > *s) {
+                *best = Some((stamp, value));
+            }
+        }
+        for m in snap.memtables.iter() {
+            if m.epoch() <= epoch {
+                if let Some(v) = m.get(key) {
+                    consider(&mut best, m.stamp(), v);
+                }
+            }
+        }
+        let hash = probe_hash(key);
+        let v = &snap.version;
+        for f in &v.levels[0] {
+            let p = f.props();
+            if p.min_epoch > epoch || key < &p.smallest[..] || key > &p.largest[..] {
+                continue;
+            }
+            let reader = f.reader(&self.storage.store, &self.storage.cache).await?;
+            if let Some((s, val)) = reader.get(key, hash, epoch).await? {
+                consider(&mut best, s, val);
+            }
+        }
+        // Sorted levels hold only versions older than any in memtables or
+        // L0, and each level older than the one above: the first hit wins.
+        if best.is_none() {
+            for level in 1..v.levels.len() {
+                if let Some(f) = v.file_for(level, key) {
+                    let reader = f.reader(&self.storage.store, &self.storage.cache).await?;
+                    if let Some((s, val)) = reader.get(key, hash, epoch).await? {
+                        consider(&mut best, s, val);
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(match best {
+            Some((stamp, Value::Put(v))) if !snap.hidden(key, stamp) => Some(v),
+            _ => None,
+        })
+    }
+
+    async fn scan_in(
+        &self,
+        snap: &Snapshot,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Bytes, Bytes)>> {
+        let epoch = snap.epoch;
+        let mut sources = Vec::new();
+        for m in snap.memtables.iter() {
+            if m.epoch() <= epoch {
+                let entries = m.range(start, end);
+                if !entries.is_empty() {
+                    sources.push(Source::mem(entries));
+                }
+            }
+        }
+        let in_range =
+            |smallest: &[u8], largest: &[u8]| largest >= start && end.is_none_or(|e| smallest < e);
+        let v = &snap.version;
+        for f in &v.levels[0] {
+            let p = f.props();
+            if p.min_epoch <= epoch && in_range(&p.smallest, &p.largest) {
+                sources.push(Source::sst(f, &self.storage, Some(start)).await?);
+            }
+        }
+        for files in v.levels.iter().skip(1) {
+            let files: Vec<_> = files
+                .iter()
+                .filter(|f| in_range(&f.props().smallest, &f.props().largest))
+                .cloned()
+                .collect();
+            if !files.is_empty() {
+                let end = end.map(Bytes::copy_from_slice);
+                sources.push(Source::level(files, &self.storage, Some(start), end).await?);
+            }
+        }
+        let mut out = Vec::new();
+        let mut decided: Option<Bytes> = None;
+        while let Some(i) = smallest(&sources) {
+            if out.len() >= limit {
+                break;
+            }
+            let src = &sources[i];
+            let key = src.key().unwrap_or_default();
+            if end.is_some_and(|e| key >= e) {
+                break;
+            }
+            let stamp = src.stamp();
+            let seen = decided.as_ref().is_some_and(|d| &d[..] == key);
+            if !seen && stamp.epoch <= epoch {
+                if let Some((k, value)) = src.key_value() {
+                    if let Value::Put(v) = value {
+                        if !snap.hidden(&k, stamp) {
+                            out.push((k.clone(), v));
+                        }
+                    }
+                    decided = Some(k);
+                }
+            }
+            sources[i].next().await?;
+        }
+        Ok(out)
+    }
+}
+
+impl Store {
+    /// The value of `key` as of `epoch`: the newest version written at or
+    /// below it. `epoch` may be above the committed epoch (a writer reading
+    /// its own writes) but not below it.
+    pub async fn get(&self, key: &[u8], epoch: Epoch) -> Result<Option<Bytes>> {
+        let snap = self.inner.snapshot(epoch)?;
+        self.inner.get_in(&snap, key).await
+    }
+
+    /// Gets for many keys, all from one snapshot.
+    pub async fn multi_get(&self, keys: &[Bytes], epoch: Epoch) -> Result<Vec<Option<Bytes>>> {
+        let snap = self.inner.snapshot(epoch)?;
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            out.push(self.inner.get_in(&snap, k).await?);
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` live entries with keys in `[start, end)` (`end = None`:
+    /// to the end of the key space), in key order, as of `epoch`.
+    pub async fn scan(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        epoch: Epoch,
+        limit: usize,
+    ) -> Result<Vec<(Bytes, Bytes)>> {
+        let snap = self.inner.snapshot(epoch)?;
+        self.inner.scan_in(&snap, start, end, limit).await
+    }
+
+    /// Up to `limit` live entries whose keys start with `prefix`.
+    pub async fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        epoch: Epoch,
+        limit: usize,
+    ) -> Result<Vec<(Bytes, Bytes)>> {
+        let end = prefix_end(prefix);
+        self.scan(prefix, end.as_deref(), epoch, limit).await
+    }
+}

@@ -1,0 +1,272 @@
+//! Reads an SST from object storage: the footer, filter, index and
+//! properties once at open (they stay in memory), data blocks on demand
+//! through the block cache.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use super::block::{Block, BlockError, BlockIter};
+use super::bloom::{key_hash, Bloom};
+use super::format::{
+    check_frame, decode_index, Footer, IndexEntry, SstProps, CODEC_RAW, CODEC_ZSTD, FOOTER_LEN,
+};
+use crate::cache::BlockCache;
+use crate::entry::Value;
+use crate::error::{Error, Result};
+use crate::keys::{Epoch, FileId, Stamp};
+use crate::paths;
+
+/// A decompressed block may not claim more than this (guards against a
+/// corrupted size field asking for a huge allocation).
+const MAX_BLOCK_BYTES: u64 = 256 << 20;
+
+pub struct SstReader {
+    id: FileId,
+    path: Path,
+    store: Arc<dyn ObjectStore>,
+    cache: Arc<BlockCache>,
+    index: Vec<IndexEntry>,
+    bloom: Option<Bloom>,
+    props: SstProps,
+}
+
+impl SstReader {
+    /// Opens file `id` of `size` bytes (the size comes from the manifest).
+    pub async fn open(
+        id: FileId,
+        size: u64,
+        store: Arc<dyn ObjectStore>,
+        cache: Arc<BlockCache>,
+    ) -> Result<Self> {
+        let path = paths::sst(id);
+        let corrupt = |off: u64, why: &str| Error::corrupted(&path, off, why);
+        if size < FOOTER_LEN as u64 {
+            return Err(corrupt(0, "file shorter than a footer"));
+        }
+        let footer_at = size - FOOTER_LEN as u64;
+        let footer_bytes = store.get_range(&path, footer_at..size).await?;
+        let footer = Footer::decode(&footer_bytes).map_err(|why| corrupt(footer_at, why))?;
+        let meta_start = footer.filter.0;
+        let sections = [footer.filter, footer.index, footer.props];
+        for (off, len) in sections {
+            if off < meta_start || off + u64::from(len) > footer_at {
+                return Err(corrupt(footer_at, "footer points outside the file"));
+            }
+        }
+        let meta = store.get_range(&path, meta_start..footer_at).await?;
+        let section = |(off, len): (u64, u32)| -> Result<Bytes> {
+            let start = (off - meta_start) as usize;
+            let frame = meta.slice(start..start + len as usize);
+            let (payload, codec) = check_frame(&frame).map_err(|why| corrupt(off, why))?;
+            if codec != CODEC_RAW {
+                return Err(corrupt(off, "metadata section has a codec"));
+            }
+            Ok(payload)
+        };
+        let filter = section(footer.filter)?;
+        let index =
+            decode_index(&section(footer.index)?).map_err(|why| corrupt(footer.index.0, why))?;
+        let props = SstProps::decode(&section(footer.props)?)
+            .map_err(|why| corrupt(footer.props.0, why))?;
+        let mut prev_end = 0u64;
+        for e in &index {
+            if e.offset != prev_end || e.offset + u64::from(e.len) > meta_start {
+                return Err(corrupt(footer.index.0, "index entry out of place"));
+            }
+            prev_end = e.offset + u64::from(e.len);
+        }
+        let bloom = Bloom::decode(filter);
+        Ok(SstReader {
+            id,
+            path,
+            store,
+            cache,
+            index,
+            bloom,
+            props,
+        })
+    }
+
+    pub fn id(&self) -> FileId {
+        self.id
+    }
+
+    pub fn props(&self) -> &SstProps {
+        &self.props
+    }
+
+    pub fn num_blocks(&self) -> usize {
+        self.index.len()
+    }
+
+    #[inline]
+    pub fn may_contain(&self, hash: u64) -> bool {
+        self.bloom.as_ref().is_none_or(|b| b.may_contain(hash))
+    }
+
+    /// Data block `i`, from the cache or from object storage.
+    pub async fn block(&self, i: usize) -> Result<Block> {
+        let e = &self.index[i];
+        if let Some(b) = self.cache.get(self.id, e.offset) {
+            return Ok(b);
+        }
+        let frame = self
+            .store
+            .get_range(&self.path, e.offset..e.offset + u64::from(e.len))
+            .await?;
+        let block = self.decode_block(e.offset, &frame)?;
+        self.cache.insert(self.id, e.offset, block.clone());
+        Ok(block)
+    }
+
+    fn decode_block(&self, offset: u64, frame: &Bytes) -> Result<Block> {
+        let corrupt = |why: &str| Error::corrupted(&self.path, offset, why);
+        let (payload, codec) = check_frame(frame).map_err(corrupt)?;
+        let raw = match codec {
+            CODEC_RAW => payload,
+            CODEC_ZSTD => {
+                let size = zstd::zstd_safe::get_frame_content_size(&payload)
+                    .ok()
+                    .flatten()
+                    .filter(|&s| s <= MAX_BLOCK_BYTES)
+                    .ok_or_else(|| corrupt("zstd frame without a sane content size"))?;
+                let raw = zstd::bulk::decompress(&payload, size as usize)
+                    .map_err(|_| corrupt("zstd decode failed"))?;
+                Bytes::from(raw)
+            }
+            _ => return Err(corrupt("unknown block codec")),
+        };
+        Block::decode(raw).map_err(corrupt)
+    }
+
+    pub(crate) fn block_error(&self, block: usize, e: BlockError) -> Error {
+        let at = self.index.get(block).map_or(0, |e| e.offset);
+        Error::corrupted(
+            &self.path,
+            at,
+            format!(
+                "{} (at byte {} of the decompressed block)",
+                e.reason, e.offset
+            ),
+        )
+    }
+
+    /// Index of the first block that may hold `key` (its last key is `>= key`).
+    fn block_for(&self, key: &[u8]) -> usize {
+        self.index.partition_point(|e| &e.last_key[..] < key)
+    }
+
+    /// The newest version of `key` with epoch `<= max_epoch`, if the file has one.
+    pub async fn get(
+        self: &Arc<Self>,
+        key: &[u8],
+        hash: u64,
+        max_epoch: Epoch,
+    ) -> Result<Option<(Stamp, Value)>> {
+        if !self.may_contain(hash)
+            || key < &self.props.smallest[..]
+            || key > &self.props.largest[..]
+        {
+            return Ok(None);
+        }
+        let mut it = SstIter::new(self.clone());
+        it.seek(key).await?;
+        while let Some(cur) = it.current() {
+            if cur.key() != key {
+                break;
+            }
+            if cur.stamp().epoch <= max_epoch {
+                return Ok(Some((cur.stamp(), cur.value())));
+            }
+            it.next().await?;
+        }
+        Ok(None)
+    }
+}
+
+/// Hash used for the bloom probe, computed once per key and reused for every file.
+pub fn probe_hash(key: &[u8]) -> u64 {
+    key_hash(key)
+}
+
+/// A forward cursor over a whole SST.
+pub struct SstIter {
+    reader: Arc<SstReader>,
+    block: usize,
+    it: Option<BlockIter>,
+}
+
+impl SstIter {
+    pub fn new(reader: Arc<SstReader>) -> Self {
+        SstIter {
+            reader,
+            block: 0,
+            it: None,
+        }
+    }
+
+    /// The entry under the cursor, `None` once past the end.
+    #[inline]
+    pub fn current(&self) -> Option<&BlockIter> {
+        self.it.as_ref().filter(|it| it.valid())
+    }
+
+    pub async fn seek_to_first(&mut self) -> Result<()> {
+        self.load(0).await?;
+        if let Some(it) = self.it.as_mut() {
+            it.seek_to_first()
+                .map_err(|e| self.reader.block_error(0, e))?;
+        }
+        self.skip_exhausted().await
+    }
+
+    pub async fn seek(&mut self, key: &[u8]) -> Result<()> {
+        let b = self.reader.block_for(key);
+        self.load(b).await?;
+        if let Some(it) = self.it.as_mut() {
+            it.seek(key).map_err(|e| self.reader.block_error(b, e))?;
+        }
+        self.skip_exhausted().await
+    }
+
+    #[inline]
+    pub async fn next(&mut self) -> Result<()> {
+        if let Some(it) = self.it.as_mut() {
+            it.advance()
+                .map_err(|e| self.reader.block_error(self.block, e))?;
+            if !it.valid() {
+                return self.skip_exhausted().await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn load(&mut self, b: usize) -> Result<()> {
+        self.block = b;
+        self.it = if b < self.reader.num_blocks() {
+            Some(BlockIter::new(self.reader.block(b).await?))
+        } else {
+            None
+        };
+        Ok(())
+    }
+
+    /// Moves into the next block(s) while the current one is used up.
+    async fn skip_exhausted(&mut self) -> Result<()> {
+        while let Some(it) = self.it.as_ref() {
+            if it.valid() {
+                break;
+            }
+            let next = self.block + 1;
+            self.load(next).await?;
+            if let Some(it) = self.it.as_mut() {
+                it.seek_to_first()
+                    .map_err(|e| self.reader.block_error(next, e))?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,753 @@
+//! The store: the write path, epochs (seal, commit, discard), opening and
+//! closing, and the background tasks (flusher, compactor, file deleter).
+//! Reads are in `read.rs`.
+//!
+//! Concurrency: `state` (a short-held lock) owns the memtables, the pending
+//! range tombstones and the current version. The manifest lock serialises
+//! everything that writes a manifest version (commit, compaction), so the
+//! committed part of the version only changes under it; flushes and
+//! discards touch only uncommitted files. Lock order: state, then a
+//! memtable's own lock.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::cache::{BlockCache, CacheStats};
+use crate::compaction::{executor, picker, PickerOptions, Plan};
+use crate::error::{Error, Result};
+use crate::keys::{Epoch, FileId};
+use crate::manifest::{ManifestData, ManifestStore};
+use crate::memtable::Memtable;
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::options::Options;
+use crate::paths;
+use crate::range_tombstone::RangeTombstone;
+use crate::sst::{SstBuilder, SstShape};
+use crate::storage::{open_object_store, Storage};
+use crate::version::{GcQueue, SstHandle, SstMeta, Version};
+use crate::write_batch::WriteBatch;
+
+/// A handle to an open store. Cheap to share behind an `Arc`.
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) opts: Options,
+    shape: SstShape,
+    picker: PickerOptions,
+    pub(crate) storage: Storage,
+    pub(crate) state: RwLock<State>,
+    manifest: tokio::sync::Mutex<ManifestStore>,
+    flush_lock: tokio::sync::Mutex<()>,
+    compaction_lock: tokio::sync::Mutex<()>,
+    next_seq: AtomicU64,
+    next_file_id: AtomicU64,
+    mem_bytes: AtomicUsize,
+    flush_wanted: Notify,
+    flushed: Notify,
+    compact_wanted: Notify,
+    gc: Arc<GcQueue>,
+    failure: Mutex<Option<String>>,
+    closed: AtomicBool,
+    pub(crate) metrics: Metrics,
+}
+
+pub(crate) struct State {
+    /// Writes must carry an epoch above this one.
+    sealed: Epoch,
+    active: BTreeMap<Epoch, Arc<Memtable>>,
+    /// Oldest first; each waits for the flusher.
+    frozen: Vec<Arc<Memtable>>,
+    /// `active` and `frozen` together, rebuilt on change, for readers.
+    pub(crate) memtables: Arc<Vec<Arc<Memtable>>>,
+    /// Range tombstones of uncommitted epochs.
+    pub(crate) pending: Arc<Vec<RangeTombstone>>,
+    pub(crate) version: Arc<Version>,
+}
+
+impl State {
+    fn rebuild_memtables(&mut self) {
+        let list: Vec<_> = self
+            .active
+            .values()
+            .chain(self.frozen.iter())
+            .cloned()
+            .collect();
+        self.memtables = Arc::new(list);
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store at `opts.url` and recovers its last
+    /// committed version. Files of uncommitted epochs left by an earlier
+    /// process are deleted. Must be called inside a tokio runtime.
+    pub async fn open(opts: Options) -> Result<Store> {
+        opts.validate()?;
+        let store = open_object_store(&opts.url, &opts.s3)?;
+        let storage = Storage {
+            store,
+            cache: Arc::new(BlockCache::new(opts.block_cache_bytes)),
+        };
+        let (mut manifest, data) = ManifestStore::open(storage.store.clone()).await?;
+        let data = data.unwrap_or_else(|| ManifestData {
+            next_file_id: 1,
+            ..ManifestData::default()
+        });
+        let gc = Arc::new(GcQueue::default());
+        let mut version = Version::empty(opts.max_levels);
+        if data.levels.len() > version.levels.len() {
+            return Err(Error::Config(format!(
+                "the store has {} levels but max_levels allows {}",
+                data.levels.len() - 1,
+                opts.max_levels
+            )));
+        }
+        version.committed = data.committed;
+        version.tombstones = data.tombstones.clone();
+        let mut live = std::collections::HashSet::new();
+        for (l, files) in data.levels.iter().enumerate() {
+            for meta in files {
+                live.insert(meta.id);
+                version.levels[l].push(Arc::new(SstHandle::new(meta.clone(), gc.clone())));
+            }
+        }
+        // Orphans: files of epochs that never committed, or of compactions
+        // whose manifest write never happened.
+        let listed: Vec<_> = storage
+            .store
+            .list(Some(&paths::sst_dir()))
+            .try_collect()
+            .await?;
+        let mut next_file_id = data.next_file_id;
+        for obj in listed {
+            if let Some(id) = paths::parse_sst(&obj.location) {
+                next_file_id = next_file_id.max(id.0 + 1);
+                if !live.contains(&id) {
+                    tracing::info!(file = id.0, "deleting orphan file");
+                    storage.store.delete(&obj.location).await?;
+                }
+            }
+        }
+        // Writing a version at open fences off an older writer of the same
+        // store: its next manifest write finds the number taken.
+        let fenced = ManifestData {
+            next_file_id,
+            ..data.clone()
+        };
+        manifest.write(&fenced).await?;
+        tracing::info!(url = %opts.url, committed = data.committed.0, manifest = manifest.current_version(), "store opened");
+        let inner = Arc::new(Inner {
+            shape: SstShape::from(&opts),
+            picker: PickerOptions::from(&opts),
+            storage,
+            state: RwLock::new(State {
+                sealed: data.committed,
+                active: BTreeMap::new(),
+                frozen: Vec::new(),
+                memtables: Arc::new(Vec::new()),
+                pending: Arc::new(Vec::new()),
+                version: Arc::new(version),
+            }),
+            manifest: tokio::sync::Mutex::new(manifest),
+            flush_lock: tokio::sync::Mutex::new(()),
+            compaction_lock: tokio::sync::Mutex::new(()),
+            next_seq: AtomicU64::new(data.next_seq.max(1)),
+            next_file_id: AtomicU64::new(next_file_id),
+            mem_bytes: AtomicUsize::new(0),
+            flush_wanted: Notify::new(),
+            flushed: Notify::new(),
+            compact_wanted: Notify::new(),
+            gc,
+            failure: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            metrics: Metrics::default(),
+            opts,
+        });
+        let mut tasks = vec![
+            tokio::spawn(flusher(inner.clone())),
+            tokio::spawn(deleter(inner.clone())),
+        ];
+        if inner.opts.background_compaction {
+            tasks.push(tokio::spawn(compactor(inner.clone())));
+            inner.compact_wanted.notify_one();
+        }
+        Ok(Store {
+            inner,
+            tasks: Mutex::new(tasks),
+        })
+    }
+
+    /// Applies `batch` to `epoch` as one unit. Waits (never fails) while
+    /// memtables are over their memory bound and flushes catch up.
+    pub async fn write(&self, epoch: Epoch, batch: &WriteBatch) -> Result<()> {
+        self.inner.write(epoch, batch).await
+    }
+
+    /// Makes `epoch` and every epoch below it durable: flushes their
+    /// memtables and writes a manifest version. Reads at `epoch` then see a
+    /// consistent snapshot, and reopening the store recovers it.
+    pub async fn commit(&self, epoch: Epoch) -> Result<()> {
+        self.inner.commit(epoch).await
+    }
+
+    /// Drops every write of uncommitted `epoch`, in memory and in files.
+    pub async fn discard(&self, epoch: Epoch) -> Result<()> {
+        self.inner.discard(epoch)
+    }
+
+    /// Flushes every memtable to L0 files without committing anything.
+    pub async fn flush(&self) -> Result<()> {
+        self.inner.check_open()?;
+        {
+            let mut st = self.inner.state.write();
+            let epochs: Vec<Epoch> = st.active.keys().copied().collect();
+            for e in epochs {
+                if let Some(m) = st.active.remove(&e) {
+                    m.freeze();
+                    st.frozen.push(m);
+                }
+            }
+            st.rebuild_memtables();
+        }
+        while self.inner.flush_one().await? {}
+        Ok(())
+    }
+
+    /// Compacts every committed file into the deepest level, applying and
+    /// removing all committed range tombstones. Waits until done.
+    pub async fn compact(&self) -> Result<()> {
+        self.inner.check_open()?;
+        let _c = self.inner.compaction_lock.lock().await;
+        let plan = picker::full(&self.inner.state.read().version);
+        self.inner.run_plan(plan).await
+    }
+
+    /// Runs background-style compactions until the picker finds nothing to do.
+    pub async fn compact_until_idle(&self) -> Result<()> {
+        while self.inner.compact_once().await? {}
+        Ok(())
+    }
+
+    /// The latest committed epoch.
+    pub fn committed_epoch(&self) -> Epoch {
+        self.inner.state.read().version.committed
+    }
+
+    pub fn cache_stats(&self) -> CacheStats {
+        self.inner.storage.cache.stats()
+    }
+
+    pub fn metrics(&self) -> MetricsSnapshot {
+        let mut s = MetricsSnapshot::default();
+        self.inner.metrics.fill(&mut s);
+        let c = self.cache_stats();
+        s.cache_hits = c.hits;
+        s.cache_misses = c.misses;
+        s.memtable_bytes = self.inner.mem_bytes.load(Ordering::Relaxed) as u64;
+        let v = self.inner.state.read().version.clone();
+        s.files_per_level = v.levels.iter().map(Vec::len).collect();
+        s.bytes_per_level = (0..v.levels.len()).map(|l| v.level_bytes(l)).collect();
+        s
+    }
+
+    /// Checks the version's invariants; panics when one is broken (tests).
+    pub fn check_invariants(&self) {
+        self.inner.state.read().version.check();
+    }
+
+    /// Stops background work and deletes files waiting for deletion.
+    /// Uncommitted epochs are lost, as after a crash (there is no WAL).
+    pub async fn close(&self) -> Result<()> {
+        self.inner.closed.store(true, Ordering::Release);
+        self.inner.flush_wanted.notify_one();
+        self.inner.compact_wanted.notify_one();
+        self.inner.gc.notify.notify_one();
+        let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock());
+        for t in tasks {
+            let _ = t.await;
+        }
+        {
+            let mut st = self.inner.state.write();
+            st.active.clear();
+            st.frozen.clear();
+            st.rebuild_memtables();
+            st.version = Arc::new(Version::empty(0));
+        }
+        self.inner.delete_ready_files().await;
+        match self.inner.failure.lock().clone() {
+            Some(f) => Err(Error::Closed(f)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.inner.closed.store(true, Ordering::Release);
+        self.inner.flush_wanted.notify_one();
+        self.inner.compact_wanted.notify_one();
+        self.inner.gc.notify.notify_one();
+    }
+}
+
+impl Inner {
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if let Some(f) = self.failure.lock().as_ref() {
+            return Err(Error::Closed(f.clone()));
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed("closed by its owner".into()));
+        }
+        Ok(())
+    }
+
+    fn fail(&self, what: &str, e: &Error) {
+        tracing::error!(error = %e, "{what} failed; the store stops accepting writes");
+        self.failure
+            .lock()
+            .get_or_insert_with(|| format!("{what} failed: {e}"));
+        self.flushed.notify_waiters();
+    }
+
+    fn next_file_id(&self) -> FileId {
+        FileId(self.next_file_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    async fn write(&self, epoch: Epoch, batch: &WriteBatch) -> Result<()> {
+        self.check_open()?;
+        batch.validate()?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let (mem, added) = loop {
+            let mem = self.memtable_for(epoch)?;
+            if batch.has_range_delete {
+                let mut st = self.state.write();
+                check_not_sealed(&st, epoch)?;
+                if let Ok((added, ts)) = mem.apply(batch) {
+                    Arc::make_mut(&mut st.pending).extend(ts);
+                    break (mem, added);
+                }
+            } else if let Ok((added, _)) = mem.apply(batch) {
+                break (mem, added);
+            }
+        };
+        self.mem_bytes.fetch_add(added, Ordering::Relaxed);
+        Metrics::add(&self.metrics.write_batches, 1);
+        Metrics::add(&self.metrics.write_ops, batch.len() as u64);
+        if mem.size() >= self.opts.memtable_bytes {
+            self.freeze(&mem);
+        }
+        self.stall_while_full().await
+    }
+
+    fn memtable_for(&self, epoch: Epoch) -> Result<Arc<Memtable>> {
+        {
+            let st = self.state.read();
+            check_not_sealed(&st, epoch)?;
+            if let Some(m) = st.active.get(&epoch) {
+                return Ok(m.clone());
+            }
+        }
+        let mut st = self.state.write();
+        check_not_sealed(&st, epoch)?;
+        let seq = &self.next_seq;
+        let m = st
+            .active
+            .entry(epoch)
+            .or_insert_with(|| Arc::new(Memtable::new(epoch, seq.fetch_add(1, Ordering::Relaxed))))
+            .clone();
+        st.rebuild_memtables();
+        Ok(m)
+    }
+
+    fn freeze(&self, mem: &Arc<Memtable>) {
+        let mut st = self.state.write();
+        if st
+            .active
+            .get(&mem.epoch())
+            .is_some_and(|m| Arc::ptr_eq(m, mem))
+        {
+            st.active.remove(&mem.epoch());
+            mem.freeze();
+            st.frozen.push(mem.clone());
+            st.rebuild_memtables();
+            self.flush_wanted.notify_one();
+        }
+    }
+
+    /// The write stall: wait for flushes while memtables exceed their bound.
+    async fn stall_while_full(&self) -> Result<()> {
+        let mut stalled = false;
+        loop {
+            if self.mem_bytes.load(Ordering::Relaxed) < self.opts.max_memory_bytes {
+                return Ok(());
+            }
+            if !stalled {
+                stalled = true;
+                Metrics::add(&self.metrics.write_stalls, 1);
+            }
+            let notified = self.flushed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut st = self.state.write();
+                if st.frozen.is_empty() {
+                    // Nothing queued: freeze the largest memtable so the flusher has work.
+                    if let Some(e) = st
+                        .active
+                        .iter()
+                        .max_by_key(|(_, m)| m.size())
+                        .map(|(e, _)| *e)
+                    {
+                        if let Some(m) = st.active.remove(&e) {
+                            m.freeze();
+                            st.frozen.push(m);
+                            st.rebuild_memtables();
+                        }
+                    }
+                }
+            }
+            self.flush_wanted.notify_one();
+            self.check_open()?;
+            if self.mem_bytes.load(Ordering::Relaxed) < self.opts.max_memory_bytes {
+                return Ok(());
+            }
+            notified.await;
+        }
+    }
+
+    /// Flushes the oldest frozen memtable; false if there was none.
+    async fn flush_one(&self) -> Result<bool> {
+        let _g = self.flush_lock.lock().await;
+        let Some(mem) = self.state.read().frozen.first().cloned() else {
+            return Ok(false);
+        };
+        let handle = if mem.is_empty() {
+            None
+        } else {
+            let id = self.next_file_id();
+            let shape = self.shape;
+            let m = mem.clone();
+            let builder = tokio::task::spawn_blocking(move || {
+                let mut b = SstBuilder::new(shape);
+                let stamp = m.stamp();
+                m.for_each(|k, v| b.add(k, stamp, v));
+                b
+            })
+            .await
+            .map_err(|e| Error::Closed(format!("flush task failed: {e}")))?;
+            let meta = executor::upload(builder, &self.storage, id).await?;
+            Metrics::add(&self.metrics.flush_bytes, meta.size);
+            tracing::debug!(
+                file = id.0,
+                epoch = mem.epoch().0,
+                bytes = meta.size,
+                "flushed memtable"
+            );
+            Some(Arc::new(SstHandle::new(meta, self.gc.clone())))
+        };
+        {
+            let mut st = self.state.write();
+            let before = st.frozen.len();
+            st.frozen.retain(|m| !Arc::ptr_eq(m, &mem));
+            if st.frozen.len() != before {
+                self.mem_bytes.fetch_sub(mem.size(), Ordering::Relaxed);
+            }
+            st.rebuild_memtables();
+            if let Some(h) = handle {
+                if mem.is_discarded() {
+                    h.mark_obsolete();
+                } else {
+                    let mut v = (*st.version).clone();
+                    v.levels[0].push(h);
+                    st.version = Arc::new(v);
+                }
+            }
+        }
+        Metrics::add(&self.metrics.flushes, 1);
+        self.flushed.notify_waiters();
+        self.compact_wanted.notify_one();
+        Ok(true)
+    }
+
+    async fn commit(&self, epoch: Epoch) -> Result<()> {
+        self.check_open()?;
+        {
+            let mut st = self.state.write();
+            if epoch <= st.version.committed {
+                return Err(Error::InvalidArgument(format!(
+                    "epoch {} is not above the committed epoch {}",
+                    epoch.0, st.version.committed.0
+                )));
+            }
+            st.sealed = st.sealed.max(epoch);
+            let sealed: Vec<Epoch> = st.active.range(..=epoch).map(|(e, _)| *e).collect();
+            for e in sealed {
+                if let Some(m) = st.active.remove(&e) {
+                    m.freeze();
+                    st.frozen.push(m);
+                }
+            }
+            st.rebuild_memtables();
+        }
+        while self.state.read().frozen.iter().any(|m| m.epoch() <= epoch) {
+            self.flush_one().await?;
+        }
+        let mut manifest = self.manifest.lock().await;
+        let data = {
+            let st = self.state.read();
+            let mut v = (*st.version).clone();
+            v.committed = epoch;
+            v.tombstones.extend(
+                st.pending
+                    .iter()
+                    .filter(|t| t.stamp.epoch <= epoch)
+                    .cloned(),
+            );
+            self.manifest_data(&v)
+        };
+        manifest.write(&data).await?;
+        {
+            let mut st = self.state.write();
+            let moved: Vec<_> = st
+                .pending
+                .iter()
+                .filter(|t| t.stamp.epoch <= epoch)
+                .cloned()
+                .collect();
+            Arc::make_mut(&mut st.pending).retain(|t| t.stamp.epoch > epoch);
+            let mut v = (*st.version).clone();
+            v.committed = epoch;
+            v.tombstones.extend(moved);
+            st.version = Arc::new(v);
+        }
+        drop(manifest);
+        Metrics::add(&self.metrics.commits, 1);
+        tracing::debug!(epoch = epoch.0, "epoch committed");
+        self.compact_wanted.notify_one();
+        Ok(())
+    }
+
+    fn discard(&self, epoch: Epoch) -> Result<()> {
+        self.check_open()?;
+        let mut st = self.state.write();
+        if epoch <= st.version.committed {
+            return Err(Error::InvalidArgument(format!(
+                "epoch {} is committed (committed epoch {}); it cannot be discarded",
+                epoch.0, st.version.committed.0
+            )));
+        }
+        let mut freed = 0;
+        if let Some(m) = st.active.remove(&epoch) {
+            m.mark_discarded();
+            m.freeze();
+            freed += m.size();
+        }
+        st.frozen.retain(|m| {
+            if m.epoch() == epoch {
+                m.mark_discarded();
+                freed += m.size();
+                false
+            } else {
+                true
+            }
+        });
+        self.mem_bytes.fetch_sub(freed, Ordering::Relaxed);
+        st.rebuild_memtables();
+        Arc::make_mut(&mut st.pending).retain(|t| t.stamp.epoch != epoch);
+        let mut v = (*st.version).clone();
+        v.levels[0].retain(|f| {
+            let gone = f.props().min_epoch == epoch && f.props().max_epoch == epoch;
+            if gone {
+                f.mark_obsolete();
+            }
+            !gone
+        });
+        st.version = Arc::new(v);
+        drop(st);
+        self.flushed.notify_waiters();
+        Ok(())
+    }
+
+    /// What the manifest records for `v`: its committed files and tombstones.
+    fn manifest_data(&self, v: &Version) -> ManifestData {
+        let levels = v
+            .levels
+            .iter()
+            .map(|files| {
+                files
+                    .iter()
+                    .filter(|f| v.is_committed(f))
+                    .map(|f| f.meta.clone())
+                    .collect()
+            })
+            .collect();
+        ManifestData {
+            committed: v.committed,
+            next_file_id: self.next_file_id.load(Ordering::Relaxed),
+            next_seq: self.next_seq.load(Ordering::Relaxed),
+            levels,
+            tombstones: v.tombstones.clone(),
+        }
+    }
+
+    async fn compact_once(&self) -> Result<bool> {
+        let _c = self.compaction_lock.lock().await;
+        let plan = picker::pick(&self.state.read().version, &self.picker);
+        match plan {
+            Some(plan) => self.run_plan(plan).await.map(|_| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Executes `plan` and installs its result (caller holds the compaction lock).
+    async fn run_plan(&self, plan: Plan) -> Result<()> {
+        let applied = self.state.read().version.tombstones.clone();
+        let outcome = executor::execute(
+            &plan,
+            &applied,
+            &self.storage,
+            self.shape,
+            self.opts.sst_target_bytes,
+            || self.next_file_id(),
+        )
+        .await?;
+        let outputs: Vec<Arc<SstHandle>> = outcome
+            .outputs
+            .iter()
+            .map(|m| Arc::new(SstHandle::new(m.clone(), self.gc.clone())))
+            .collect();
+        let mut manifest = self.manifest.lock().await;
+        let data = {
+            let st = self.state.read();
+            self.manifest_data(&apply_compaction(&st.version, &plan, &outputs, &applied))
+        };
+        if let Err(e) = manifest.write(&data).await {
+            outputs.iter().for_each(|h| h.mark_obsolete());
+            return Err(e);
+        }
+        {
+            let mut st = self.state.write();
+            st.version = Arc::new(apply_compaction(&st.version, &plan, &outputs, &applied));
+        }
+        drop(manifest);
+        plan.input_files().for_each(|f| f.mark_obsolete());
+        Metrics::add(&self.metrics.compactions, 1);
+        Metrics::add(&self.metrics.compaction_read_bytes, outcome.bytes_read);
+        Metrics::add(&self.metrics.compaction_write_bytes, outcome.bytes_written);
+        tracing::debug!(reason = ?plan.reason, inputs = plan.input_files().count(), outputs = outputs.len(), level = plan.output_level, "compaction installed");
+        Ok(())
+    }
+
+    async fn delete_ready_files(&self) {
+        for id in self.gc.take() {
+            match self.storage.store.delete(&paths::sst(id)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {
+                    Metrics::add(&self.metrics.files_deleted, 1);
+                }
+                Err(e) => {
+                    tracing::warn!(file = id.0, error = %e, "could not delete an obsolete file; it is removed at the next open")
+                }
+            }
+        }
+    }
+}
+
+fn check_not_sealed(st: &State, epoch: Epoch) -> Result<()> {
+    if epoch <= st.sealed {
+        return Err(Error::InvalidArgument(format!(
+            "epoch {} is sealed or committed (sealed up to {}); write to a newer epoch",
+            epoch.0, st.sealed.0
+        )));
+    }
+    Ok(())
+}
+
+/// `v` with the plan's inputs replaced by `outputs`, and with the applied
+/// range tombstones removed where no remaining file can hold a version they hide.
+fn apply_compaction(
+    v: &Version,
+    plan: &Plan,
+    outputs: &[Arc<SstHandle>],
+    applied: &[RangeTombstone],
+) -> Version {
+    let inputs: std::collections::HashSet<FileId> = plan.input_files().map(|f| f.id()).collect();
+    let mut nv = v.clone();
+    for files in nv.levels.iter_mut() {
+        files.retain(|f| !inputs.contains(&f.id()));
+    }
+    let out = &mut nv.levels[plan.output_level];
+    out.extend(outputs.iter().cloned());
+    out.sort_by(|a, b| a.props().smallest.cmp(&b.props().smallest));
+    let outs: std::collections::HashSet<FileId> = outputs.iter().map(|f| f.id()).collect();
+    let levels = nv.levels.clone();
+    nv.tombstones.retain(|t| {
+        let was_applied = applied.contains(t);
+        let still_needed = levels.iter().flatten().any(|f| {
+            !outs.contains(&f.id())
+                && t.overlaps(&f.props().smallest, &f.props().largest)
+                && f.props().min_epoch <= t.stamp.epoch
+        });
+        !was_applied || still_needed
+    });
+    nv
+}
+
+async fn flusher(inner: Arc<Inner>) {
+    loop {
+        if inner.closed.load(Ordering::Acquire) {
+            return;
+        }
+        match inner.flush_one().await {
+            Ok(true) => {}
+            Ok(false) => inner.flush_wanted.notified().await,
+            Err(e) => {
+                inner.fail("flush", &e);
+                return;
+            }
+        }
+    }
+}
+
+async fn compactor(inner: Arc<Inner>) {
+    loop {
+        if inner.closed.load(Ordering::Acquire) {
+            return;
+        }
+        match inner.compact_once().await {
+            Ok(true) => {}
+            Ok(false) => inner.compact_wanted.notified().await,
+            Err(e) => {
+                inner.fail("compaction", &e);
+                return;
+            }
+        }
+    }
+}
+
+async fn deleter(inner: Arc<Inner>) {
+    loop {
+        inner.delete_ready_files().await;
+        if inner.closed.load(Ordering::Acquire) {
+            return;
+        }
+        inner.gc.notify.notified().await;
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<Store>();
+    is::<SstMeta>();
+}
