@@ -191,6 +191,9 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(Bytes, Bytes)>> {
         let snap = self.inner.snapshot(epoch)?;
+        if end.is_some_and(|e| e <= start) {
+            return Ok(Vec::new());
+        }
         self.inner.scan_in(&snap, start, end, limit).await
     }
 
