@@ -1,0 +1,298 @@
+//! Behaviour across modules: corruption is detected, the manifest's
+//! compare-and-swap stops a second writer, writers stall instead of failing,
+//! obsolete files leave object storage, bad input is rejected. Each runs on a
+//! local directory and on S3.
+
+mod common;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use common::{backend, runtime, small_options, Backend, Kind};
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use riverbed_state_store::storage::open_object_store;
+use riverbed_state_store::{full_key, Epoch, ErrorKind, KeyGroup, Store, TableId, WriteBatch};
+
+fn key(i: u32) -> Bytes {
+    full_key(
+        TableId(1),
+        KeyGroup((i % 8) as u16),
+        format!("key{i:05}").as_bytes(),
+    )
+}
+
+fn val(i: u32) -> Bytes {
+    Bytes::from(format!("value-{i}-{}", "v".repeat((i % 37) as usize)))
+}
+
+async fn write_committed(store: &Store, n: u32, epoch: u64) {
+    let mut batch = WriteBatch::new();
+    for i in 0..n {
+        batch.put(key(i), val(i));
+    }
+    store.write(Epoch(epoch), &batch).await.unwrap();
+    store.commit(Epoch(epoch)).await.unwrap();
+}
+
+async fn list(os: &Arc<dyn ObjectStore>, dir: &str) -> Vec<Path> {
+    let mut v: Vec<Path> = os
+        .list(Some(&Path::from(dir)))
+        .map_ok(|m| m.location)
+        .try_collect()
+        .await
+        .unwrap();
+    v.sort();
+    v
+}
+
+fn os_of(b: &Backend) -> Arc<dyn ObjectStore> {
+    open_object_store(&b.url, &b.s3).unwrap()
+}
+
+/// Flips bytes across every SST (blocks, filter, index, properties, footer):
+/// every read returns the right value or a `Corrupted` error, and every flip
+/// is noticed by some read.
+async fn sst_corruption(kind: Kind, flips_per_file: usize) {
+    let b = backend(kind, "sst-corruption");
+    let mut opts = small_options(&b);
+    opts.background_compaction = false;
+    opts.memtable_bytes = 1 << 20;
+    opts.max_memory_bytes = 4 << 20;
+    let n = 300;
+    {
+        let store = Store::open(opts.clone()).await.unwrap();
+        write_committed(&store, n, 1).await;
+        store.compact().await.unwrap();
+        store.close().await.unwrap();
+    }
+    let os = os_of(&b);
+    let files = list(&os, "sst").await;
+    assert!(!files.is_empty());
+    for file in files {
+        let good = os.get(&file).await.unwrap().bytes().await.unwrap();
+        let len = good.len();
+        let mut positions: Vec<usize> = (0..len).step_by((len / flips_per_file).max(1)).collect();
+        positions.extend(len.saturating_sub(48)..len); // the whole footer
+        for pos in positions {
+            let mut bad = good.to_vec();
+            bad[pos] ^= 0x5a;
+            os.put(&file, PutPayload::from(bad)).await.unwrap();
+            let store = Store::open(opts.clone()).await.unwrap();
+            let mut noticed = 0;
+            for i in 0..n {
+                match store.get(&key(i), Epoch(1)).await {
+                    Ok(v) => assert_eq!(
+                        v,
+                        Some(val(i)),
+                        "flip at {pos} of {file} gave a wrong value"
+                    ),
+                    Err(e) => {
+                        assert_eq!(e.kind(), ErrorKind::Corrupted, "flip at {pos}: {e}");
+                        assert!(
+                            e.to_string().contains(file.as_ref()),
+                            "error does not name the file: {e}"
+                        );
+                        noticed += 1;
+                    }
+                }
+            }
+            match store.scan(&[], None, Epoch(1), usize::MAX).await {
+                Ok(all) => assert_eq!(all.len(), n as usize, "flip at {pos}: scan lost entries"),
+                Err(e) => assert_eq!(e.kind(), ErrorKind::Corrupted),
+            }
+            assert!(noticed > 0, "flip at byte {pos} of {file} went unnoticed");
+            store.close().await.unwrap();
+        }
+        os.put(&file, PutPayload::from(good)).await.unwrap();
+    }
+}
+
+async fn manifest_corruption(kind: Kind) {
+    let b = backend(kind, "manifest-corruption");
+    let opts = small_options(&b);
+    {
+        let store = Store::open(opts.clone()).await.unwrap();
+        write_committed(&store, 50, 1).await;
+        store.close().await.unwrap();
+    }
+    let os = os_of(&b);
+    let newest = list(&os, "manifest").await.pop().unwrap();
+    let good = os.get(&newest).await.unwrap().bytes().await.unwrap();
+    for pos in (0..good.len()).step_by(3) {
+        let mut bad = good.to_vec();
+        bad[pos] ^= 0x01;
+        os.put(&newest, PutPayload::from(bad)).await.unwrap();
+        match Store::open(opts.clone()).await {
+            Ok(_) => panic!("flip at byte {pos} of the manifest went unnoticed"),
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::Corrupted, "{e}");
+                assert!(e.to_string().contains("manifest"), "{e}");
+            }
+        }
+    }
+    os.put(&newest, PutPayload::from(good)).await.unwrap();
+    let store = Store::open(opts).await.unwrap();
+    assert_eq!(store.get(&key(3), Epoch(1)).await.unwrap(), Some(val(3)));
+    store.close().await.unwrap();
+}
+
+/// A second writer opening the store fences the first: the first's next
+/// commit fails with a conflict, and nothing it wrote is lost or mixed in.
+async fn second_writer_wins(kind: Kind) {
+    let b = backend(kind, "fencing");
+    let opts = small_options(&b);
+    let first = Store::open(opts.clone()).await.unwrap();
+    write_committed(&first, 20, 1).await;
+    let second = Store::open(opts.clone()).await.unwrap();
+    let mut batch = WriteBatch::new();
+    batch.put(key(1), Bytes::from("from the first writer"));
+    first.write(Epoch(2), &batch).await.unwrap();
+    let err = first.commit(Epoch(2)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert_eq!(second.get(&key(1), Epoch(1)).await.unwrap(), Some(val(1)));
+    write_committed(&second, 30, 2).await;
+    second.close().await.unwrap();
+    let _ = first.close().await;
+    let reopened = Store::open(opts).await.unwrap();
+    assert_eq!(reopened.committed_epoch(), Epoch(2));
+    assert_eq!(
+        reopened.get(&key(25), Epoch(2)).await.unwrap(),
+        Some(val(25))
+    );
+    reopened.close().await.unwrap();
+}
+
+/// Many concurrent writers against a tiny memory bound: they wait for the
+/// flusher, none fails, nothing is dropped.
+async fn write_stall(kind: Kind) {
+    let b = backend(kind, "stall");
+    let mut opts = small_options(&b);
+    opts.memtable_bytes = 2 << 10;
+    opts.max_memory_bytes = 4 << 10;
+    let store = Arc::new(Store::open(opts).await.unwrap());
+    let mut tasks = Vec::new();
+    for w in 0..4u32 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for round in 0..25u32 {
+                let mut batch = WriteBatch::new();
+                for j in 0..20u32 {
+                    let i = w * 10_000 + round * 20 + j;
+                    batch.put(key(i), val(i));
+                }
+                store.write(Epoch(1), &batch).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    store.commit(Epoch(1)).await.unwrap();
+    let m = store.metrics();
+    assert!(
+        m.write_stalls > 0,
+        "the memory bound never stalled a writer: {m:?}"
+    );
+    let all = store.scan(&[], None, Epoch(1), usize::MAX).await.unwrap();
+    assert_eq!(all.len(), 4 * 25 * 20);
+    for w in 0..4u32 {
+        let i = w * 10_000 + 7;
+        assert_eq!(store.get(&key(i), Epoch(1)).await.unwrap(), Some(val(i)));
+    }
+    store.close().await.unwrap();
+}
+
+/// After compaction, object storage holds exactly the files the manifest names.
+async fn obsolete_files_are_deleted(kind: Kind) {
+    let b = backend(kind, "gc");
+    let mut opts = small_options(&b);
+    opts.background_compaction = false;
+    let store = Store::open(opts.clone()).await.unwrap();
+    for e in 1..=5u64 {
+        write_committed(&store, 200, e).await;
+    }
+    let before = store.metrics();
+    store.compact().await.unwrap();
+    let live: usize = store.metrics().files_per_level.iter().sum();
+    store.close().await.unwrap();
+    let after = store.metrics();
+    assert!(after.files_deleted > before.files_deleted);
+    let os = os_of(&b);
+    assert_eq!(
+        list(&os, "sst").await.len(),
+        live,
+        "files left behind: {after:?}"
+    );
+}
+
+async fn bad_input_is_rejected(kind: Kind) {
+    let b = backend(kind, "bad-input");
+    let store = Store::open(small_options(&b)).await.unwrap();
+    let mut short = WriteBatch::new();
+    short.put(Bytes::from_static(b"abc"), Bytes::from_static(b"v"));
+    assert_eq!(
+        store.write(Epoch(1), &short).await.unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    let mut empty_range = WriteBatch::new();
+    empty_range.delete_range(key(5), key(5));
+    assert_eq!(
+        store
+            .write(Epoch(1), &empty_range)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidArgument
+    );
+    write_committed(&store, 10, 3).await;
+    let mut late = WriteBatch::new();
+    late.put(key(1), val(2));
+    let err = store.write(Epoch(3), &late).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert_eq!(
+        store.get(&key(1), Epoch(2)).await.unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        store.commit(Epoch(2)).await.unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        store.discard(Epoch(3)).await.unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    // A rejected batch left nothing behind.
+    assert_eq!(store.get(&key(1), Epoch(3)).await.unwrap(), Some(val(1)));
+    store.close().await.unwrap();
+}
+
+macro_rules! on_both {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[test]
+            fn local() {
+                runtime().block_on($body(Kind::Local));
+            }
+            #[test]
+            fn s3() {
+                runtime().block_on($body(Kind::S3));
+            }
+        }
+    };
+}
+
+on_both!(sst_corruption_is_an_error, |k| sst_corruption(
+    k,
+    if k == Kind::Local { 120 } else { 25 }
+));
+on_both!(manifest_corruption_is_an_error, manifest_corruption);
+on_both!(second_writer_fences_the_first, second_writer_wins);
+on_both!(writers_stall_instead_of_failing, write_stall);
+on_both!(
+    obsolete_files_leave_object_storage,
+    obsolete_files_are_deleted
+);
+on_both!(bad_input_gets_a_clear_error, bad_input_is_rejected);
