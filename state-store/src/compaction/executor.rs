@@ -61,9 +61,9 @@ pub async fn execute(
         last_key.extend_from_slice(key);
         let stamp = src.stamp();
         let value = src.value_slice();
-        let keep =
-            !hidden(tombstones, key, stamp, Epoch::MAX) && !(value.is_none() && plan.drop_deletes);
-        if keep {
+        let dropped =
+            hidden(tombstones, key, stamp, Epoch::MAX) || (value.is_none() && plan.drop_deletes);
+        if !dropped {
             builder.add(key, stamp, value);
             if builder.estimated_size() >= target_bytes {
                 let full = std::mem::replace(&mut builder, SstBuilder::new(shape));

@@ -10,6 +10,7 @@
 //!
 //! - `picker.rs` decides what to compact (pure function of a version).
 //! - `executor.rs` merges and writes the output files.
+//!
 //! The store (`store.rs`) installs the result: one manifest version that
 //! swaps inputs for outputs, then marks inputs obsolete so they are deleted
 //! once no reader holds them.

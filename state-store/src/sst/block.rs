@@ -59,7 +59,7 @@ impl BlockBuilder {
     }
 
     pub fn add(&mut self, key: &[u8], stamp: Stamp, value: Option<&[u8]>) {
-        let shared = if self.count % self.restart_interval == 0 {
+        let shared = if self.count.is_multiple_of(self.restart_interval) {
             self.restarts.push(self.buf.len() as u32);
             0
         } else {
