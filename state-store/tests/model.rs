@@ -128,6 +128,8 @@ fn run_case(kind: Kind, ops: Vec<Op>, background: bool) {
         let mut store = Store::open(opts.clone()).await.expect("open");
         let mut model = Model::default();
         let mut epoch = 1u64;
+        // Counters summed over every store instance of the case (reopen starts new ones).
+        let (mut flushes, mut compactions) = (0, 0);
         for (step, op) in ops.into_iter().enumerate() {
             let ctx = format!("step {step}: {op:?}");
             let read_epoch = |committed: bool| {
@@ -259,6 +261,8 @@ fn run_case(kind: Kind, ops: Vec<Op>, background: bool) {
                     store.check_invariants();
                 }
                 Op::Reopen => {
+                    flushes += store.metrics().flushes;
+                    compactions += store.metrics().compactions;
                     store.close().await.expect(&ctx);
                     drop(store);
                     store = Store::open(opts.clone()).await.expect(&ctx);
@@ -279,9 +283,11 @@ fn run_case(kind: Kind, ops: Vec<Op>, background: bool) {
         store.check_invariants();
         check_all(&store, &model, epoch, "final compaction").await;
         let m = store.metrics();
+        flushes += m.flushes;
+        compactions += m.compactions;
         assert!(
-            m.flushes > 0 && m.compactions > 0,
-            "the case exercised neither flush nor compaction: {m:?}"
+            flushes > 0 && compactions > 0,
+            "the case did not exercise flush ({flushes}) and compaction ({compactions})"
         );
         store.close().await.expect("close");
     });
