@@ -1,1 +1,213 @@
-fn main() {}
+//! Engine micro-benchmarks, named for the question each answers. Keys are
+//! 16 bytes (6-byte table|key-group prefix + 10-byte user key), values 100
+//! bytes, writes in batches of 1,000, as in the engine issue's targets.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use riverbed_state_store::memtable::Memtable;
+use riverbed_state_store::sst::bloom::{self, Bloom};
+use riverbed_state_store::{full_key, Epoch, KeyGroup, Options, Store, TableId, WriteBatch};
+
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+const BATCH: u64 = 1000;
+
+fn key(i: u64) -> Bytes {
+    let h = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    full_key(
+        TableId(1),
+        KeyGroup((h >> 54) as u16),
+        &h.to_be_bytes()[..8]
+            .iter()
+            .chain(&[0u8, 1])
+            .copied()
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn value() -> Bytes {
+    Bytes::from(vec![b'v'; 100])
+}
+
+fn batch(from: u64) -> WriteBatch {
+    let v = value();
+    let mut b = WriteBatch::with_capacity(BATCH as usize);
+    for i in from..from + BATCH {
+        b.put(key(i), v.clone());
+    }
+    b
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn memtable_insert(c: &mut Criterion) {
+    let mut g = c.benchmark_group("memtable_insert");
+    g.throughput(Throughput::Elements(BATCH));
+    let mut next = 0u64;
+    g.bench_function("batch_of_1000_puts", |b| {
+        b.iter_batched(
+            || {
+                next += BATCH;
+                (Memtable::new(Epoch(1), 1), batch(next))
+            },
+            |(m, wb)| m.apply(&wb).map(|_| ()).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+/// Sustained writes: batches into epochs committed every 100 batches, with
+/// the background flusher and compactor running.
+fn write_throughput(c: &mut Criterion) {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let store = rt
+        .block_on(Store::open(Options::with_url(dir.path().to_str().unwrap())))
+        .unwrap();
+    let mut g = c.benchmark_group("write_batched");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    g.throughput(Throughput::Elements(100 * BATCH));
+    let mut next = 0u64;
+    let mut epoch = 1u64;
+    g.bench_function(
+        "100_batches_of_1000_puts_then_commit_with_flush_and_compaction",
+        |b| {
+            b.iter_custom(|iters| {
+                let batches: Vec<Vec<WriteBatch>> = (0..iters)
+                    .map(|_| {
+                        (0..100)
+                            .map(|_| {
+                                next += BATCH;
+                                batch(next)
+                            })
+                            .collect()
+                    })
+                    .collect();
+                let start = Instant::now();
+                rt.block_on(async {
+                    for group in batches {
+                        for wb in &group {
+                            store.write(Epoch(epoch), wb).await.unwrap();
+                        }
+                        store.commit(Epoch(epoch)).await.unwrap();
+                        epoch += 1;
+                    }
+                });
+                start.elapsed()
+            })
+        },
+    );
+    g.finish();
+    let m = store.metrics();
+    eprintln!(
+        "write_batched: flushes {}, compactions {}, files per level {:?}",
+        m.flushes, m.compactions, m.files_per_level
+    );
+    rt.block_on(store.close()).unwrap();
+}
+
+/// A store of `n` committed, compacted keys.
+fn loaded_store(
+    rt: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    n: u64,
+    cache_bytes: usize,
+) -> Store {
+    let mut opts = Options::with_url(dir.to_str().unwrap());
+    opts.block_cache_bytes = cache_bytes;
+    rt.block_on(async {
+        let store = Store::open(opts).await.unwrap();
+        for from in (0..n).step_by(BATCH as usize) {
+            store.write(Epoch(1), &batch(from)).await.unwrap();
+        }
+        store.commit(Epoch(1)).await.unwrap();
+        store.compact().await.unwrap();
+        store
+    })
+}
+
+fn point_get(c: &mut Criterion) {
+    let rt = rt();
+    let n = 1_000_000u64;
+    let mut g = c.benchmark_group("point_get");
+    g.throughput(Throughput::Elements(BATCH));
+    for (name, cache) in [("cache_hit", 1usize << 30), ("cache_miss", 1usize)] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = loaded_store(&rt, dir.path(), n, cache);
+        let keys: Vec<Bytes> = (0..BATCH).map(|i| key((i * 7919) % n)).collect();
+        // Warm the cache (or, with a one-byte cache, prove nothing stays).
+        rt.block_on(async {
+            for k in &keys {
+                assert!(store.get(k, Epoch(1)).await.unwrap().is_some());
+            }
+        });
+        g.bench_function(format!("{name}_1000_gets"), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    for k in &keys {
+                        std::hint::black_box(store.get(k, Epoch(1)).await.unwrap());
+                    }
+                })
+            })
+        });
+        let s = store.cache_stats();
+        eprintln!(
+            "point_get/{name}: cache hits {}, misses {}",
+            s.hits, s.misses
+        );
+        rt.block_on(store.close()).unwrap();
+    }
+    g.finish();
+}
+
+fn scan(c: &mut Criterion) {
+    let rt = rt();
+    let n = 1_000_000u64;
+    let dir = tempfile::tempdir().unwrap();
+    let store = loaded_store(&rt, dir.path(), n, 1 << 30);
+    let mut g = c.benchmark_group("scan");
+    g.throughput(Throughput::Elements(100_000));
+    rt.block_on(store.scan(&[], None, Epoch(1), usize::MAX))
+        .unwrap();
+    g.bench_function("100000_entries_cached", |b| {
+        b.iter(|| {
+            let got = rt
+                .block_on(store.scan(&[], None, Epoch(1), 100_000))
+                .unwrap();
+            assert_eq!(got.len(), 100_000);
+        })
+    });
+    g.finish();
+    rt.block_on(store.close()).unwrap();
+}
+
+fn bloom_probe(c: &mut Criterion) {
+    let hashes: Vec<u64> = (0..100_000u64).map(|i| bloom::key_hash(&key(i))).collect();
+    let filter = Bloom::decode(bloom::build(&hashes, 10).into()).unwrap();
+    let probes: Vec<u64> = (0..1000u64).map(|i| bloom::key_hash(&key(i * 3))).collect();
+    let mut g = c.benchmark_group("bloom_probe");
+    g.throughput(Throughput::Elements(1000));
+    g.bench_function("1000_probes_100k_key_filter", |b| {
+        b.iter(|| probes.iter().filter(|&&h| filter.may_contain(h)).count())
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    memtable_insert,
+    write_throughput,
+    point_get,
+    scan,
+    bloom_probe
+);
+criterion_main!(benches);

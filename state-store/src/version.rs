@@ -182,3 +182,28 @@ impl Version {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_obsolete_file_is_queued_only_after_its_last_reader_lets_go() {
+        let gc = Arc::new(GcQueue::default());
+        let meta = SstMeta {
+            id: FileId(9),
+            size: 1,
+            props: SstProps::default(),
+        };
+        let handle = Arc::new(SstHandle::new(meta, gc.clone()));
+        let mut version = Version::empty(1);
+        version.levels[0].push(handle.clone());
+        let reader_snapshot = Arc::new(version.clone());
+        handle.mark_obsolete();
+        drop(handle);
+        drop(version);
+        assert!(gc.take().is_empty(), "a reader still holds the file");
+        drop(reader_snapshot);
+        assert_eq!(gc.take(), vec![FileId(9)]);
+    }
+}

@@ -11,3 +11,109 @@ pub mod reader;
 pub use builder::{SstBuilder, SstShape};
 pub use format::SstProps;
 pub use reader::{SstIter, SstReader};
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use object_store::local::LocalFileSystem;
+    use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+    use super::*;
+    use crate::cache::BlockCache;
+    use crate::entry::Value;
+    use crate::keys::{Epoch, FileId, Stamp};
+    use crate::paths;
+
+    fn shape() -> SstShape {
+        SstShape {
+            block_bytes: 48,
+            restart_interval: 2,
+            bloom_bits_per_key: 10,
+            zstd_level: 1,
+        }
+    }
+
+    fn stamp(e: u64, s: u64) -> Stamp {
+        Stamp {
+            epoch: Epoch(e),
+            seq: s,
+        }
+    }
+
+    /// The known table: three keys, one with two versions, one tombstone,
+    /// spread over two data blocks.
+    fn known_table() -> (Bytes, SstProps) {
+        let mut b = SstBuilder::new(shape());
+        b.add(b"apple", stamp(7, 3), Some(b"red"));
+        b.add(b"apple", stamp(5, 1), Some(b"green"));
+        b.add(b"banana", stamp(6, 2), None);
+        b.add(b"cherry", stamp(7, 3), Some(b"dark"));
+        b.finish()
+    }
+
+    /// Pins the byte encoding of format version 1: if this test fails, the
+    /// format changed and needs a new version number, not a new constant.
+    #[test]
+    fn encoding_of_a_known_table_is_pinned() {
+        let (bytes, props) = known_table();
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, PINNED_HEX, "SST encoding changed");
+        assert_eq!(props.entries, 4);
+        assert_eq!((props.min_epoch, props.max_epoch), (Epoch(5), Epoch(7)));
+        assert_eq!(&props.smallest[..], b"apple");
+        assert_eq!(&props.largest[..], b"cherry");
+    }
+
+    const PINNED_HEX: &str = concat!(
+        "0005000703036170706c65726564050000050105677265656e00060106026261",
+        "6e616e6100000000190000000200000000d99822c70006000703046368657272",
+        "796461726b00000000010000000086d662cb0b318410146a404807001d6d9673",
+        "0662616e616e61003506636865727279351d009788e3c2056170706c65066368",
+        "65727279040507002dc401c052000000000000000e0000006000000000000000",
+        "17000000770000000000000015000000010000005256424453535400",
+    );
+
+    #[tokio::test]
+    async fn reads_back_versions_newest_first_with_epoch_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+        let (bytes, _) = known_table();
+        let size = bytes.len() as u64;
+        store
+            .put(&paths::sst(FileId(1)), PutPayload::from(bytes))
+            .await
+            .unwrap();
+        let r = Arc::new(
+            SstReader::open(FileId(1), size, store, Arc::new(BlockCache::new(1 << 20)))
+                .await
+                .unwrap(),
+        );
+        assert!(r.num_blocks() >= 2, "the known table spans blocks");
+        let get = |k: &'static [u8], e: u64| {
+            let r = r.clone();
+            async move { r.get(k, reader::probe_hash(k), Epoch(e)).await.unwrap() }
+        };
+        assert_eq!(
+            get(b"apple", 9).await,
+            Some((stamp(7, 3), Value::Put(Bytes::from("red"))))
+        );
+        assert_eq!(
+            get(b"apple", 6).await,
+            Some((stamp(5, 1), Value::Put(Bytes::from("green"))))
+        );
+        assert_eq!(get(b"apple", 4).await, None);
+        assert_eq!(get(b"banana", 9).await, Some((stamp(6, 2), Value::Delete)));
+        assert_eq!(get(b"blueberry", 9).await, None);
+        let mut it = SstIter::new(r.clone());
+        it.seek(b"b").await.unwrap();
+        let mut keys = Vec::new();
+        while let Some(c) = it.current() {
+            keys.push(c.key().to_vec());
+            it.next().await.unwrap();
+        }
+        assert_eq!(keys, vec![b"banana".to_vec(), b"cherry".to_vec()]);
+    }
+}
