@@ -107,7 +107,7 @@ async fn demo(args: DemoArgs) -> Result<()> {
         "riverbed state store demo: {} keys × {} B values into {}",
         args.keys, args.value_bytes, opts.url
     );
-    let store = Store::open(opts.clone()).await?;
+    let store = std::sync::Arc::new(Store::open(opts.clone()).await?);
     let value = {
         let mut v = BytesMut::with_capacity(args.value_bytes);
         v.put_bytes(b'v', args.value_bytes);
@@ -118,6 +118,8 @@ async fn demo(args: DemoArgs) -> Result<()> {
     let mut epoch = store.committed_epoch().next();
     let mut written = 0u64;
     let mut batches = 0u64;
+    let mut pending_commit: Option<tokio::task::JoinHandle<riverbed_state_store::Result<()>>> =
+        None;
     let report_every = (args.keys / 10).max(1);
     while written < args.keys {
         let n = (args.keys - written).min(args.batch as u64);
@@ -129,7 +131,13 @@ async fn demo(args: DemoArgs) -> Result<()> {
         written += n;
         batches += 1;
         if batches.is_multiple_of(args.batches_per_epoch) {
-            store.commit(epoch).await?;
+            // Commits run beside the writes, as a checkpoint does: the writer
+            // moves on to the next epoch while the last one is flushed.
+            if let Some(previous) = pending_commit.take() {
+                previous.await??;
+            }
+            let (s, e) = (store.clone(), epoch);
+            pending_commit = Some(tokio::spawn(async move { s.commit(e).await }));
             epoch = epoch.next();
         }
         if written % report_every < n {
@@ -139,6 +147,9 @@ async fn demo(args: DemoArgs) -> Result<()> {
                 written as f64 / start.elapsed().as_secs_f64()
             );
         }
+    }
+    if let Some(previous) = pending_commit.take() {
+        previous.await??;
     }
     store.commit(epoch).await?;
     let load = start.elapsed();

@@ -19,6 +19,13 @@ use crate::error::{Error, Result};
 use crate::keys::{Epoch, FileId, Stamp};
 use crate::paths;
 
+thread_local! {
+    /// One zstd context per thread: creating one per block costs more than
+    /// decompressing a small block.
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        std::cell::RefCell::new(zstd::bulk::Decompressor::new().ok());
+}
+
 /// A decompressed block may not claim more than this (guards against a
 /// corrupted size field asking for a huge allocation).
 const MAX_BLOCK_BYTES: u64 = 256 << 20;
@@ -133,8 +140,12 @@ impl SstReader {
                     .flatten()
                     .filter(|&s| s <= MAX_BLOCK_BYTES)
                     .ok_or_else(|| corrupt("zstd frame without a sane content size"))?;
-                let raw = zstd::bulk::decompress(&payload, size as usize)
-                    .map_err(|_| corrupt("zstd decode failed"))?;
+                let raw = DECOMPRESSOR
+                    .with(|d| match d.borrow_mut().as_mut() {
+                        Some(d) => d.decompress(&payload, size as usize).ok(),
+                        None => zstd::bulk::decompress(&payload, size as usize).ok(),
+                    })
+                    .ok_or_else(|| corrupt("zstd decode failed"))?;
                 Bytes::from(raw)
             }
             _ => return Err(corrupt("unknown block codec")),
@@ -160,8 +171,10 @@ impl SstReader {
     }
 
     /// The newest version of `key` with epoch `<= max_epoch`, if the file has one.
+    /// A point read touches one block, or the next ones when the key's
+    /// versions straddle a block boundary.
     pub async fn get(
-        self: &Arc<Self>,
+        &self,
         key: &[u8],
         hash: u64,
         max_epoch: Epoch,
@@ -172,16 +185,27 @@ impl SstReader {
         {
             return Ok(None);
         }
-        let mut it = SstIter::new(self.clone());
-        it.seek(key).await?;
-        while let Some(cur) = it.current() {
-            if cur.key() != key {
-                break;
+        let mut b = self.block_for(key);
+        let mut first = true;
+        while b < self.index.len() {
+            let mut it = BlockIter::new(self.block(b).await?);
+            let sought = if first {
+                it.seek(key)
+            } else {
+                it.seek_to_first()
+            };
+            sought.map_err(|e| self.block_error(b, e))?;
+            first = false;
+            while it.valid() {
+                if it.key() != key {
+                    return Ok(None);
+                }
+                if it.stamp().epoch <= max_epoch {
+                    return Ok(Some((it.stamp(), it.value())));
+                }
+                it.advance().map_err(|e| self.block_error(b, e))?;
             }
-            if cur.stamp().epoch <= max_epoch {
-                return Ok(Some((cur.stamp(), cur.value())));
-            }
-            it.next().await?;
+            b += 1;
         }
         Ok(None)
     }
