@@ -65,66 +65,55 @@ fn memtable_insert(c: &mut Criterion) {
     g.finish();
 }
 
-/// Sustained writes: batches into epochs committed every 100 batches, with
-/// the background flusher and compactor running.
+/// Writes of 1,000,000 random keys into a fresh store: batches of 1,000,
+/// committed every 100 batches (each commit running beside the next epoch's
+/// writes, as a checkpoint does), then waiting until background flush and
+/// compaction are done. The time covers all of it.
 fn write_throughput(c: &mut Criterion) {
     let rt = rt();
-    let dir = tempfile::tempdir().unwrap();
-    let store = std::sync::Arc::new(
-        rt.block_on(Store::open(Options::with_url(dir.path().to_str().unwrap())))
-            .unwrap(),
-    );
+    let n = 1_000_000u64;
     let mut g = c.benchmark_group("write_batched");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
-    g.throughput(Throughput::Elements(100 * BATCH));
-    let mut next = 0u64;
-    let mut epoch = 1u64;
-    g.bench_function(
-        "100_batches_of_1000_puts_then_commit_with_flush_and_compaction",
-        |b| {
-            b.iter_custom(|iters| {
-                let batches: Vec<Vec<WriteBatch>> = (0..iters)
-                    .map(|_| {
-                        (0..100)
-                            .map(|_| {
-                                next += BATCH;
-                                batch(next)
-                            })
-                            .collect()
-                    })
-                    .collect();
+    g.throughput(Throughput::Elements(n));
+    g.bench_function("fill_1m_random_puts_with_flush_and_compaction", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let dir = tempfile::tempdir().unwrap();
+                let batches: Vec<WriteBatch> = (0..n).step_by(BATCH as usize).map(batch).collect();
                 let start = Instant::now();
                 rt.block_on(async {
-                    // Each commit runs beside the next epoch's writes, as a checkpoint does.
+                    let store = std::sync::Arc::new(
+                        Store::open(Options::with_url(dir.path().to_str().unwrap()))
+                            .await
+                            .unwrap(),
+                    );
                     let mut pending: Option<tokio::task::JoinHandle<()>> = None;
-                    for group in batches {
-                        for wb in &group {
-                            store.write(Epoch(epoch), wb).await.unwrap();
+                    for (i, wb) in batches.iter().enumerate() {
+                        let epoch = 1 + i as u64 / 100;
+                        store.write(Epoch(epoch), wb).await.unwrap();
+                        if i % 100 == 99 {
+                            if let Some(p) = pending.take() {
+                                p.await.unwrap();
+                            }
+                            let s = store.clone();
+                            pending = Some(tokio::spawn(async move {
+                                s.commit(Epoch(epoch)).await.unwrap()
+                            }));
                         }
-                        if let Some(p) = pending.take() {
-                            p.await.unwrap();
-                        }
-                        let (s, e) = (store.clone(), epoch);
-                        pending = Some(tokio::spawn(
-                            async move { s.commit(Epoch(e)).await.unwrap() },
-                        ));
-                        epoch += 1;
                     }
                     if let Some(p) = pending {
                         p.await.unwrap();
                     }
+                    store.compact_until_idle().await.unwrap();
+                    store.close().await.unwrap();
                 });
-                start.elapsed()
-            })
-        },
-    );
+                total += start.elapsed();
+            }
+            total
+        })
+    });
     g.finish();
-    let m = store.metrics();
-    eprintln!(
-        "write_batched: flushes {}, compactions {}, files per level {:?}",
-        m.flushes, m.compactions, m.files_per_level
-    );
-    rt.block_on(store.close()).unwrap();
 }
 
 /// A store of `n` committed, compacted keys.

@@ -40,7 +40,10 @@ impl Source {
 
     pub async fn sst(file: &SstHandle, storage: &Storage, start: Option<&[u8]>) -> Result<Self> {
         let reader = file.reader(&storage.store, &storage.cache).await?.clone();
-        let mut it = SstIter::new(reader);
+        let mut it = match storage_mode(storage) {
+            Some(readahead) => SstIter::for_compaction(reader, readahead),
+            None => SstIter::new(reader),
+        };
         match start {
             Some(k) => it.seek(k).await?,
             None => it.seek_to_first().await?,
@@ -87,7 +90,10 @@ impl Source {
                     break;
                 }
                 let reader = f.reader(&storage.store, &storage.cache).await?.clone();
-                let mut it = SstIter::new(reader);
+                let mut it = match storage_mode(storage) {
+                    Some(readahead) => SstIter::for_compaction(reader, readahead),
+                    None => SstIter::new(reader),
+                };
                 match start.take() {
                     Some(k) => it.seek(k).await?,
                     None => it.seek_to_first().await?,
@@ -171,6 +177,11 @@ impl Source {
         }
         Ok(())
     }
+}
+
+/// `Some(readahead)` when `storage` is a compaction's view of the files.
+fn storage_mode(storage: &Storage) -> Option<u64> {
+    storage.compaction_readahead
 }
 
 /// Index of the source holding the smallest (key, newest stamp), if any.

@@ -38,6 +38,11 @@ pub struct Options {
     pub sst_target_bytes: u64,
     /// Committed L0 files that trigger an L0 → L1 compaction.
     pub l0_compaction_trigger: usize,
+    /// Writers wait while this many committed L0 files wait for compaction
+    /// (with background compaction on). Without it, a write rate above what
+    /// compaction sustains piles up L0 files and every read probes them all;
+    /// 20 matches RocksDB's slowdown trigger.
+    pub l0_stop_writes_files: usize,
     /// Size target of L1; each deeper level is `level_multiplier` times larger.
     pub level_base_bytes: u64,
     pub level_multiplier: u64,
@@ -73,6 +78,7 @@ impl Default for Options {
             zstd_level: 1,
             sst_target_bytes: 64 << 20,
             l0_compaction_trigger: 4,
+            l0_stop_writes_files: 20,
             level_base_bytes: 256 << 20,
             level_multiplier: 10,
             max_levels: 6,

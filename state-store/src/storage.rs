@@ -17,7 +17,14 @@ use crate::options::S3Options;
 pub struct Storage {
     pub store: Arc<dyn ObjectStore>,
     pub cache: Arc<BlockCache>,
+    /// Set for compaction: files are read sequentially in runs of this many
+    /// bytes, bypassing the block cache.
+    pub compaction_readahead: Option<u64>,
 }
+
+/// Compaction reads its inputs in runs of 8 MiB: few requests per file, and
+/// bounded memory per input.
+pub const COMPACTION_READAHEAD_BYTES: u64 = 8 << 20;
 
 /// Opens the object store `url` names:
 /// - a path or `file:///path`: a local directory (created if missing);

@@ -53,6 +53,7 @@ pub(crate) struct Inner {
     next_file_id: AtomicU64,
     mem_bytes: AtomicUsize,
     flush_wanted: Notify,
+    /// Woken after every flush and compaction: stalled writers re-check.
     flushed: Notify,
     compact_wanted: Notify,
     gc: Arc<GcQueue>,
@@ -96,6 +97,7 @@ impl Store {
         let storage = Storage {
             store,
             cache: Arc::new(BlockCache::new(opts.block_cache_bytes)),
+            compaction_readahead: None,
         };
         let (mut manifest, data) = ManifestStore::open(storage.store.clone()).await?;
         let data = data.unwrap_or_else(|| ManifestData {
@@ -385,11 +387,29 @@ impl Inner {
         }
     }
 
-    /// The write stall: wait for flushes while memtables exceed their bound.
+    /// Committed L0 files compaction has yet to take.
+    fn l0_backlog(&self) -> usize {
+        if !self.opts.background_compaction {
+            return 0;
+        }
+        let st = self.state.read();
+        st.version.levels[0]
+            .iter()
+            .filter(|f| st.version.is_committed(f))
+            .count()
+    }
+
+    fn over_bounds(&self) -> bool {
+        self.mem_bytes.load(Ordering::Relaxed) >= self.opts.max_memory_bytes
+            || self.l0_backlog() >= self.opts.l0_stop_writes_files
+    }
+
+    /// The write stall: wait for flushes while memtables exceed their bound,
+    /// and for compaction while L0 is too deep.
     async fn stall_while_full(&self) -> Result<()> {
         let mut stalled = false;
         loop {
-            if self.mem_bytes.load(Ordering::Relaxed) < self.opts.max_memory_bytes {
+            if !self.over_bounds() {
                 return Ok(());
             }
             if !stalled {
@@ -399,7 +419,7 @@ impl Inner {
             let notified = self.flushed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            {
+            if self.mem_bytes.load(Ordering::Relaxed) >= self.opts.max_memory_bytes {
                 let mut st = self.state.write();
                 if st.frozen.is_empty() {
                     // Nothing queued: freeze the largest memtable so the flusher has work.
@@ -418,8 +438,9 @@ impl Inner {
                 }
             }
             self.flush_wanted.notify_one();
+            self.compact_wanted.notify_one();
             self.check_open()?;
-            if self.mem_bytes.load(Ordering::Relaxed) < self.opts.max_memory_bytes {
+            if !self.over_bounds() {
                 return Ok(());
             }
             notified.await;
@@ -613,10 +634,14 @@ impl Inner {
     /// Executes `plan` and installs its result (caller holds the compaction lock).
     async fn run_plan(&self, plan: Plan) -> Result<()> {
         let applied = self.state.read().version.tombstones.clone();
+        let compaction_storage = Storage {
+            compaction_readahead: Some(crate::storage::COMPACTION_READAHEAD_BYTES),
+            ..self.storage.clone()
+        };
         let outcome = executor::execute(
             &plan,
             &applied,
-            &self.storage,
+            &compaction_storage,
             self.shape,
             self.opts.sst_target_bytes,
             || self.next_file_id(),
@@ -642,6 +667,7 @@ impl Inner {
         }
         drop(manifest);
         plan.input_files().for_each(|f| f.mark_obsolete());
+        self.flushed.notify_waiters();
         Metrics::add(&self.metrics.compactions, 1);
         Metrics::add(&self.metrics.compaction_read_bytes, outcome.bytes_read);
         Metrics::add(&self.metrics.compaction_write_bytes, outcome.bytes_written);

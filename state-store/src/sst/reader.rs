@@ -129,6 +129,49 @@ impl SstReader {
         Ok(block)
     }
 
+    /// Blocks `first..` up to about `max_bytes` of frames, fetched in one
+    /// request: sequential readers (scans, compaction) pay one round trip per
+    /// run of blocks instead of one per block. With `fill_cache`, the blocks
+    /// also go into the block cache.
+    pub async fn block_run(
+        &self,
+        first: usize,
+        max_bytes: u64,
+        fill_cache: bool,
+    ) -> Result<Vec<Block>> {
+        let start = self.index[first].offset;
+        let mut end = start;
+        let mut last = first;
+        while last < self.index.len()
+            && (last == first || end - start + u64::from(self.index[last].len) <= max_bytes)
+        {
+            end += u64::from(self.index[last].len);
+            last += 1;
+        }
+        let data = self.store.get_range(&self.path, start..end).await?;
+        if data.len() as u64 != end - start {
+            return Err(Error::corrupted(
+                &self.path,
+                start,
+                "short read of a block run",
+            ));
+        }
+        let mut out = Vec::with_capacity(last - first);
+        for e in &self.index[first..last] {
+            let at = (e.offset - start) as usize;
+            let block = self.decode_block(e.offset, &data.slice(at..at + e.len as usize))?;
+            if fill_cache {
+                self.cache.insert(self.id, e.offset, block.clone());
+            }
+            out.push(block);
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn cached_block(&self, i: usize) -> Option<Block> {
+        self.cache.get(self.id, self.index[i].offset)
+    }
+
     fn decode_block(&self, offset: u64, frame: &Bytes) -> Result<Block> {
         let corrupt = |why: &str| Error::corrupted(&self.path, offset, why);
         let (payload, codec) = check_frame(frame).map_err(corrupt)?;
@@ -221,14 +264,36 @@ pub struct SstIter {
     reader: Arc<SstReader>,
     block: usize,
     it: Option<BlockIter>,
+    /// Blocks fetched ahead: `(first block number, blocks)`.
+    ahead: (usize, std::collections::VecDeque<Block>),
+    readahead_bytes: u64,
+    fill_cache: bool,
 }
 
+/// How much a sequential reader fetches per request when blocks are not cached.
+pub const SCAN_READAHEAD_BYTES: u64 = 1 << 20;
+
 impl SstIter {
+    /// A cursor for scans: cached blocks are used, missing ones fetched in
+    /// runs and cached.
     pub fn new(reader: Arc<SstReader>) -> Self {
         SstIter {
             reader,
             block: 0,
             it: None,
+            ahead: (0, Default::default()),
+            readahead_bytes: SCAN_READAHEAD_BYTES,
+            fill_cache: true,
+        }
+    }
+
+    /// A cursor for compaction: reads the file in large runs and leaves the
+    /// cache to the blocks readers use.
+    pub fn for_compaction(reader: Arc<SstReader>, readahead_bytes: u64) -> Self {
+        SstIter {
+            readahead_bytes,
+            fill_cache: false,
+            ..SstIter::new(reader)
         }
     }
 
@@ -271,11 +336,40 @@ impl SstIter {
     async fn load(&mut self, b: usize) -> Result<()> {
         self.block = b;
         self.it = if b < self.reader.num_blocks() {
-            Some(BlockIter::new(self.reader.block(b).await?))
+            Some(BlockIter::new(self.fetch(b).await?))
         } else {
             None
         };
         Ok(())
+    }
+
+    async fn fetch(&mut self, b: usize) -> Result<Block> {
+        let (first, blocks) = &mut self.ahead;
+        while *first < b && !blocks.is_empty() {
+            blocks.pop_front();
+            *first += 1;
+        }
+        if *first == b {
+            if let Some(block) = blocks.pop_front() {
+                *first += 1;
+                return Ok(block);
+            }
+        }
+        if self.fill_cache {
+            if let Some(block) = self.reader.cached_block(b) {
+                return Ok(block);
+            }
+        }
+        let mut run: std::collections::VecDeque<Block> = self
+            .reader
+            .block_run(b, self.readahead_bytes, self.fill_cache)
+            .await?
+            .into();
+        let block = run
+            .pop_front()
+            .ok_or_else(|| Error::corrupted(&self.reader.path, 0, "empty block run"))?;
+        self.ahead = (b + 1, run);
+        Ok(block)
     }
 
     /// Moves into the next block(s) while the current one is used up.
