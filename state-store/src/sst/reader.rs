@@ -36,6 +36,8 @@ pub struct SstReader {
     store: Arc<dyn ObjectStore>,
     cache: Arc<BlockCache>,
     index: Vec<IndexEntry>,
+    /// `key_prefix` of every index entry's last key, for the binary search.
+    index_prefixes: Vec<u64>,
     bloom: Option<Bloom>,
     props: SstProps,
 }
@@ -86,12 +88,14 @@ impl SstReader {
             prev_end = e.offset + u64::from(e.len);
         }
         let bloom = Bloom::decode(filter);
+        let index_prefixes = index.iter().map(|e| key_prefix(&e.last_key)).collect();
         Ok(SstReader {
             id,
             path,
             store,
             cache,
             index,
+            index_prefixes,
             bloom,
             props,
         })
@@ -210,7 +214,21 @@ impl SstReader {
 
     /// Index of the first block that may hold `key` (its last key is `>= key`).
     fn block_for(&self, key: &[u8]) -> usize {
-        self.index.partition_point(|e| &e.last_key[..] < key)
+        // Compare 8-byte big-endian prefixes first: most steps of the search
+        // are decided without a call to memcmp.
+        let kp = key_prefix(key);
+        let (mut lo, mut hi) = (0usize, self.index.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let ep = self.index_prefixes[mid];
+            let less = ep < kp || (ep == kp && &self.index[mid].last_key[..] < key);
+            if less {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
     }
 
     /// The newest version of `key` with epoch `<= max_epoch`, if the file has one.
@@ -252,6 +270,16 @@ impl SstReader {
         }
         Ok(None)
     }
+}
+
+/// The first 8 bytes of `key` as a big-endian number (zero-padded): its
+/// order agrees with the byte order of keys wherever the prefixes differ.
+#[inline]
+fn key_prefix(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = key.len().min(8);
+    b[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(b)
 }
 
 /// Hash used for the bloom probe, computed once per key and reused for every file.
