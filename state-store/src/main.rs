@@ -32,6 +32,25 @@ struct Cli {
 enum Command {
     /// Runs a workload on the engine and reports throughput and store shape.
     Demo(DemoArgs),
+    /// Writes and commits epochs until killed, printing each committed epoch.
+    /// Used by the crash test: every epoch overwrites all `--keys` keys with
+    /// its own number, so any recovered state must hold one epoch's number
+    /// everywhere.
+    #[command(hide = true)]
+    CrashWriter(CrashWriterArgs),
+}
+
+#[derive(clap::Args)]
+struct CrashWriterArgs {
+    /// Object store URL (a directory, file:///path or s3://bucket/prefix).
+    #[arg(long)]
+    url: String,
+    /// Keys overwritten by every epoch.
+    #[arg(long, default_value_t = 20_000)]
+    keys: u64,
+    /// S3 endpoint, when the URL is s3://.
+    #[arg(long)]
+    s3_endpoint: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -72,6 +91,7 @@ fn main() -> Result<()> {
         .build()?;
     match cli.command {
         Command::Demo(args) => rt.block_on(demo(args)),
+        Command::CrashWriter(args) => rt.block_on(crash_writer(args)),
     }
 }
 
@@ -248,4 +268,32 @@ async fn demo(args: DemoArgs) -> Result<()> {
             .join("\n")
     );
     Ok(())
+}
+
+async fn crash_writer(args: CrashWriterArgs) -> Result<()> {
+    let mut opts = Options::with_url(args.url);
+    opts.memtable_bytes = 256 << 10;
+    opts.max_memory_bytes = 1 << 20;
+    opts.sst_target_bytes = 512 << 10;
+    opts.level_base_bytes = 2 << 20;
+    opts.s3.endpoint = args.s3_endpoint;
+    let store = Store::open(opts).await?;
+    let mut epoch = store.committed_epoch().next();
+    println!("start {}", store.committed_epoch().0);
+    loop {
+        let value = Bytes::from(epoch.0.to_string());
+        for chunk in (0..args.keys).collect::<Vec<_>>().chunks(1000) {
+            let mut batch = WriteBatch::with_capacity(chunk.len());
+            for &i in chunk {
+                batch.put(
+                    full_key(TableId(9), KeyGroup((i % 128) as u16), &i.to_be_bytes()),
+                    value.clone(),
+                );
+            }
+            store.write(epoch, &batch).await?;
+        }
+        store.commit(epoch).await?;
+        println!("committed {}", epoch.0);
+        epoch = epoch.next();
+    }
 }
