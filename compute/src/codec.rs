@@ -1,0 +1,189 @@
+//! How keys, accumulators and rows become state bytes.
+//!
+//! A small hand-written codec instead of a serialisation framework: state
+//! values sit on the hot path of every batch, and the encoding of a key must
+//! never change (it decides the key group, hence the owner). Integers are
+//! big-endian with the sign bit flipped, so encoded keys sort like values.
+
+use bytes::Bytes;
+
+/// A type that can live in state. `decode` returns `None` on malformed input.
+pub trait Codec: Sized {
+    fn encode(&self, out: &mut Vec<u8>);
+    /// Decodes from the front of `input`, advancing it.
+    fn decode(input: &mut &[u8]) -> Option<Self>;
+
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        self.encode(&mut v);
+        v
+    }
+
+    fn from_bytes(mut b: &[u8]) -> Option<Self> {
+        let v = Self::decode(&mut b)?;
+        b.is_empty().then_some(v)
+    }
+}
+
+fn take<'a>(input: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    if input.len() < n {
+        return None;
+    }
+    let (h, t) = input.split_at(n);
+    *input = t;
+    Some(h)
+}
+
+macro_rules! unsigned {
+    ($($t:ty),*) => {$(
+        impl Codec for $t {
+            fn encode(&self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_be_bytes());
+            }
+            fn decode(input: &mut &[u8]) -> Option<Self> {
+                Some(<$t>::from_be_bytes(take(input, std::mem::size_of::<$t>())?.try_into().ok()?))
+            }
+        }
+    )*};
+}
+unsigned!(u8, u16, u32, u64);
+
+macro_rules! signed {
+    ($($t:ty => $u:ty),*) => {$(
+        impl Codec for $t {
+            fn encode(&self, out: &mut Vec<u8>) {
+                ((*self as $u) ^ (1 << (<$u>::BITS - 1))).encode(out);
+            }
+            fn decode(input: &mut &[u8]) -> Option<Self> {
+                Some((<$u>::decode(input)? ^ (1 << (<$u>::BITS - 1))) as $t)
+            }
+        }
+    )*};
+}
+signed!(i32 => u32, i64 => u64);
+
+impl Codec for f64 {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.to_bits().encode(out);
+    }
+    fn decode(input: &mut &[u8]) -> Option<Self> {
+        Some(f64::from_bits(u64::decode(input)?))
+    }
+}
+
+impl Codec for bool {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(u8::from(*self));
+    }
+    fn decode(input: &mut &[u8]) -> Option<Self> {
+        match u8::decode(input)? {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
+}
+
+impl Codec for () {
+    fn encode(&self, _out: &mut Vec<u8>) {}
+    fn decode(_input: &mut &[u8]) -> Option<Self> {
+        Some(())
+    }
+}
+
+impl Codec for String {
+    fn encode(&self, out: &mut Vec<u8>) {
+        (self.len() as u32).encode(out);
+        out.extend_from_slice(self.as_bytes());
+    }
+    fn decode(input: &mut &[u8]) -> Option<Self> {
+        let n = u32::decode(input)? as usize;
+        String::from_utf8(take(input, n)?.to_vec()).ok()
+    }
+}
+
+impl Codec for Bytes {
+    fn encode(&self, out: &mut Vec<u8>) {
+        (self.len() as u32).encode(out);
+        out.extend_from_slice(self);
+    }
+    fn decode(input: &mut &[u8]) -> Option<Self> {
+        let n = u32::decode(input)? as usize;
+        Some(Bytes::copy_from_slice(take(input, n)?))
+    }
+}
+
+impl<T: Codec> Codec for Option<T> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            None => out.push(0),
+            Some(v) => {
+                out.push(1);
+                v.encode(out);
+            }
+        }
+    }
+    fn decode(input: &mut &[u8]) -> Option<Self> {
+        match u8::decode(input)? {
+            0 => Some(None),
+            1 => Some(Some(T::decode(input)?)),
+            _ => None,
+        }
+    }
+}
+
+impl<T: Codec> Codec for Vec<T> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        (self.len() as u32).encode(out);
+        self.iter().for_each(|v| v.encode(out));
+    }
+    fn decode(input: &mut &[u8]) -> Option<Self> {
+        let n = u32::decode(input)? as usize;
+        let mut v = Vec::with_capacity(n.min(1024));
+        for _ in 0..n {
+            v.push(T::decode(input)?);
+        }
+        Some(v)
+    }
+}
+
+macro_rules! tuple {
+    ($($n:ident),*) => {
+        impl<$($n: Codec),*> Codec for ($($n,)*) {
+            #[allow(non_snake_case)]
+            fn encode(&self, out: &mut Vec<u8>) {
+                let ($($n,)*) = self;
+                $($n.encode(out);)*
+            }
+            fn decode(input: &mut &[u8]) -> Option<Self> {
+                Some(($($n::decode(input)?,)*))
+            }
+        }
+    };
+}
+tuple!(A, B);
+tuple!(A, B, C);
+tuple!(A, B, C, D);
+tuple!(A, B, C, D, E);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_orders_signed_integers() {
+        let vals = [i64::MIN, -5, -1, 0, 1, 7, i64::MAX];
+        let enc: Vec<Vec<u8>> = vals.iter().map(|v| v.to_bytes()).collect();
+        assert!(enc.windows(2).all(|w| w[0] < w[1]));
+        for (v, e) in vals.iter().zip(&enc) {
+            assert_eq!(i64::from_bytes(e), Some(*v));
+        }
+        let t = (3u64, "x".to_string(), Some(-2i32), vec![1.5f64]);
+        assert_eq!(
+            <(u64, String, Option<i32>, Vec<f64>)>::from_bytes(&t.to_bytes()),
+            Some(t)
+        );
+        assert_eq!(u64::from_bytes(&[1, 2]), None);
+        assert_eq!(String::from_bytes(&[0, 0, 0, 9, b'a']), None);
+    }
+}

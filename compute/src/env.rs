@@ -1,0 +1,260 @@
+//! Building and running a job: the environment holds the graph under
+//! construction (channels, tasks, operator counters), checks it, runs every
+//! subtask as a task, commits epochs as barriers complete, and reports.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use parking_lot::Mutex;
+use riverbed_state_store::{Epoch, TableId};
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::runtime::metrics::{OperatorReport, Registry};
+use crate::state::StateBackend;
+
+/// Settings of one job.
+#[derive(Debug, Clone)]
+pub struct JobConfig {
+    /// Subtasks per operator (sources may choose their own).
+    pub parallelism: usize,
+    /// Key groups: the upper bound of parallelism and the unit of rescaling.
+    /// 128 is Flink's default for small jobs.
+    pub max_parallelism: u16,
+    /// Records per batch from sources.
+    pub batch_size: usize,
+    /// A source emits a checkpoint barrier after this many batches (0: only
+    /// the final commit at the end of bounded input).
+    pub checkpoint_every_batches: u64,
+    /// Entries each stateful subtask keeps in its worker-side cache.
+    pub state_cache_entries: usize,
+}
+
+impl Default for JobConfig {
+    fn default() -> Self {
+        JobConfig {
+            parallelism: 1,
+            max_parallelism: 128,
+            batch_size: 1024,
+            checkpoint_every_batches: 64,
+            state_cache_entries: 100_000,
+        }
+    }
+}
+
+/// What a finished job reports.
+#[derive(Debug, Clone)]
+pub struct JobReport {
+    pub operators: Vec<OperatorReport>,
+    /// The last epoch committed in the store.
+    pub committed_epoch: Epoch,
+}
+
+impl JobReport {
+    pub fn operator(&self, name: &str) -> Option<&OperatorReport> {
+        self.operators.iter().find(|o| o.name == name)
+    }
+}
+
+pub(crate) type Task = BoxFuture<'static, Result<()>>;
+
+pub(crate) struct Graph {
+    pub(crate) tasks: Vec<(String, Task)>,
+    pub(crate) next_table: u32,
+    pub(crate) errors: Vec<String>,
+    pub(crate) sinks: usize,
+    pub(crate) names: std::collections::HashSet<String>,
+}
+
+/// The job under construction. Cheap to clone; every stream holds one.
+#[derive(Clone)]
+pub struct Env {
+    pub(crate) graph: Arc<Mutex<Graph>>,
+    pub(crate) backend: Arc<dyn StateBackend>,
+    pub(crate) config: JobConfig,
+    pub(crate) registry: Registry,
+    pub(crate) acks: mpsc::UnboundedSender<SinkEvent>,
+    acks_rx: Arc<Mutex<Option<mpsc::UnboundedReceiver<SinkEvent>>>>,
+}
+
+/// What sink subtasks tell the coordinator.
+pub(crate) enum SinkEvent {
+    /// Passed barrier `e`: every write of epoch `e` upstream is in the store.
+    Barrier(Epoch),
+    /// Finished; its last writes belong to this epoch.
+    Ended(Epoch),
+}
+
+impl Env {
+    pub fn new(config: JobConfig, backend: Arc<dyn StateBackend>) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Env {
+            graph: Arc::new(Mutex::new(Graph {
+                tasks: Vec::new(),
+                next_table: 1,
+                errors: Vec::new(),
+                sinks: 0,
+                names: Default::default(),
+            })),
+            backend,
+            config,
+            registry: Registry::default(),
+            acks: tx,
+            acks_rx: Arc::new(Mutex::new(Some(rx))),
+        }
+    }
+
+    pub fn config(&self) -> &JobConfig {
+        &self.config
+    }
+
+    pub(crate) fn invalid(&self, why: String) {
+        self.graph.lock().errors.push(why);
+    }
+
+    /// A state table for a new stateful operator.
+    pub(crate) fn table(&self) -> TableId {
+        let mut g = self.graph.lock();
+        let t = TableId(g.next_table);
+        g.next_table += 1;
+        t
+    }
+
+    /// Registers an operator; a name used twice is a build error.
+    pub(crate) fn operator(
+        &self,
+        name: &str,
+        parallelism: usize,
+    ) -> Arc<crate::runtime::metrics::OperatorCounters> {
+        if !self.graph.lock().names.insert(name.to_string()) {
+            self.invalid(format!(
+                "two operators are named {name:?}; names must be unique"
+            ));
+        }
+        self.registry.register(name, parallelism)
+    }
+
+    pub(crate) fn spawn(&self, name: String, task: Task) {
+        self.graph.lock().tasks.push((name, task));
+    }
+
+    pub(crate) fn first_epoch(&self) -> Epoch {
+        self.backend.committed_epoch().next()
+    }
+
+    /// Checks the job, runs it to the end of its bounded sources, commits its
+    /// state, and reports per-operator counts.
+    pub async fn execute(self) -> Result<JobReport> {
+        let (tasks, sinks) = {
+            let mut g = self.graph.lock();
+            if !g.errors.is_empty() {
+                return Err(Error::InvalidJob(g.errors.join("; ")));
+            }
+            if g.sinks == 0 {
+                return Err(Error::InvalidJob(
+                    "the job has no sink: nothing would run".into(),
+                ));
+            }
+            (std::mem::take(&mut g.tasks), g.sinks)
+        };
+        if self.config.parallelism == 0 || self.config.max_parallelism == 0 {
+            return Err(Error::InvalidJob(
+                "parallelism and max_parallelism must be at least 1".into(),
+            ));
+        }
+        if self.config.parallelism > usize::from(self.config.max_parallelism) {
+            return Err(Error::InvalidJob(format!(
+                "parallelism {} exceeds max_parallelism {}",
+                self.config.parallelism, self.config.max_parallelism
+            )));
+        }
+        let mut acks = self
+            .acks_rx
+            .lock()
+            .take()
+            .ok_or_else(|| Error::InvalidJob("a job runs once".into()))?;
+        let mut set = tokio::task::JoinSet::new();
+        for (name, task) in tasks {
+            set.spawn(async move { task.await.map_err(|e| (name, e)) });
+        }
+        let backend = self.backend.clone();
+        let coordinator = async move {
+            let mut counts: std::collections::BTreeMap<Epoch, usize> = Default::default();
+            let mut ended = 0;
+            let mut last = backend.committed_epoch();
+            let mut final_epoch = last.next();
+            while ended < sinks {
+                match acks.recv().await {
+                    Some(SinkEvent::Barrier(e)) => {
+                        let c = counts.entry(e).or_default();
+                        *c += 1;
+                        if *c == sinks && e > last {
+                            backend.commit(e).await?;
+                            last = e;
+                        }
+                    }
+                    Some(SinkEvent::Ended(e)) => {
+                        ended += 1;
+                        final_epoch = final_epoch.max(e);
+                        if ended == sinks {
+                            // Writes after the last barrier (flushed at the end) belong
+                            // to the sinks' final epoch; commit it, or the next one
+                            // when it was already committed.
+                            let e = final_epoch.max(last.next());
+                            backend.commit(e).await?;
+                            last = e;
+                        }
+                    }
+                    None => return Err(Error::Runtime("sinks stopped without finishing".into())),
+                }
+            }
+            Ok::<Epoch, Error>(last)
+        };
+        tokio::pin!(coordinator);
+        let mut first_error: Option<Error> = None;
+        let mut committed = None;
+        loop {
+            tokio::select! {
+                joined = set.join_next(), if !set.is_empty() => {
+                    match joined {
+                        Some(Ok(Ok(()))) => {}
+                        Some(Ok(Err((name, e)))) => {
+                            tracing::error!(task = %name, error = %e, "subtask failed");
+                            first_error.get_or_insert(e);
+                            set.abort_all();
+                        }
+                        Some(Err(e)) if e.is_cancelled() => {}
+                        Some(Err(e)) => {
+                            first_error.get_or_insert(Error::Runtime(format!("a subtask panicked: {e}")));
+                            set.abort_all();
+                        }
+                        None => {}
+                    }
+                    if first_error.is_some() && set.is_empty() {
+                        break;
+                    }
+                }
+                done = &mut coordinator, if committed.is_none() && first_error.is_none() => {
+                    match done {
+                        Ok(e) => committed = Some(e),
+                        Err(e) => {
+                            first_error.get_or_insert(e);
+                            set.abort_all();
+                        }
+                    }
+                }
+                else => break,
+            }
+            if set.is_empty() && (committed.is_some() || first_error.is_some()) {
+                break;
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        Ok(JobReport {
+            operators: self.registry.report(),
+            committed_epoch: committed.unwrap_or_else(|| self.backend.committed_epoch()),
+        })
+    }
+}

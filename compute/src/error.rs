@@ -1,0 +1,30 @@
+//! The compute layer's one error type.
+
+/// Everything that can stop a job.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The job graph is not runnable; found before anything runs.
+    #[error("invalid job: {0}")]
+    InvalidJob(String),
+    /// The state store failed.
+    #[error("state: {0}")]
+    State(#[from] riverbed_state_store::Error),
+    /// State bytes that do not decode as the operator's type.
+    #[error("state of operator {operator} does not decode: {reason}")]
+    StateDecode { operator: String, reason: String },
+    /// A subtask panicked or the runtime failed.
+    #[error("runtime: {0}")]
+    Runtime(String),
+    /// A sink or source failed on I/O.
+    #[error("i/o in {what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The job was cancelled.
+    #[error("job cancelled")]
+    Cancelled,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

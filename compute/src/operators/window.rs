@@ -1,0 +1,230 @@
+//! Event-time window aggregate over tumbling and hopping (sliding) windows.
+//!
+//! Each record is assigned to the windows `[start, start + size)` that
+//! contain its timestamp (one for tumbling, `size / slide` for hopping). The
+//! accumulator of `(key, window)` lives in state under the key's encoding
+//! followed by the window end, so it shares the key's key group. A window
+//! fires when the watermark reaches `end - 1`, as in Flink; it emits its
+//! result and clears its state. Records whose every window has fired are
+//! late: they are counted and dropped.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use riverbed_state_store::Epoch;
+
+use super::{Aggregate, Operator};
+use crate::codec::Codec;
+use crate::error::{Error, Result};
+use crate::runtime::metrics::OperatorCounters;
+use crate::state::KeyedState;
+use crate::time::{KeyFn, Timestamp, TimestampFn, MIN_WATERMARK};
+
+/// Window shape: tumbling when `slide == size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Windows {
+    pub size: i64,
+    pub slide: i64,
+}
+
+impl Windows {
+    pub fn tumbling(size_ms: i64) -> Self {
+        Windows {
+            size: size_ms,
+            slide: size_ms,
+        }
+    }
+
+    pub fn hopping(size_ms: i64, slide_ms: i64) -> Self {
+        Windows {
+            size: size_ms,
+            slide: slide_ms,
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.size <= 0 || self.slide <= 0 || self.slide > self.size {
+            return Err(Error::InvalidJob(format!(
+                "window size {} ms and slide {} ms: both must be positive and slide <= size",
+                self.size, self.slide
+            )));
+        }
+        Ok(())
+    }
+
+    /// Starts of the windows holding `ts`, earliest first.
+    pub fn starts(&self, ts: Timestamp) -> impl Iterator<Item = Timestamp> {
+        let last = ts - ts.rem_euclid(self.slide);
+        let (size, slide) = (self.size, self.slide);
+        let mut first = last - ((size + slide - 1) / slide - 1) * slide;
+        while first + size <= ts {
+            first += slide;
+        }
+        (0..)
+            .map(move |i| first + i * slide)
+            .take_while(move |s| *s <= last)
+    }
+}
+
+/// One fired window's result.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WindowResult<K, Out> {
+    pub key: K,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub value: Out,
+}
+
+pub struct WindowAggregate<T, K, Acc, Out> {
+    pub(crate) key_fn: KeyFn<T, K>,
+    pub(crate) timestamp: TimestampFn<T>,
+    pub(crate) windows: Windows,
+    pub(crate) agg: Aggregate<T, Acc, Out>,
+    pub(crate) state: KeyedState<Acc>,
+    pub(crate) max_parallelism: u16,
+    pub(crate) counters: Arc<OperatorCounters>,
+    /// Pending windows by end: `(end, state key) -> (key, start)`.
+    pub(crate) timers: BTreeMap<(Timestamp, Bytes), (K, Timestamp)>,
+    pub(crate) watermark: Timestamp,
+}
+
+impl<T, K, Acc, Out> WindowAggregate<T, K, Acc, Out> {
+    pub(crate) fn new(
+        key_fn: KeyFn<T, K>,
+        timestamp: TimestampFn<T>,
+        windows: Windows,
+        agg: Aggregate<T, Acc, Out>,
+        state: KeyedState<Acc>,
+        max_parallelism: u16,
+        counters: Arc<OperatorCounters>,
+    ) -> Self {
+        WindowAggregate {
+            key_fn,
+            timestamp,
+            windows,
+            agg,
+            state,
+            max_parallelism,
+            counters,
+            timers: BTreeMap::new(),
+            watermark: MIN_WATERMARK,
+        }
+    }
+}
+
+impl<T, K, Acc, Out> Operator<T, WindowResult<K, Out>> for WindowAggregate<T, K, Acc, Out>
+where
+    T: Send + 'static,
+    K: Codec + Clone + Send + Sync + 'static,
+    Acc: Codec + Clone + Send + Sync + 'static,
+    Out: Send + 'static,
+{
+    fn on_batch<'a>(
+        &'a mut self,
+        batch: Vec<T>,
+        epoch: Epoch,
+        _out: &'a mut Vec<WindowResult<K, Out>>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let mut assigned: Vec<(usize, Bytes, K, Timestamp, Timestamp)> =
+                Vec::with_capacity(batch.len());
+            let mut late = 0;
+            for (i, t) in batch.iter().enumerate() {
+                let ts = (self.timestamp)(t);
+                let key = (self.key_fn)(t);
+                let mut any = false;
+                for start in self.windows.starts(ts) {
+                    let end = start + self.windows.size;
+                    if end - 1 <= self.watermark {
+                        continue;
+                    }
+                    any = true;
+                    let sk = self
+                        .state
+                        .key_of(&key, self.max_parallelism, &end.to_be_bytes());
+                    assigned.push((i, sk, key.clone(), start, end));
+                }
+                if !any {
+                    late += 1;
+                }
+            }
+            OperatorCounters::add(&self.counters.late_records, late);
+            let sks: Vec<Bytes> = assigned.iter().map(|a| a.1.clone()).collect();
+            self.state.load(&sks, epoch).await?;
+            for (i, sk, key, start, end) in assigned {
+                let add = &self.agg.add;
+                self.state
+                    .update(&sk, self.agg.create, |acc| add(acc, &batch[i]));
+                self.timers.entry((end, sk)).or_insert((key, start));
+            }
+            self.state.shrink(epoch).await
+        })
+    }
+
+    fn on_watermark<'a>(
+        &'a mut self,
+        wm: Timestamp,
+        epoch: Epoch,
+        out: &'a mut Vec<WindowResult<K, Out>>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.watermark = self.watermark.max(wm);
+            let mut due = Vec::new();
+            while let Some(entry) = self.timers.first_entry() {
+                if entry.key().0 - 1 > self.watermark {
+                    break;
+                }
+                let ((end, sk), (key, start)) = entry.remove_entry();
+                due.push((end, sk, key, start));
+            }
+            if due.is_empty() {
+                return Ok(());
+            }
+            let sks: Vec<Bytes> = due.iter().map(|d| d.1.clone()).collect();
+            self.state.load(&sks, epoch).await?;
+            for (end, sk, key, start) in due {
+                if let Some(acc) = self.state.get(&sk) {
+                    out.push(WindowResult {
+                        key,
+                        start,
+                        end,
+                        value: (self.agg.result)(acc),
+                    });
+                }
+                self.state.delete(sk);
+            }
+            self.state.shrink(epoch).await
+        })
+    }
+
+    fn on_barrier(&mut self, epoch: Epoch) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move { self.state.flush(epoch).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assigns_tumbling_and_hopping_windows() {
+        let t = Windows::tumbling(10);
+        assert_eq!(t.starts(0).collect::<Vec<_>>(), vec![0]);
+        assert_eq!(t.starts(19).collect::<Vec<_>>(), vec![10]);
+        assert_eq!(t.starts(-1).collect::<Vec<_>>(), vec![-10]);
+        let h = Windows::hopping(10, 5);
+        assert_eq!(h.starts(12).collect::<Vec<_>>(), vec![5, 10]);
+        assert_eq!(h.starts(10).collect::<Vec<_>>(), vec![5, 10]);
+        assert_eq!(h.starts(9).collect::<Vec<_>>(), vec![0, 5]);
+        let h3 = Windows::hopping(10, 3);
+        for ts in -20..40 {
+            let got: Vec<_> = h3.starts(ts).collect();
+            let want: Vec<i64> = (-40i64..40)
+                .filter(|s| s.rem_euclid(3) == 0 && *s <= ts && ts < s + 10)
+                .collect();
+            assert_eq!(got, want, "ts {ts}");
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! The one seam between operators and the state store.
+//!
+//! Operators reach state only through [`StateBackend`]. The embedded
+//! implementation calls the store library in-process; a remote one (gRPC
+//! client) comes with the state store service.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use riverbed_state_store::{Epoch, Store, WriteBatch};
+
+use crate::error::Result;
+
+pub trait StateBackend: Send + Sync + 'static {
+    /// Values of `keys` as of `epoch` (a worker reads its own uncommitted writes).
+    fn multi_get<'a>(
+        &'a self,
+        keys: &'a [Bytes],
+        epoch: Epoch,
+    ) -> BoxFuture<'a, Result<Vec<Option<Bytes>>>>;
+    /// Applies `batch` to `epoch` as one unit.
+    fn write<'a>(&'a self, epoch: Epoch, batch: &'a WriteBatch) -> BoxFuture<'a, Result<()>>;
+    /// Makes `epoch` durable once every subtask has passed its barrier.
+    fn commit(&self, epoch: Epoch) -> BoxFuture<'_, Result<()>>;
+    /// The epoch a restarted job resumes after.
+    fn committed_epoch(&self) -> Epoch;
+}
+
+/// The store library in this process: the embedded default.
+pub struct EmbeddedBackend {
+    store: Arc<Store>,
+}
+
+impl EmbeddedBackend {
+    pub fn new(store: Arc<Store>) -> Self {
+        EmbeddedBackend { store }
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+}
+
+impl StateBackend for EmbeddedBackend {
+    fn multi_get<'a>(
+        &'a self,
+        keys: &'a [Bytes],
+        epoch: Epoch,
+    ) -> BoxFuture<'a, Result<Vec<Option<Bytes>>>> {
+        Box::pin(async move { Ok(self.store.multi_get(keys, epoch).await?) })
+    }
+
+    fn write<'a>(&'a self, epoch: Epoch, batch: &'a WriteBatch) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move { Ok(self.store.write(epoch, batch).await?) })
+    }
+
+    fn commit(&self, epoch: Epoch) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move { Ok(self.store.commit(epoch).await?) })
+    }
+
+    fn committed_epoch(&self) -> Epoch {
+        self.store.committed_epoch()
+    }
+}

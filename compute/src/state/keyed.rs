@@ -1,0 +1,180 @@
+//! Keyed value state behind a worker-side, write-back cache.
+//!
+//! A subtask is the only writer of its key groups, so its cache is coherent:
+//! reads of a batch's keys go to the store in one multi-get for the keys not
+//! cached; writes stay in the cache (dirty) and are shipped in one write
+//! batch when the cache is over capacity and at every barrier. State larger
+//! than the cache works: it only costs more store reads.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use riverbed_state_store::{full_key, Epoch, KeyGroup, TableId, WriteBatch};
+
+use super::backend::StateBackend;
+use crate::codec::Codec;
+use crate::error::{Error, Result};
+use crate::runtime::metrics::OperatorCounters;
+
+struct Slot<V> {
+    value: Option<V>,
+    dirty: bool,
+}
+
+pub struct KeyedState<V> {
+    table: TableId,
+    operator: String,
+    backend: Arc<dyn StateBackend>,
+    counters: Arc<OperatorCounters>,
+    cache: HashMap<Bytes, Slot<V>>,
+    capacity: usize,
+}
+
+impl<V: Codec + Clone + Send> KeyedState<V> {
+    pub fn new(
+        table: TableId,
+        operator: &str,
+        backend: Arc<dyn StateBackend>,
+        counters: Arc<OperatorCounters>,
+        capacity: usize,
+    ) -> Self {
+        KeyedState {
+            table,
+            operator: operator.to_string(),
+            backend,
+            counters,
+            cache: HashMap::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// The store key of `key_bytes` (already encoded) in key group `kg`.
+    pub fn state_key(&self, kg: u16, key_bytes: &[u8]) -> Bytes {
+        full_key(self.table, KeyGroup(kg), key_bytes)
+    }
+
+    /// Makes sure every key of `keys` is cached: one multi-get for the misses.
+    pub async fn load(&mut self, keys: &[Bytes], epoch: Epoch) -> Result<()> {
+        let mut missing: Vec<Bytes> = Vec::new();
+        let mut hits = 0;
+        for k in keys {
+            if self.cache.contains_key(k) {
+                hits += 1;
+            } else if !missing.contains(k) {
+                missing.push(k.clone());
+            }
+        }
+        OperatorCounters::add(&self.counters.cache_hits, hits);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        OperatorCounters::add(&self.counters.state_reads, missing.len());
+        let values = self.backend.multi_get(&missing, epoch).await?;
+        for (k, v) in missing.into_iter().zip(values) {
+            let value = match v {
+                Some(b) => Some(V::from_bytes(&b).ok_or_else(|| Error::StateDecode {
+                    operator: self.operator.clone(),
+                    reason: format!("{} bytes under key {k:?}", b.len()),
+                })?),
+                None => None,
+            };
+            self.cache.insert(
+                k,
+                Slot {
+                    value,
+                    dirty: false,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// The cached value of a loaded key.
+    pub fn get(&self, key: &Bytes) -> Option<&V> {
+        self.cache.get(key).and_then(|s| s.value.as_ref())
+    }
+
+    /// Updates a loaded key in place, starting from `default()` if absent.
+    pub fn update(&mut self, key: &Bytes, default: impl FnOnce() -> V, f: impl FnOnce(&mut V)) {
+        let slot = match self.cache.get_mut(key) {
+            Some(s) => s,
+            None => self.cache.entry(key.clone()).or_insert(Slot {
+                value: None,
+                dirty: false,
+            }),
+        };
+        f(slot.value.get_or_insert_with(default));
+        slot.dirty = true;
+    }
+
+    /// The store key of `key` in the key group its encoding hashes to.
+    pub fn key_of<K: Codec>(&self, key: &K, max_parallelism: u16, suffix: &[u8]) -> Bytes {
+        let mut kb = key.to_bytes();
+        let kg = crate::runtime::exchange::key_group_of(&kb, max_parallelism);
+        kb.extend_from_slice(suffix);
+        self.state_key(kg, &kb)
+    }
+
+    pub fn put(&mut self, key: Bytes, value: V) {
+        self.cache.insert(
+            key,
+            Slot {
+                value: Some(value),
+                dirty: true,
+            },
+        );
+    }
+
+    pub fn delete(&mut self, key: Bytes) {
+        self.cache.insert(
+            key,
+            Slot {
+                value: None,
+                dirty: true,
+            },
+        );
+    }
+
+    /// Ships every dirty entry to the store in one batch.
+    pub async fn flush(&mut self, epoch: Epoch) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        let mut buf = Vec::new();
+        for (k, slot) in self.cache.iter_mut().filter(|(_, s)| s.dirty) {
+            match &slot.value {
+                Some(v) => {
+                    buf.clear();
+                    v.encode(&mut buf);
+                    batch.put(k.clone(), Bytes::copy_from_slice(&buf));
+                }
+                None => {
+                    batch.delete(k.clone());
+                }
+            }
+            slot.dirty = false;
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        OperatorCounters::add(&self.counters.state_writes, batch.len());
+        self.backend.write(epoch, &batch).await
+    }
+
+    /// Keeps the cache within its capacity: writes back, then forgets half.
+    pub async fn shrink(&mut self, epoch: Epoch) -> Result<()> {
+        if self.cache.len() <= self.capacity {
+            return Ok(());
+        }
+        self.flush(epoch).await?;
+        let mut keep = self.capacity / 2;
+        self.cache.retain(|_, _| {
+            if keep > 0 {
+                keep -= 1;
+                true
+            } else {
+                false
+            }
+        });
+        Ok(())
+    }
+}

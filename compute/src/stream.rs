@@ -1,0 +1,412 @@
+//! The typed dataflow API, in the spirit of Flink's DataStream.
+//!
+//! A `DataStream<T>` is one pull chain per subtask. Stateless operators
+//! (`map`, `filter`, `flat_map`) chain onto it; `key_by` and `union` insert an
+//! exchange (channels between subtasks); keyed operators run on the
+//! receiving side and keep their state in the store. Cycles cannot be built,
+//! and keyed operators exist only on a `KeyedStream`, so those mistakes are
+//! type errors; the checks left for run time (event time for windows,
+//! operator names, parallelism) fail `execute` before anything runs.
+
+use std::sync::Arc;
+
+use riverbed_state_store::Epoch;
+use tokio::sync::mpsc;
+
+use crate::changelog::Change;
+use crate::codec::Codec;
+use crate::env::{Env, SinkEvent};
+use crate::error::Result;
+use crate::operators::dedup::DedupFirst;
+use crate::operators::group_agg::GroupAggregate;
+use crate::operators::window::{WindowAggregate, WindowResult, Windows};
+use crate::operators::{Aggregate, Operator, OperatorPull};
+use crate::runtime::exchange::{send_all, MergePull, Partitioner, CHANNEL_BATCHES};
+use crate::runtime::message::Msg;
+use crate::runtime::pull::{BoxPull, Transform};
+use crate::sink::{CollectHandle, Sink};
+use crate::source::{EventTime, SourcePull};
+use crate::state::KeyedState;
+use crate::time::{KeyFn, Timestamp, TimestampFn, WatermarkStrategy, MIN_WATERMARK};
+
+pub struct DataStream<T> {
+    env: Env,
+    pulls: Vec<BoxPull<T>>,
+    /// How to read event time from this stream's records, if declared.
+    timestamp: Option<TimestampFn<T>>,
+    /// Whether watermarks flow (some source has event time).
+    watermarks: bool,
+}
+
+/// A stream partitioned by key: each key's records reach one subtask, the
+/// owner of the key's key group.
+pub struct KeyedStream<T, K> {
+    stream: DataStream<T>,
+    key_fn: KeyFn<T, K>,
+}
+
+impl Env {
+    /// A source whose subtask `i` of `parallelism` reads `make(i, parallelism)`.
+    pub fn source<T: Send + 'static, I>(
+        &self,
+        name: &str,
+        parallelism: usize,
+        make: impl Fn(usize, usize) -> I,
+    ) -> DataStream<T>
+    where
+        I: Iterator<Item = T> + Send + 'static,
+    {
+        self.make_source(name, parallelism, make, None)
+    }
+
+    /// A source with event time: timestamps read by `timestamp`, watermarks
+    /// by `strategy` after every batch.
+    pub fn source_with_event_time<T: Send + 'static, I>(
+        &self,
+        name: &str,
+        parallelism: usize,
+        make: impl Fn(usize, usize) -> I,
+        timestamp: impl Fn(&T) -> Timestamp + Send + Sync + 'static,
+        strategy: WatermarkStrategy,
+    ) -> DataStream<T>
+    where
+        I: Iterator<Item = T> + Send + 'static,
+    {
+        let et = EventTime {
+            timestamp: Arc::new(timestamp),
+            strategy,
+        };
+        self.make_source(name, parallelism, make, Some(et))
+    }
+
+    fn make_source<T: Send + 'static, I>(
+        &self,
+        name: &str,
+        parallelism: usize,
+        make: impl Fn(usize, usize) -> I,
+        et: Option<EventTime<T>>,
+    ) -> DataStream<T>
+    where
+        I: Iterator<Item = T> + Send + 'static,
+    {
+        if parallelism == 0 {
+            self.invalid(format!("source {name:?} has parallelism 0"));
+        }
+        let counters = self.operator(name, parallelism);
+        let pulls = (0..parallelism)
+            .map(|i| {
+                Box::new(SourcePull {
+                    iter: Box::new(make(i, parallelism)),
+                    batch_size: self.config.batch_size.max(1),
+                    event_time: et.clone(),
+                    max_ts: MIN_WATERMARK,
+                    last_watermark: MIN_WATERMARK,
+                    barrier_every: self.config.checkpoint_every_batches,
+                    batches: 0,
+                    next_epoch: self.first_epoch(),
+                    queued: Default::default(),
+                    done: false,
+                    counters: counters.clone(),
+                }) as BoxPull<T>
+            })
+            .collect();
+        DataStream {
+            env: self.clone(),
+            pulls,
+            timestamp: et.as_ref().map(|e| e.timestamp.clone()),
+            watermarks: et.is_some(),
+        }
+    }
+}
+
+impl<T: Send + 'static> DataStream<T> {
+    pub fn parallelism(&self) -> usize {
+        self.pulls.len()
+    }
+
+    fn chain<U: Send + 'static, F>(self, name: &str, make: impl Fn() -> F) -> DataStream<U>
+    where
+        F: FnMut(Vec<T>, &mut Vec<U>) + Send + 'static,
+    {
+        let counters = self.env.operator(name, self.pulls.len());
+        let pulls = self
+            .pulls
+            .into_iter()
+            .map(|p| Box::new(Transform::new(p, make(), counters.clone())) as BoxPull<U>)
+            .collect();
+        DataStream {
+            env: self.env,
+            pulls,
+            timestamp: None,
+            watermarks: self.watermarks,
+        }
+    }
+
+    pub fn map<U: Send + 'static>(
+        self,
+        name: &str,
+        f: impl Fn(T) -> U + Clone + Send + 'static,
+    ) -> DataStream<U> {
+        self.chain(name, move || {
+            let f = f.clone();
+            move |batch: Vec<T>, out: &mut Vec<U>| out.extend(batch.into_iter().map(&f))
+        })
+    }
+
+    pub fn filter(
+        self,
+        name: &str,
+        f: impl Fn(&T) -> bool + Clone + Send + 'static,
+    ) -> DataStream<T> {
+        let ts = self.timestamp.clone();
+        let mut s = self.chain(name, move || {
+            let f = f.clone();
+            move |batch: Vec<T>, out: &mut Vec<T>| out.extend(batch.into_iter().filter(|t| f(t)))
+        });
+        s.timestamp = ts;
+        s
+    }
+
+    pub fn flat_map<U: Send + 'static, I: IntoIterator<Item = U>>(
+        self,
+        name: &str,
+        f: impl Fn(T) -> I + Clone + Send + 'static,
+    ) -> DataStream<U> {
+        self.chain(name, move || {
+            let f = f.clone();
+            move |batch: Vec<T>, out: &mut Vec<U>| out.extend(batch.into_iter().flat_map(&f))
+        })
+    }
+
+    /// Declares how to read event time from this stream's records (after a
+    /// `map` changed their type). Watermarks still come from the sources.
+    pub fn with_timestamps(mut self, f: impl Fn(&T) -> Timestamp + Send + Sync + 'static) -> Self {
+        self.timestamp = Some(Arc::new(f));
+        self
+    }
+
+    /// Partitions the stream by `key` over the job's parallelism.
+    pub fn key_by<K: Codec + Send + Sync + 'static>(
+        self,
+        key: impl Fn(&T) -> K + Send + Sync + 'static,
+    ) -> KeyedStream<T, K> {
+        let key_fn: KeyFn<T, K> = Arc::new(key);
+        let kf = key_fn.clone();
+        let max = self.env.config.max_parallelism;
+        let p = self.env.config.parallelism.max(1);
+        let stream = self.exchange(p, move |_| Partitioner::Hash {
+            key_bytes: {
+                let kf = kf.clone();
+                Arc::new(move |t: &T, buf: &mut Vec<u8>| kf(t).encode(buf))
+            },
+            max_parallelism: max,
+        });
+        KeyedStream { stream, key_fn }
+    }
+
+    /// Merges two streams of the same type (their subtasks spread round-robin).
+    pub fn union(self, other: DataStream<T>) -> DataStream<T> {
+        let p = self.env.config.parallelism.max(1);
+        let watermarks = self.watermarks || other.watermarks;
+        let timestamp = self.timestamp.clone().filter(|_| other.timestamp.is_some());
+        let env = self.env.clone();
+        let mut pulls = self.pulls;
+        pulls.extend(other.pulls);
+        let both = DataStream {
+            env,
+            pulls,
+            timestamp,
+            watermarks,
+        };
+        both.exchange(p, move |sender| Partitioner::Forward(sender % p))
+    }
+
+    /// Connects every current subtask to `p` receivers through channels.
+    fn exchange(self, p: usize, partitioner: impl Fn(usize) -> Partitioner<T>) -> DataStream<T> {
+        let mut rxs: Vec<Vec<mpsc::Receiver<Msg<T>>>> = (0..p).map(|_| Vec::new()).collect();
+        for (i, pull) in self.pulls.into_iter().enumerate() {
+            let mut senders = Vec::with_capacity(p);
+            for rx_list in rxs.iter_mut() {
+                let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
+                senders.push(tx);
+                rx_list.push(rx);
+            }
+            let part = partitioner(i);
+            self.env.spawn(
+                format!("exchange sender {i}"),
+                Box::pin(send_all(pull, senders, part)),
+            );
+        }
+        DataStream {
+            env: self.env,
+            pulls: rxs
+                .into_iter()
+                .map(|r| Box::new(MergePull::new(r)) as BoxPull<T>)
+                .collect(),
+            timestamp: self.timestamp,
+            watermarks: self.watermarks,
+        }
+    }
+
+    /// Ends the stream in a sink; `make(i)` builds subtask `i`'s instance.
+    pub fn sink<S: Sink<T> + 'static>(self, name: &str, make: impl Fn(usize) -> Result<S>) {
+        let counters = self.env.operator(name, self.pulls.len());
+        self.env.graph.lock().sinks += self.pulls.len();
+        let first = self.env.first_epoch();
+        for (i, mut pull) in self.pulls.into_iter().enumerate() {
+            let sink = make(i);
+            let acks = self.env.acks.clone();
+            let counters = counters.clone();
+            self.env.spawn(
+                format!("{name} {i}"),
+                Box::pin(async move {
+                    let mut sink = sink?;
+                    let mut epoch: Epoch = first;
+                    loop {
+                        match pull.next().await? {
+                            Msg::Data(batch) => {
+                                counters.add_in(batch.len());
+                                sink.write(batch)?;
+                            }
+                            Msg::Watermark(_) => {}
+                            Msg::Barrier(e) => {
+                                epoch = e.next();
+                                let _ = acks.send(SinkEvent::Barrier(e));
+                            }
+                            Msg::End => {
+                                sink.finish()?;
+                                let _ = acks.send(SinkEvent::Ended(epoch));
+                                return Ok(());
+                            }
+                        }
+                    }
+                }),
+            );
+        }
+    }
+
+    /// Collects the stream in memory (tests, small results).
+    pub fn collect(self, name: &str) -> CollectHandle<T> {
+        let handle = CollectHandle::new();
+        let h = handle.clone();
+        self.sink(name, move |_| Ok(h.sink()));
+        handle
+    }
+}
+
+impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T, K> {
+    fn stateful<O: Send + 'static, V: Codec + Clone + Send + 'static>(
+        self,
+        name: &str,
+        make: impl Fn(
+            KeyedState<V>,
+            Arc<crate::runtime::metrics::OperatorCounters>,
+        ) -> Box<dyn Operator<T, O>>,
+    ) -> DataStream<O> {
+        let env = self.stream.env.clone();
+        let counters = env.operator(name, self.stream.pulls.len());
+        let table = env.table();
+        let first = env.first_epoch();
+        let pulls = self
+            .stream
+            .pulls
+            .into_iter()
+            .map(|p| {
+                let state = KeyedState::new(
+                    table,
+                    name,
+                    env.backend.clone(),
+                    counters.clone(),
+                    env.config.state_cache_entries,
+                );
+                let op = make(state, counters.clone());
+                Box::new(OperatorPull::new(p, op, first, counters.clone())) as BoxPull<O>
+            })
+            .collect();
+        DataStream {
+            env,
+            pulls,
+            timestamp: None,
+            watermarks: self.stream.watermarks,
+        }
+    }
+
+    /// Keyed aggregate emitting an updating result per key (insert /
+    /// update-before / update-after).
+    pub fn aggregate<Acc, Out>(
+        self,
+        name: &str,
+        agg: impl Fn() -> Aggregate<T, Acc, Out>,
+    ) -> DataStream<Change<(K, Out)>>
+    where
+        Acc: Codec + Clone + Send + Sync + 'static,
+        Out: PartialEq + Clone + Send + 'static,
+    {
+        let key_fn = self.key_fn.clone();
+        let max = self.stream.env.config.max_parallelism;
+        self.stateful(name, move |state, _| {
+            Box::new(GroupAggregate {
+                key_fn: key_fn.clone(),
+                agg: agg(),
+                state,
+                max_parallelism: max,
+            })
+        })
+    }
+
+    /// Event-time window aggregate; needs a source with event time.
+    pub fn window<Acc, Out>(
+        self,
+        name: &str,
+        windows: Windows,
+        agg: impl Fn() -> Aggregate<T, Acc, Out>,
+    ) -> DataStream<WindowResult<K, Out>>
+    where
+        Acc: Codec + Clone + Send + Sync + 'static,
+        Out: Send + 'static,
+    {
+        let env = self.stream.env.clone();
+        if let Err(e) = windows.validate() {
+            env.invalid(format!("window {name:?}: {e}"));
+        }
+        let timestamp = match (&self.stream.timestamp, self.stream.watermarks) {
+            (Some(ts), true) => ts.clone(),
+            _ => {
+                env.invalid(format!(
+                    "window {name:?} needs event time: use a source with event time, and \
+                     with_timestamps after operators that change the record type"
+                ));
+                Arc::new(|_: &T| 0)
+            }
+        };
+        let key_fn = self.key_fn.clone();
+        let max = env.config.max_parallelism;
+        self.stateful(name, move |state, counters| {
+            Box::new(WindowAggregate::new(
+                key_fn.clone(),
+                timestamp.clone(),
+                windows,
+                agg(),
+                state,
+                max,
+                counters,
+            ))
+        })
+    }
+
+    /// Keeps the first record of each key, drops the rest.
+    pub fn dedup_first(self, name: &str) -> DataStream<T> {
+        let key_fn = self.key_fn.clone();
+        let max = self.stream.env.config.max_parallelism;
+        let ts = self.stream.timestamp.clone();
+        let mut s = self.stateful(name, move |state, _| {
+            Box::new(DedupFirst {
+                key_fn: key_fn.clone(),
+                state,
+                max_parallelism: max,
+            })
+        });
+        s.timestamp = ts;
+        s
+    }
+}

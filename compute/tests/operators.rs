@@ -1,0 +1,388 @@
+//! Every operator against a naive reference (plain Rust collections over the
+//! whole input) on randomized, out-of-order input, at parallelism 1 and 4.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use riverbed_compute::changelog::materialize;
+use riverbed_compute::sink::CollectHandle;
+use riverbed_compute::{
+    Aggregate, EmbeddedBackend, Env, Error, JobConfig, JobReport, WatermarkStrategy, WindowResult,
+    Windows,
+};
+use riverbed_state_store::{Options, Store};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Ev {
+    key: u32,
+    ts: i64,
+    val: i64,
+}
+
+const DELAY: i64 = 100;
+
+/// Events with timestamps out of order by at most `DELAY` ms.
+fn events(max_len: usize) -> impl Strategy<Value = Vec<Ev>> {
+    prop::collection::vec((0..40u32, 0..DELAY, -50..50i64), 1..max_len).prop_map(|raw| {
+        raw.into_iter()
+            .enumerate()
+            .map(|(i, (key, jitter, val))| Ev {
+                key,
+                ts: i as i64 * 7 + jitter,
+                val,
+            })
+            .collect()
+    })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Runs the job `build` makes on a fresh store and returns what it collected.
+fn run<X: Send + 'static>(
+    config: JobConfig,
+    build: impl FnOnce(&Env) -> CollectHandle<X>,
+) -> Result<(Vec<X>, JobReport), Error> {
+    runtime().block_on(async move {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = Options::with_url(dir.path().to_str().unwrap());
+        opts.memtable_bytes = 64 << 10;
+        opts.max_memory_bytes = 256 << 10;
+        let store = Arc::new(Store::open(opts).await.unwrap());
+        let env = Env::new(config, Arc::new(EmbeddedBackend::new(store.clone())));
+        let handle = build(&env);
+        let report = env.execute().await?;
+        store.close().await.unwrap();
+        Ok((handle.take(), report))
+    })
+}
+
+fn config(p: usize) -> JobConfig {
+    JobConfig {
+        parallelism: p,
+        batch_size: 16,
+        checkpoint_every_batches: 5,
+        state_cache_entries: 1_000,
+        ..JobConfig::default()
+    }
+}
+
+/// Subtask `i` of `n` reads every `n`-th event.
+fn split(events: &[Ev]) -> impl Fn(usize, usize) -> std::vec::IntoIter<Ev> + '_ {
+    move |i, n| {
+        events
+            .iter()
+            .skip(i)
+            .step_by(n)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+}
+
+fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort();
+    v
+}
+
+fn window_reference(evs: &[Ev], w: Windows) -> Vec<WindowResult<u32, (u64, i64)>> {
+    let mut acc: BTreeMap<(u32, i64), (u64, i64)> = BTreeMap::new();
+    for e in evs {
+        for start in w.starts(e.ts) {
+            let a = acc.entry((e.key, start)).or_default();
+            a.0 += 1;
+            a.1 += e.val;
+        }
+    }
+    acc.into_iter()
+        .map(|((key, start), value)| WindowResult {
+            key,
+            start,
+            end: start + w.size,
+            value,
+        })
+        .collect()
+}
+
+fn count_and_sum() -> Aggregate<Ev, (u64, i64), (u64, i64)> {
+    Aggregate::new(
+        || (0, 0),
+        |acc: &mut (u64, i64), e: &Ev| {
+            acc.0 += 1;
+            acc.1 += e.val;
+        },
+        |acc| *acc,
+    )
+}
+
+type Windowed = Vec<WindowResult<u32, (u64, i64)>>;
+
+fn window_job(evs: &[Ev], p: usize, w: Windows) -> (Windowed, JobReport) {
+    let evs = evs.to_vec();
+    run(config(p), move |env| {
+        env.source_with_event_time(
+            "events",
+            p,
+            split(&evs),
+            |e: &Ev| e.ts,
+            WatermarkStrategy::bounded(DELAY),
+        )
+        .key_by(|e: &Ev| e.key)
+        .window("window", w, count_and_sum)
+        .collect("sink")
+    })
+    .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn stateless_chain_and_union_match_reference(evs in events(400), p in prop::sample::select(vec![1usize, 4])) {
+        let input = evs.clone();
+        let (got, report) = run(config(p), move |env| {
+            let a = env.source("a", p, split(&input)).filter("positive", |e: &Ev| e.val >= 0);
+            let b = env.source("b", p, split(&input)).map("negate", |e: Ev| Ev { val: -e.val, ..e });
+            a.union(b)
+                .flat_map("twice-even", |e: Ev| if e.key.is_multiple_of(2) { vec![e.val, e.val] } else { vec![e.val] })
+                .collect("sink")
+        }).unwrap();
+        let mut want: Vec<i64> = Vec::new();
+        let a = evs.iter().filter(|e| e.val >= 0).cloned();
+        let b = evs.iter().map(|e| Ev { val: -e.val, ..e.clone() });
+        for e in a.chain(b) {
+            want.push(e.val);
+            if e.key.is_multiple_of(2) {
+                want.push(e.val);
+            }
+        }
+        prop_assert_eq!(sorted(got), sorted(want.clone()));
+        prop_assert_eq!(report.operator("sink").unwrap().records_in, want.len() as u64);
+    }
+
+    #[test]
+    fn group_aggregate_changelog_matches_reference(evs in events(600), p in prop::sample::select(vec![1usize, 4])) {
+        let input = evs.clone();
+        let (got, _) = run(config(p), move |env| {
+            env.source("events", p, split(&input))
+                .key_by(|e: &Ev| e.key)
+                .aggregate("sum", || Aggregate::sum(|e: &Ev| e.val))
+                .collect("sink")
+        }).unwrap();
+        let table = materialize(&got, |row| row.0);
+        let mut want: BTreeMap<u32, (u32, i64)> = BTreeMap::new();
+        for e in &evs {
+            want.entry(e.key).or_insert((e.key, 0)).1 += e.val;
+        }
+        prop_assert_eq!(table, want);
+    }
+
+    #[test]
+    fn tumbling_window_matches_reference_and_sorted_input(evs in events(800), p in prop::sample::select(vec![1usize, 4])) {
+        let w = Windows::tumbling(50);
+        let (got, report) = window_job(&evs, p, w);
+        prop_assert_eq!(report.operator("window").unwrap().late_records, 0);
+        prop_assert_eq!(sorted(got.clone()), window_reference(&evs, w));
+        let mut in_order = evs.clone();
+        in_order.sort_by_key(|e| e.ts);
+        let (got_sorted, _) = window_job(&in_order, p, w);
+        prop_assert_eq!(sorted(got), sorted(got_sorted));
+    }
+
+    #[test]
+    fn hopping_window_matches_reference(evs in events(500), p in prop::sample::select(vec![1usize, 4])) {
+        let w = Windows::hopping(60, 20);
+        let (got, _) = window_job(&evs, p, w);
+        prop_assert_eq!(sorted(got), window_reference(&evs, w));
+    }
+
+    #[test]
+    fn dedup_keeps_the_first_row_per_key(evs in events(500), p in prop::sample::select(vec![1usize, 4])) {
+        let input = evs.clone();
+        // One source subtask: "first" is input order; the keyed part runs at p.
+        let (got, _) = run(config(p), move |env| {
+            env.source("events", 1, split(&input)).key_by(|e: &Ev| e.key).dedup_first("dedup").collect("sink")
+        }).unwrap();
+        let mut seen = BTreeSet::new();
+        let want: Vec<Ev> = evs.iter().filter(|e| seen.insert(e.key)).cloned().collect();
+        prop_assert_eq!(sorted(got), sorted(want));
+    }
+}
+
+/// Records delayed beyond the watermark bound are counted as late and left
+/// out; everything else gives exactly the reference windows.
+#[test]
+fn late_records_are_counted_and_dropped() {
+    let w = Windows::tumbling(50);
+    let mut evs: Vec<Ev> = (0..400)
+        .map(|i| Ev {
+            key: i % 7,
+            ts: i as i64 * 5,
+            val: 1,
+        })
+        .collect();
+    // Every 37th record arrives 500 ms late: far beyond the 100 ms bound.
+    for (i, e) in evs.iter_mut().enumerate() {
+        if i % 37 == 36 {
+            e.ts -= 500;
+        }
+    }
+    let mut cfg = config(4);
+    cfg.batch_size = 1;
+    let input = evs.clone();
+    let (got, report) = run(cfg, move |env| {
+        env.source_with_event_time(
+            "events",
+            1,
+            split(&input),
+            |e: &Ev| e.ts,
+            WatermarkStrategy::bounded(DELAY),
+        )
+        .key_by(|e: &Ev| e.key)
+        .window("window", w, count_and_sum)
+        .collect("sink")
+    })
+    .unwrap();
+    // Reference: with one source and batches of one record, record k sees the
+    // watermark made from records before it.
+    let mut max_ts = i64::MIN;
+    let mut on_time = Vec::new();
+    let mut late = 0;
+    for e in &evs {
+        let wm = if max_ts == i64::MIN {
+            i64::MIN
+        } else {
+            max_ts - DELAY - 1
+        };
+        if w.starts(e.ts).all(|s| s + w.size - 1 <= wm) {
+            late += 1;
+        } else {
+            on_time.push(e.clone());
+        }
+        max_ts = max_ts.max(e.ts);
+    }
+    assert!(late > 0);
+    assert_eq!(report.operator("window").unwrap().late_records, late);
+    assert_eq!(sorted(got), window_reference(&on_time, w));
+}
+
+/// State several times the worker cache gives the same result as a cache
+/// holding everything, only with more store reads.
+#[test]
+fn state_larger_than_cache_gives_the_same_result() {
+    let evs: Vec<Ev> = (0..60_000u32)
+        .map(|i| Ev {
+            key: (i * 7919) % 20_000,
+            ts: i64::from(i),
+            val: i64::from(i % 13),
+        })
+        .collect();
+    let run_with = |cache: usize| {
+        let input = evs.clone();
+        let mut cfg = config(4);
+        cfg.batch_size = 512;
+        cfg.state_cache_entries = cache;
+        run(cfg, move |env| {
+            env.source("events", 2, split(&input))
+                .key_by(|e: &Ev| e.key)
+                .aggregate("sum", || Aggregate::sum(|e: &Ev| e.val))
+                .collect("sink")
+        })
+        .unwrap()
+    };
+    let (small, small_report) = run_with(1_000);
+    let (big, big_report) = run_with(1_000_000);
+    let table = |rows: &[riverbed_compute::Change<(u32, i64)>]| materialize(rows, |r| r.0);
+    assert_eq!(table(&small), table(&big));
+    assert_eq!(table(&big).len(), 20_000);
+    let reads = |r: &JobReport| r.operator("sum").unwrap().state_reads;
+    assert!(
+        reads(&small_report) > 2 * reads(&big_report),
+        "small cache {} reads, large cache {}",
+        reads(&small_report),
+        reads(&big_report)
+    );
+}
+
+#[test]
+fn invalid_jobs_fail_before_running() {
+    let err = run(config(2), |env| {
+        env.source("events", 1, |_, _| {
+            vec![Ev {
+                key: 1,
+                ts: 1,
+                val: 1,
+            }]
+            .into_iter()
+        })
+        .key_by(|e: &Ev| e.key)
+        .window("window", Windows::tumbling(10), count_and_sum)
+        .collect("sink")
+    })
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidJob(m) if m.contains("needs event time")),
+        "{err}"
+    );
+
+    let err = run(config(2), |env| {
+        env.source("events", 1, |_, _| Vec::<Ev>::new().into_iter())
+            .map("same", |e| e)
+            .map("same", |e: Ev| e)
+            .collect("sink")
+    })
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidJob(m) if m.contains("named")),
+        "{err}"
+    );
+
+    let err = run(config(2), |env| {
+        env.source_with_event_time(
+            "events",
+            1,
+            |_, _| Vec::<Ev>::new().into_iter(),
+            |e: &Ev| e.ts,
+            WatermarkStrategy::bounded(1),
+        )
+        .key_by(|e: &Ev| e.key)
+        .window("window", Windows::hopping(10, 20), count_and_sum)
+        .collect("sink")
+    })
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidJob(m) if m.contains("slide")),
+        "{err}"
+    );
+}
+
+#[test]
+fn epochs_commit_as_barriers_complete() {
+    let evs: Vec<Ev> = (0..5_000)
+        .map(|i| Ev {
+            key: i % 100,
+            ts: i64::from(i),
+            val: 1,
+        })
+        .collect();
+    let input = evs.clone();
+    let (_, report) = run(config(4), move |env| {
+        env.source("events", 4, split(&input))
+            .key_by(|e: &Ev| e.key)
+            .aggregate("count", Aggregate::count)
+            .collect("sink")
+    })
+    .unwrap();
+    // 5,000 events in batches of 16 over 4 sources, a barrier every 5 batches.
+    assert!(
+        report.committed_epoch.0 >= 15,
+        "committed epoch {}",
+        report.committed_epoch.0
+    );
+}
