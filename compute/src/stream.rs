@@ -30,19 +30,19 @@ use crate::state::KeyedState;
 use crate::time::{KeyFn, Timestamp, TimestampFn, WatermarkStrategy, MIN_WATERMARK};
 
 pub struct DataStream<T> {
-    env: Env,
-    pulls: Vec<BoxPull<T>>,
+    pub(crate) env: Env,
+    pub(crate) pulls: Vec<BoxPull<T>>,
     /// How to read event time from this stream's records, if declared.
-    timestamp: Option<TimestampFn<T>>,
+    pub(crate) timestamp: Option<TimestampFn<T>>,
     /// Whether watermarks flow (some source has event time).
-    watermarks: bool,
+    pub(crate) watermarks: bool,
 }
 
 /// A stream partitioned by key: each key's records reach one subtask, the
 /// owner of the key's key group.
 pub struct KeyedStream<T, K> {
-    stream: DataStream<T>,
-    key_fn: KeyFn<T, K>,
+    pub(crate) stream: DataStream<T>,
+    pub(crate) key_fn: KeyFn<T, K>,
 }
 
 impl Env {
@@ -295,7 +295,9 @@ impl<T: Send + 'static> DataStream<T> {
 }
 
 impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T, K> {
-    fn stateful<O: Send + 'static, V: Codec + Clone + Send + 'static>(
+    /// Runs one instance of the operator `make` builds on each subtask, with
+    /// its own keyed state table (shared by the subtasks, split by key group).
+    pub(crate) fn stateful<O: Send + 'static, V: Codec + Clone + Send + 'static>(
         self,
         name: &str,
         make: impl Fn(
