@@ -1,0 +1,265 @@
+//! Joins against naive references (all pairs over the whole input) on
+//! randomized, out-of-order input, at parallelism 1 and 4.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use riverbed_compute::sink::CollectHandle;
+use riverbed_compute::{
+    Change, Codec, EmbeddedBackend, Env, Error, JobConfig, RowKind, WatermarkStrategy, Windows,
+};
+use riverbed_state_store::{Options, Store};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Ev {
+    key: u32,
+    ts: i64,
+    id: u32,
+}
+
+impl Codec for Ev {
+    fn encode(&self, out: &mut Vec<u8>) {
+        (self.key, self.ts, self.id).encode(out)
+    }
+    fn decode(input: &mut &[u8]) -> Option<Self> {
+        let (key, ts, id) = <(u32, i64, u32)>::decode(input)?;
+        Some(Ev { key, ts, id })
+    }
+}
+
+const DELAY: i64 = 100;
+
+fn events(max_len: usize, keys: u32) -> impl Strategy<Value = Vec<Ev>> {
+    prop::collection::vec((0..keys, 0..DELAY), 1..max_len).prop_map(|raw| {
+        raw.into_iter()
+            .enumerate()
+            .map(|(i, (key, jitter))| Ev {
+                key,
+                ts: i as i64 * 7 + jitter,
+                id: i as u32,
+            })
+            .collect()
+    })
+}
+
+fn run<X: Send + 'static>(
+    p: usize,
+    build: impl FnOnce(&Env) -> CollectHandle<X>,
+) -> Result<Vec<X>, Error> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            Store::open(Options::with_url(dir.path().to_str().unwrap()))
+                .await
+                .unwrap(),
+        );
+        let config = JobConfig {
+            parallelism: p,
+            batch_size: 16,
+            checkpoint_every_batches: 5,
+            state_cache_entries: 200,
+            ..JobConfig::default()
+        };
+        let env = Env::new(config, Arc::new(EmbeddedBackend::new(store.clone())));
+        let handle = build(&env);
+        env.execute().await?;
+        store.close().await.unwrap();
+        Ok(handle.take())
+    })
+}
+
+fn split(events: &[Ev]) -> impl Fn(usize, usize) -> std::vec::IntoIter<Ev> + '_ {
+    move |i, n| {
+        events
+            .iter()
+            .skip(i)
+            .step_by(n)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+}
+
+fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort();
+    v
+}
+
+/// The multiset a changelog leaves behind.
+fn final_multiset<T: Ord + Clone>(changes: &[Change<T>]) -> Vec<T> {
+    let mut counts: BTreeMap<T, i64> = BTreeMap::new();
+    for c in changes {
+        let d = match c.kind {
+            RowKind::Insert | RowKind::UpdateAfter => 1,
+            RowKind::UpdateBefore | RowKind::Delete => -1,
+        };
+        *counts.entry(c.row.clone()).or_default() += d;
+    }
+    let mut out = Vec::new();
+    for (row, n) in counts {
+        assert!(n >= 0, "retraction of a row never inserted: {n}");
+        out.extend(std::iter::repeat_n(row, n as usize));
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 10, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn inner_and_left_outer_join_match_reference(left in events(150, 30), right in events(150, 30), p in prop::sample::select(vec![1usize, 4])) {
+        let (l2, r2) = (left.clone(), right.clone());
+        let inner = run(p, move |env| {
+            let l = env.source("left", p, split(&l2)).key_by(|e: &Ev| e.key);
+            let r = env.source("right", p, split(&r2)).key_by(|e: &Ev| e.key);
+            l.join("join", r, None).collect("sink")
+        }).unwrap();
+        let mut want = Vec::new();
+        for l in &left {
+            for r in right.iter().filter(|r| r.key == l.key) {
+                want.push((l.clone(), r.clone()));
+            }
+        }
+        prop_assert_eq!(sorted(inner), sorted(want));
+
+        let (l2, r2) = (left.clone(), right.clone());
+        let outer = run(p, move |env| {
+            let l = env.source("left", p, split(&l2)).key_by(|e: &Ev| e.key);
+            let r = env.source("right", p, split(&r2)).key_by(|e: &Ev| e.key);
+            l.left_outer_join("join", r, None).collect("sink")
+        }).unwrap();
+        let mut want = Vec::new();
+        for l in &left {
+            let matches: Vec<_> = right.iter().filter(|r| r.key == l.key).collect();
+            if matches.is_empty() {
+                want.push((l.clone(), None));
+            }
+            for r in matches {
+                want.push((l.clone(), Some(r.clone())));
+            }
+        }
+        prop_assert_eq!(final_multiset(&outer), sorted(want));
+    }
+
+    #[test]
+    fn interval_join_matches_reference(left in events(200, 10), right in events(200, 10), lower in -60i64..10, width in 0i64..80, p in prop::sample::select(vec![1usize, 4])) {
+        let upper = lower + width;
+        let (l2, r2) = (left.clone(), right.clone());
+        let got = run(p, move |env| {
+            let l = env.source_with_event_time("left", p, split(&l2), |e: &Ev| e.ts, WatermarkStrategy::bounded(DELAY)).key_by(|e: &Ev| e.key);
+            let r = env.source_with_event_time("right", p, split(&r2), |e: &Ev| e.ts, WatermarkStrategy::bounded(DELAY)).key_by(|e: &Ev| e.key);
+            l.interval_join("join", r, lower, upper).collect("sink")
+        }).unwrap();
+        let mut want = Vec::new();
+        for l in &left {
+            for r in right.iter().filter(|r| r.key == l.key && l.ts + lower <= r.ts && r.ts <= l.ts + upper) {
+                want.push((l.clone(), r.clone()));
+            }
+        }
+        prop_assert_eq!(sorted(got), sorted(want));
+    }
+
+    #[test]
+    fn window_join_matches_reference(left in events(200, 10), right in events(200, 10), p in prop::sample::select(vec![1usize, 4])) {
+        let w = Windows::tumbling(40);
+        let (l2, r2) = (left.clone(), right.clone());
+        let got = run(p, move |env| {
+            let l = env.source_with_event_time("left", p, split(&l2), |e: &Ev| e.ts, WatermarkStrategy::bounded(DELAY)).key_by(|e: &Ev| e.key);
+            let r = env.source_with_event_time("right", p, split(&r2), |e: &Ev| e.ts, WatermarkStrategy::bounded(DELAY)).key_by(|e: &Ev| e.key);
+            l.window_join("join", r, w).collect("sink")
+        }).unwrap();
+        let mut want = Vec::new();
+        for l in &left {
+            for r in right.iter().filter(|r| r.key == l.key && r.ts.div_euclid(40) == l.ts.div_euclid(40)) {
+                want.push((l.ts.div_euclid(40) * 40, l.clone(), r.clone()));
+            }
+        }
+        prop_assert_eq!(sorted(got), sorted(want));
+    }
+}
+
+/// With a TTL, rows older than the watermark minus the TTL no longer join.
+#[test]
+fn join_state_ttl_expires_rows_by_event_time() {
+    // Left rows at ts 0; right rows far later: with a 50 ms TTL they must not
+    // meet; without it, they do.
+    let left: Vec<Ev> = (0..5)
+        .map(|i| Ev {
+            key: 1,
+            ts: i,
+            id: i as u32,
+        })
+        .collect();
+    // A first batch of another key moves the right side's watermark to ~5 s
+    // before any key-1 right row arrives.
+    let filler = (0..16).map(|i| Ev {
+        key: 2,
+        ts: 5_000 + i,
+        id: 200 + i as u32,
+    });
+    let right: Vec<Ev> = filler
+        .chain((0..5).map(|i| Ev {
+            key: 1,
+            ts: 10_000 + i,
+            id: 100 + i as u32,
+        }))
+        .collect();
+    // Right rows come only after the left ones (and a watermark) have passed.
+    let go = |ttl: Option<i64>| {
+        let (l2, r2) = (left.clone(), right.clone());
+        run(1, move |env| {
+            let both: Vec<Ev> = l2.iter().chain(r2.iter()).cloned().collect();
+            let b2 = both.clone();
+            let l = env
+                .source_with_event_time(
+                    "left",
+                    1,
+                    move |_, _| both.clone().into_iter().filter(|e| e.id < 100),
+                    |e: &Ev| e.ts,
+                    WatermarkStrategy::bounded(0),
+                )
+                .key_by(|e: &Ev| e.key);
+            let r = env
+                .source_with_event_time(
+                    "right",
+                    1,
+                    move |_, _| b2.clone().into_iter().filter(|e| e.id >= 100),
+                    |e: &Ev| e.ts,
+                    WatermarkStrategy::bounded(0),
+                )
+                .key_by(|e: &Ev| e.key);
+            l.join("join", r, ttl).collect("sink")
+        })
+        .unwrap()
+    };
+    assert_eq!(go(None).len(), 25);
+    assert_eq!(
+        go(Some(50)).len(),
+        0,
+        "rows seconds older than a 50 ms TTL still joined"
+    );
+}
+
+#[test]
+fn event_time_joins_without_event_time_are_rejected() {
+    let err = run(1, |env| {
+        let l = env
+            .source("left", 1, |_, _| Vec::<Ev>::new().into_iter())
+            .key_by(|e: &Ev| e.key);
+        let r = env
+            .source("right", 1, |_, _| Vec::<Ev>::new().into_iter())
+            .key_by(|e: &Ev| e.key);
+        l.interval_join("join", r, 0, 10).collect("sink")
+    })
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidJob(m) if m.contains("needs event time")),
+        "{err}"
+    );
+}
