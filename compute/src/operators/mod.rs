@@ -4,6 +4,7 @@
 
 pub mod dedup;
 pub mod group_agg;
+pub mod join;
 pub mod window;
 
 use futures::future::BoxFuture;
