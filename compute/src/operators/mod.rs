@@ -5,6 +5,8 @@
 pub mod dedup;
 pub mod group_agg;
 pub mod join;
+pub mod session;
+pub mod top_n;
 pub mod window;
 
 use futures::future::BoxFuture;
