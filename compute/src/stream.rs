@@ -320,6 +320,13 @@ impl<T: Send + 'static> DataStream<T> {
     }
 }
 
+impl<T, K> KeyedStream<T, K> {
+    /// The partitioned stream itself, for stateless work after the exchange.
+    pub fn stream(self) -> DataStream<T> {
+        self.stream
+    }
+}
+
 impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T, K> {
     /// Runs one instance of the operator `make` builds on each subtask, with
     /// its own keyed state table (shared by the subtasks, split by key group).

@@ -13,6 +13,7 @@ use super::{Aggregate, Operator};
 use crate::changelog::{Change, RowKind};
 use crate::codec::Codec;
 use crate::error::Result;
+use crate::state::keyed::FastHash;
 use crate::state::KeyedState;
 use crate::time::{KeyFn, Timestamp};
 
@@ -47,7 +48,7 @@ where
                 .collect();
             let sks: Vec<Bytes> = keys.iter().map(|(_, sk)| sk.clone()).collect();
             self.state.load(&sks, epoch).await?;
-            let mut before: HashMap<Bytes, Option<Out>> = HashMap::new();
+            let mut before: HashMap<Bytes, Option<Out>, FastHash> = HashMap::default();
             let mut order: Vec<(K, Bytes)> = Vec::new();
             for (t, (k, sk)) in batch.iter().zip(keys) {
                 if !before.contains_key(&sk) {

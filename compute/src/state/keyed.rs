@@ -6,7 +6,8 @@
 //! batch when the cache is over capacity and at every barrier. State larger
 //! than the cache works: it only costs more store reads.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -22,12 +23,42 @@ struct Slot<V> {
     dirty: bool,
 }
 
+/// A fast, non-cryptographic hasher for state keys: the keys come from this
+/// process's own operators, so hash flooding is not a concern, and SipHash
+/// would cost more than the lookups it serves.
+#[derive(Default)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const M: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut h = self.0 ^ (bytes.len() as u64);
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            h = (h ^ u64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .wrapping_mul(M)
+                .rotate_left(31);
+        }
+        for &b in chunks.remainder() {
+            h = (h ^ u64::from(b)).wrapping_mul(M);
+        }
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        let h = self.0;
+        (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (h >> 32)
+    }
+}
+
+pub type FastHash = BuildHasherDefault<KeyHasher>;
+
 pub struct KeyedState<V> {
     table: TableId,
     operator: String,
     backend: Arc<dyn StateBackend>,
     counters: Arc<OperatorCounters>,
-    cache: HashMap<Bytes, Slot<V>>,
+    cache: HashMap<Bytes, Slot<V>, FastHash>,
     capacity: usize,
 }
 
@@ -44,7 +75,7 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
             operator: operator.to_string(),
             backend,
             counters,
-            cache: HashMap::new(),
+            cache: HashMap::default(),
             capacity: capacity.max(1),
         }
     }
@@ -57,11 +88,12 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
     /// Makes sure every key of `keys` is cached: one multi-get for the misses.
     pub async fn load(&mut self, keys: &[Bytes], epoch: Epoch) -> Result<()> {
         let mut missing: Vec<Bytes> = Vec::new();
+        let mut asked: HashSet<&Bytes, FastHash> = HashSet::default();
         let mut hits = 0;
         for k in keys {
             if self.cache.contains_key(k) {
                 hits += 1;
-            } else if !missing.contains(k) {
+            } else if asked.insert(k) {
                 missing.push(k.clone());
             }
         }
