@@ -148,6 +148,16 @@ impl Env {
     /// Checks the job, runs it to the end of its bounded sources, commits its
     /// state, and reports per-operator counts.
     pub async fn execute(self) -> Result<JobReport> {
+        self.execute_until(std::future::pending()).await
+    }
+
+    /// Like [`execute`](Self::execute), but stops every subtask and returns
+    /// `Error::Cancelled` as soon as `cancel` completes. Nothing of the
+    /// running epoch is committed; the store keeps the last committed one.
+    pub async fn execute_until(
+        self,
+        cancel: impl std::future::Future<Output = ()>,
+    ) -> Result<JobReport> {
         let (tasks, sinks) = {
             let mut g = self.graph.lock();
             if !g.errors.is_empty() {
@@ -214,10 +224,19 @@ impl Env {
             Ok::<Epoch, Error>(last)
         };
         tokio::pin!(coordinator);
+        tokio::pin!(cancel);
         let mut first_error: Option<Error> = None;
         let mut committed = None;
         loop {
             tokio::select! {
+                _ = &mut cancel, if first_error.is_none() => {
+                    tracing::info!("job cancelled");
+                    first_error = Some(Error::Cancelled);
+                    set.abort_all();
+                    if set.is_empty() {
+                        break;
+                    }
+                }
                 joined = set.join_next(), if !set.is_empty() => {
                     match joined {
                         Some(Ok(Ok(()))) => {}

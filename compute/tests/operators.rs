@@ -386,3 +386,40 @@ fn epochs_commit_as_barriers_complete() {
         report.committed_epoch.0
     );
 }
+
+/// An endless job stops when cancelled and reports it; committed state stays.
+#[test]
+fn a_running_job_can_be_cancelled() {
+    let rt = runtime();
+    let err = rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            Store::open(Options::with_url(dir.path().to_str().unwrap()))
+                .await
+                .unwrap(),
+        );
+        let env = Env::new(config(2), Arc::new(EmbeddedBackend::new(store.clone())));
+        let seen = CollectHandle::new();
+        let h = seen.clone();
+        env.source("endless", 2, |i, _| {
+            (0u32..).map(move |n| Ev {
+                key: n % 10,
+                ts: i64::from(n),
+                val: i as i64,
+            })
+        })
+        .key_by(|e: &Ev| e.key)
+        .aggregate("count", Aggregate::count)
+        .sink("sink", move |_| Ok(h.sink()));
+        // Cancel once the job has produced output: progress, not a timer.
+        let progressed = async {
+            while seen.take().is_empty() {
+                tokio::task::yield_now().await;
+            }
+        };
+        let result = env.execute_until(progressed).await;
+        store.close().await.unwrap();
+        result.unwrap_err()
+    });
+    assert!(matches!(err, Error::Cancelled), "{err}");
+}
