@@ -82,10 +82,11 @@ pub struct Env {
 
 /// What sink subtasks tell the coordinator.
 pub(crate) enum SinkEvent {
-    /// Passed barrier `e`: every write of epoch `e` upstream is in the store.
-    Barrier(Epoch),
-    /// Finished; its last writes belong to this epoch.
-    Ended(Epoch),
+    /// Sink subtask `i` passed barrier `e`: every write of epoch `e`
+    /// upstream of it is in the store.
+    Barrier(usize, Epoch),
+    /// Sink subtask `i` finished; its last writes belong to this epoch.
+    Ended(usize, Epoch),
 }
 
 impl Env {
@@ -186,39 +187,47 @@ impl Env {
             .lock()
             .take()
             .ok_or_else(|| Error::InvalidJob("a job runs once".into()))?;
+        // Whatever an earlier, failed or cancelled run left above the last
+        // commit must not leak into this one.
+        self.backend.rollback().await?;
         let mut set = tokio::task::JoinSet::new();
         for (name, task) in tasks {
             set.spawn(async move { task.await.map_err(|e| (name, e)) });
         }
         let backend = self.backend.clone();
         let coordinator = async move {
-            let mut counts: std::collections::BTreeMap<Epoch, usize> = Default::default();
-            let mut ended = 0;
+            // Per sink subtask: the last barrier it passed, and whether it ended.
+            // An ended sink has shipped all it will ever write, so it counts
+            // as having passed every later barrier.
+            let mut passed: Vec<Option<Epoch>> = vec![None; sinks];
+            let mut done = vec![false; sinks];
             let mut last = backend.committed_epoch();
             let mut final_epoch = last.next();
-            while ended < sinks {
+            while done.iter().any(|d| !d) {
                 match acks.recv().await {
-                    Some(SinkEvent::Barrier(e)) => {
-                        let c = counts.entry(e).or_default();
-                        *c += 1;
-                        if *c == sinks && e > last {
-                            backend.commit(e).await?;
-                            last = e;
-                        }
-                    }
-                    Some(SinkEvent::Ended(e)) => {
-                        ended += 1;
+                    Some(SinkEvent::Barrier(i, e)) => passed[i] = Some(e),
+                    Some(SinkEvent::Ended(i, e)) => {
+                        done[i] = true;
                         final_epoch = final_epoch.max(e);
-                        if ended == sinks {
-                            // Writes after the last barrier (flushed at the end) belong
-                            // to the sinks' final epoch; commit it, or the next one
-                            // when it was already committed.
-                            let e = final_epoch.max(last.next());
-                            backend.commit(e).await?;
-                            last = e;
-                        }
                     }
                     None => return Err(Error::Runtime("sinks stopped without finishing".into())),
+                }
+                let live: Vec<Option<Epoch>> = (0..sinks)
+                    .filter(|&i| !done[i])
+                    .map(|i| passed[i])
+                    .collect();
+                if live.is_empty() {
+                    // Writes after the last barrier (flushed at the end) belong to
+                    // the sinks' final epoch; commit it, or the next one when it
+                    // was already committed.
+                    let e = final_epoch.max(last.next());
+                    backend.commit(e).await?;
+                    last = e;
+                } else if let Some(Some(e)) = live.iter().min() {
+                    if *e > last {
+                        backend.commit(*e).await?;
+                        last = *e;
+                    }
                 }
             }
             Ok::<Epoch, Error>(last)

@@ -277,9 +277,15 @@ impl<T: Send + 'static> DataStream<T> {
     /// Ends the stream in a sink; `make(i)` builds subtask `i`'s instance.
     pub fn sink<S: Sink<T> + 'static>(self, name: &str, make: impl Fn(usize) -> Result<S>) {
         let counters = self.env.operator(name, self.pulls.len());
-        self.env.graph.lock().sinks += self.pulls.len();
+        let base = {
+            let mut g = self.env.graph.lock();
+            let base = g.sinks;
+            g.sinks += self.pulls.len();
+            base
+        };
         let first = self.env.first_epoch();
         for (i, mut pull) in self.pulls.into_iter().enumerate() {
+            let id = base + i;
             let sink = make(i);
             let acks = self.env.acks.clone();
             let counters = counters.clone();
@@ -297,11 +303,11 @@ impl<T: Send + 'static> DataStream<T> {
                             Msg::Watermark(_) => {}
                             Msg::Barrier(e) => {
                                 epoch = e.next();
-                                let _ = acks.send(SinkEvent::Barrier(e));
+                                let _ = acks.send(SinkEvent::Barrier(id, e));
                             }
                             Msg::End => {
                                 sink.finish()?;
-                                let _ = acks.send(SinkEvent::Ended(epoch));
+                                let _ = acks.send(SinkEvent::Ended(id, epoch));
                                 return Ok(());
                             }
                         }

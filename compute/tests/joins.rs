@@ -263,3 +263,64 @@ fn event_time_joins_without_event_time_are_rejected() {
         "{err}"
     );
 }
+
+/// A left row matched once stays matched after its partner expires: a later
+/// partner adds a pair without retracting `(l, None)` a second time.
+#[test]
+fn left_outer_join_retracts_the_unmatched_row_once() {
+    let left = vec![Ev {
+        key: 1,
+        ts: 100,
+        id: 1,
+    }];
+    // R1 matches, then expires (TTL 10); R2 arrives later for the same key.
+    let right = vec![
+        Ev {
+            key: 1,
+            ts: 95,
+            id: 10,
+        },
+        Ev {
+            key: 2,
+            ts: 150,
+            id: 11,
+        },
+        Ev {
+            key: 1,
+            ts: 160,
+            id: 12,
+        },
+    ];
+    let got = run(1, move |env| {
+        let l = env
+            .source_with_event_time(
+                "left",
+                1,
+                move |_, _| left.clone().into_iter(),
+                |e: &Ev| e.ts,
+                WatermarkStrategy::bounded(0),
+            )
+            .key_by(|e: &Ev| e.key);
+        let r = env
+            .source_with_event_time(
+                "right",
+                1,
+                move |_, _| right.clone().into_iter(),
+                |e: &Ev| e.ts,
+                WatermarkStrategy::bounded(0),
+            )
+            .key_by(|e: &Ev| e.key);
+        l.left_outer_join("join", r, Some(1_000)).collect("sink")
+    })
+    .unwrap();
+    let retractions = got.iter().filter(|c| c.kind == RowKind::Delete).count();
+    assert!(
+        retractions <= 1,
+        "unmatched row retracted {retractions} times: {got:?}"
+    );
+    let table = final_multiset(&got);
+    assert!(
+        table.iter().all(|(_, r)| r.is_some()),
+        "the left row is still unmatched: {table:?}"
+    );
+}

@@ -122,30 +122,36 @@ impl Store {
                 version.levels[l].push(Arc::new(SstHandle::new(meta.clone(), gc.clone())));
             }
         }
-        // Orphans: files of epochs that never committed, or of compactions
-        // whose manifest write never happened.
+        // Writing a version at open fences off an older writer of the same
+        // store: its next manifest write finds the number taken. Orphans are
+        // looked for only after the fence holds, so a file the old writer
+        // named in a manifest it got in first is never taken for one.
         let listed: Vec<_> = storage
             .store
             .list(Some(&paths::sst_dir()))
             .try_collect()
             .await?;
         let mut next_file_id = data.next_file_id;
-        for obj in listed {
+        for obj in &listed {
             if let Some(id) = paths::parse_sst(&obj.location) {
                 next_file_id = next_file_id.max(id.0 + 1);
+            }
+        }
+        let fenced = ManifestData {
+            next_file_id,
+            ..data.clone()
+        };
+        manifest.write(&fenced).await?;
+        // Orphans: files of epochs that never committed, or of compactions
+        // whose manifest write never happened.
+        for obj in listed {
+            if let Some(id) = paths::parse_sst(&obj.location) {
                 if !live.contains(&id) {
                     tracing::info!(file = id.0, "deleting orphan file");
                     storage.store.delete(&obj.location).await?;
                 }
             }
         }
-        // Writing a version at open fences off an older writer of the same
-        // store: its next manifest write finds the number taken.
-        let fenced = ManifestData {
-            next_file_id,
-            ..data.clone()
-        };
-        manifest.write(&fenced).await?;
         tracing::info!(url = %opts.url, committed = data.committed.0, manifest = manifest.current_version(), "store opened");
         let inner = Arc::new(Inner {
             shape: SstShape::from(&opts),
@@ -204,6 +210,13 @@ impl Store {
     /// Drops every write of uncommitted `epoch`, in memory and in files.
     pub async fn discard(&self, epoch: Epoch) -> Result<()> {
         self.inner.discard(epoch)
+    }
+
+    /// Drops every uncommitted epoch and unseals them, so writing can start
+    /// again right after the committed epoch: what a job does before it
+    /// (re)starts from its last checkpoint.
+    pub async fn rollback_to_committed(&self) -> Result<()> {
+        self.inner.rollback_to_committed()
     }
 
     /// Flushes every memtable to L0 files without committing anything.
@@ -273,6 +286,7 @@ impl Store {
         self.inner.flush_wanted.notify_one();
         self.inner.compact_wanted.notify_one();
         self.inner.gc.notify.notify_one();
+        self.inner.flushed.notify_waiters();
         let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock());
         for t in tasks {
             let _ = t.await;
@@ -295,6 +309,7 @@ impl Store {
 impl Drop for Store {
     fn drop(&mut self) {
         self.inner.closed.store(true, Ordering::Release);
+        self.inner.flushed.notify_waiters();
         self.inner.flush_wanted.notify_one();
         self.inner.compact_wanted.notify_one();
         self.inner.gc.notify.notify_one();
@@ -527,6 +542,12 @@ impl Inner {
         let mut manifest = self.manifest.lock().await;
         let data = {
             let st = self.state.read();
+            if epoch <= st.version.committed {
+                return Err(Error::InvalidArgument(format!(
+                    "epoch {} was overtaken by a concurrent commit of epoch {}",
+                    epoch.0, st.version.committed.0
+                )));
+            }
             let mut v = (*st.version).clone();
             v.committed = epoch;
             v.tombstones.extend(
@@ -562,10 +583,10 @@ impl Inner {
     fn discard(&self, epoch: Epoch) -> Result<()> {
         self.check_open()?;
         let mut st = self.state.write();
-        if epoch <= st.version.committed {
+        if epoch <= st.sealed {
             return Err(Error::InvalidArgument(format!(
-                "epoch {} is committed (committed epoch {}); it cannot be discarded",
-                epoch.0, st.version.committed.0
+                "epoch {} is sealed or committed (sealed up to {}, committed {}); it cannot be discarded",
+                epoch.0, st.sealed.0, st.version.committed.0
             )));
         }
         let mut freed = 0;
@@ -595,6 +616,38 @@ impl Inner {
             !gone
         });
         st.version = Arc::new(v);
+        drop(st);
+        self.flushed.notify_waiters();
+        Ok(())
+    }
+
+    fn rollback_to_committed(&self) -> Result<()> {
+        self.check_open()?;
+        let mut st = self.state.write();
+        let committed = st.version.committed;
+        let mut freed = 0;
+        for (_, m) in std::mem::take(&mut st.active) {
+            m.mark_discarded();
+            m.freeze();
+            freed += m.size();
+        }
+        for m in std::mem::take(&mut st.frozen) {
+            m.mark_discarded();
+            freed += m.size();
+        }
+        self.mem_bytes.fetch_sub(freed, Ordering::Relaxed);
+        st.rebuild_memtables();
+        st.pending = Arc::new(Vec::new());
+        let mut v = (*st.version).clone();
+        v.levels[0].retain(|f| {
+            let uncommitted = f.props().max_epoch > committed;
+            if uncommitted {
+                f.mark_obsolete();
+            }
+            !uncommitted
+        });
+        st.version = Arc::new(v);
+        st.sealed = committed;
         drop(st);
         self.flushed.notify_waiters();
         Ok(())

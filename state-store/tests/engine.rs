@@ -296,3 +296,36 @@ on_both!(
     obsolete_files_are_deleted
 );
 on_both!(bad_input_gets_a_clear_error, bad_input_is_rejected);
+
+/// Rolling back drops every uncommitted epoch and unseals it, so a job can
+/// restart from its last commit and write those epochs again.
+async fn rollback_restarts_from_the_commit(kind: Kind) {
+    let b = backend(kind, "rollback");
+    let store = Store::open(small_options(&b)).await.unwrap();
+    write_committed(&store, 10, 1).await;
+    for e in 2..=3u64 {
+        let mut batch = WriteBatch::new();
+        batch.put(key(1), Bytes::from(format!("uncommitted {e}")));
+        batch.delete_range(key(5), key(13));
+        store.write(Epoch(e), &batch).await.unwrap();
+    }
+    store.flush().await.unwrap();
+    store.rollback_to_committed().await.unwrap();
+    assert_eq!(store.get(&key(1), Epoch(3)).await.unwrap(), Some(val(1)));
+    assert_eq!(store.get(&key(5), Epoch(3)).await.unwrap(), Some(val(5)));
+    let mut batch = WriteBatch::new();
+    batch.put(key(2), Bytes::from_static(b"again"));
+    store.write(Epoch(2), &batch).await.unwrap();
+    store.commit(Epoch(2)).await.unwrap();
+    assert_eq!(
+        store.get(&key(2), Epoch(2)).await.unwrap(),
+        Some(Bytes::from_static(b"again"))
+    );
+    assert_eq!(store.get(&key(1), Epoch(2)).await.unwrap(), Some(val(1)));
+    store.close().await.unwrap();
+}
+
+on_both!(
+    rollback_drops_uncommitted_epochs,
+    rollback_restarts_from_the_commit
+);

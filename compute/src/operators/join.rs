@@ -35,8 +35,10 @@ pub enum Side<L, R> {
     Right(R),
 }
 
-/// Rows of one key: `(timestamp, row)` per side, in arrival order.
-type Rows<L, R> = (Vec<(i64, L)>, Vec<(i64, R)>);
+/// Rows of one key: `(timestamp, row, matched)` on the left (whether the
+/// row ever met a right row: an outer join retracts its unmatched form only
+/// once, as Flink's association count does), `(timestamp, row)` on the right.
+type Rows<L, R> = (Vec<(i64, L, bool)>, Vec<(i64, R)>);
 
 struct Common<L, R, K> {
     key_fn: KeyFn<Side<L, R>, K>,
@@ -106,7 +108,7 @@ where
             let left: Vec<_> = rows
                 .0
                 .into_iter()
-                .filter(|(t, _)| keep_left(*t, wm))
+                .filter(|(t, _, _)| keep_left(*t, wm))
                 .collect();
             let right: Vec<_> = rows
                 .1
@@ -170,19 +172,19 @@ where
                                 out.push(insert((l.clone(), Some(r.clone()))));
                             }
                         }
-                        rows.0.push((ts, l));
+                        let matched = !rows.1.is_empty();
+                        rows.0.push((ts, l, matched));
                     }
                     Side::Right(r) => {
-                        if rows.1.is_empty() && self.outer {
-                            // The left rows stop being unmatched.
-                            for (_, l) in &rows.0 {
+                        for (_, l, matched) in rows.0.iter_mut() {
+                            if self.outer && !*matched {
+                                // The left row stops being unmatched.
                                 out.push(Change {
                                     kind: RowKind::Delete,
                                     row: (l.clone(), None),
                                 });
                             }
-                        }
-                        for (_, l) in &rows.0 {
+                            *matched = true;
                             out.push(insert((l.clone(), Some(r.clone()))));
                         }
                         rows.1.push((ts, r));
@@ -273,11 +275,11 @@ where
                                 out.push((l.clone(), r.clone()));
                             }
                         }
-                        rows.0.push((ts, l));
+                        rows.0.push((ts, l, true));
                         ts.saturating_add(upper.max(0))
                     }
                     Side::Right(r) => {
-                        for (lt, l) in &rows.0 {
+                        for (lt, l, _) in &rows.0 {
                             if lt + lower <= ts && ts <= lt + upper {
                                 out.push((l.clone(), r.clone()));
                             }
@@ -345,6 +347,10 @@ where
             let mut assigned = Vec::new();
             for (i, rec) in batch.iter().enumerate() {
                 let ts = self.c.ts(rec);
+                if ts > Timestamp::MAX - 2 * self.windows.size {
+                    OperatorCounters::add(&self.c.counters.late_records, 1);
+                    continue;
+                }
                 let key = (self.c.key_fn)(rec);
                 let mut any = false;
                 for start in self.windows.starts(ts) {
@@ -370,7 +376,7 @@ where
                 self.c
                     .state
                     .update(&sk, Default::default, |rows| match rec {
-                        Side::Left(l) => rows.0.push((ts, l)),
+                        Side::Left(l) => rows.0.push((ts, l, true)),
                         Side::Right(r) => rows.1.push((ts, r)),
                     });
                 self.pending.insert((end, sk), start);
@@ -402,7 +408,7 @@ where
             self.c.state.load(&sks, epoch).await?;
             for (sk, start) in due {
                 if let Some((ls, rs)) = self.c.state.get(&sk) {
-                    for (_, l) in ls {
+                    for (_, l, _) in ls {
                         for (_, r) in rs {
                             out.push((start, l.clone(), r.clone()));
                         }

@@ -133,6 +133,11 @@ where
             let mut late = 0;
             for (i, t) in batch.iter().enumerate() {
                 let ts = (self.timestamp)(t);
+                if ts > Timestamp::MAX - 2 * self.windows.size {
+                    // No window that holds it can end: it can never fire.
+                    late += 1;
+                    continue;
+                }
                 let key = (self.key_fn)(t);
                 let mut any = false;
                 for start in self.windows.starts(ts) {

@@ -25,6 +25,8 @@ pub trait StateBackend: Send + Sync + 'static {
     fn commit(&self, epoch: Epoch) -> BoxFuture<'_, Result<()>>;
     /// The epoch a restarted job resumes after.
     fn committed_epoch(&self) -> Epoch;
+    /// Drops every uncommitted epoch: a job (re)starts from the last commit.
+    fn rollback(&self) -> BoxFuture<'_, Result<()>>;
 }
 
 /// The store library in this process: the embedded default.
@@ -61,5 +63,9 @@ impl StateBackend for EmbeddedBackend {
 
     fn committed_epoch(&self) -> Epoch {
         self.store.committed_epoch()
+    }
+
+    fn rollback(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move { Ok(self.store.rollback_to_committed().await?) })
     }
 }

@@ -61,7 +61,8 @@ impl SstReader {
         let meta_start = footer.filter.0;
         let sections = [footer.filter, footer.index, footer.props];
         for (off, len) in sections {
-            if off < meta_start || off + u64::from(len) > footer_at {
+            let end = off.checked_add(u64::from(len));
+            if off < meta_start || end.is_none_or(|end| end > footer_at) {
                 return Err(corrupt(footer_at, "footer points outside the file"));
             }
         }
@@ -82,10 +83,11 @@ impl SstReader {
             .map_err(|why| corrupt(footer.props.0, why))?;
         let mut prev_end = 0u64;
         for e in &index {
-            if e.offset != prev_end || e.offset + u64::from(e.len) > meta_start {
-                return Err(corrupt(footer.index.0, "index entry out of place"));
+            let end = e.offset.checked_add(u64::from(e.len));
+            match end {
+                Some(end) if e.offset == prev_end && end <= meta_start => prev_end = end,
+                _ => return Err(corrupt(footer.index.0, "index entry out of place")),
             }
-            prev_end = e.offset + u64::from(e.len);
         }
         let bloom = Bloom::decode(filter);
         let index_prefixes = index.iter().map(|e| key_prefix(&e.last_key)).collect();
