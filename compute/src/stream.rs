@@ -19,6 +19,7 @@ use crate::env::{Env, SinkEvent};
 use crate::error::Result;
 use crate::operators::dedup::DedupFirst;
 use crate::operators::group_agg::GroupAggregate;
+use crate::operators::join::Side;
 use crate::operators::window::{WindowAggregate, WindowResult, Windows};
 use crate::operators::{Aggregate, Operator, OperatorPull};
 use crate::runtime::exchange::{send_all, MergePull, Partitioner, CHANNEL_BATCHES};
@@ -133,6 +134,34 @@ impl<T: Send + 'static> DataStream<T> {
             .pulls
             .into_iter()
             .map(|p| Box::new(Transform::new(p, make(), counters.clone())) as BoxPull<U>)
+            .collect();
+        DataStream {
+            env: self.env,
+            pulls,
+            timestamp: None,
+            watermarks: self.watermarks,
+        }
+    }
+
+    /// A flat map that is part of another operator (no counters of its own).
+    pub(crate) fn flat_map_unregistered<U: Send + 'static>(
+        self,
+        f: impl Fn(T) -> Option<U> + Clone + Send + 'static,
+    ) -> DataStream<U> {
+        let counters = std::sync::Arc::new(crate::runtime::metrics::OperatorCounters::default());
+        let pulls = self
+            .pulls
+            .into_iter()
+            .map(|p| {
+                let f = f.clone();
+                Box::new(Transform::new(
+                    p,
+                    move |batch: Vec<T>, out: &mut Vec<U>| {
+                        out.extend(batch.into_iter().filter_map(&f))
+                    },
+                    counters.clone(),
+                )) as BoxPull<U>
+            })
             .collect();
         DataStream {
             env: self.env,
@@ -395,13 +424,48 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
         })
     }
 
-    /// Event-time window aggregate; needs a source with event time.
+    /// Event-time window aggregate; needs a source with event time. Late
+    /// records (every window they belong to has fired) are counted and dropped.
     pub fn window<Acc, Out>(
         self,
         name: &str,
         windows: Windows,
         agg: impl Fn() -> Aggregate<T, Acc, Out>,
     ) -> DataStream<WindowResult<K, Out>>
+    where
+        Acc: Codec + Clone + Send + Sync + 'static,
+        Out: Send + 'static,
+    {
+        self.window_op(name, windows, agg, false)
+            .flat_map_unregistered(|s| match s {
+                Side::Left(r) => Some(r),
+                Side::Right(_) => None,
+            })
+    }
+
+    /// Like [`window`](Self::window), with late records routed to a second
+    /// stream (Flink's `sideOutputLateData`) instead of dropped; they are
+    /// counted either way.
+    pub fn window_with_late_output<Acc, Out>(
+        self,
+        name: &str,
+        windows: Windows,
+        agg: impl Fn() -> Aggregate<T, Acc, Out>,
+    ) -> (DataStream<WindowResult<K, Out>>, DataStream<T>)
+    where
+        Acc: Codec + Clone + Send + Sync + 'static,
+        Out: Send + 'static,
+    {
+        self.window_op(name, windows, agg, true).split(name)
+    }
+
+    fn window_op<Acc, Out>(
+        self,
+        name: &str,
+        windows: Windows,
+        agg: impl Fn() -> Aggregate<T, Acc, Out>,
+        route_late: bool,
+    ) -> DataStream<Side<WindowResult<K, Out>, T>>
     where
         Acc: Codec + Clone + Send + Sync + 'static,
         Out: Send + 'static,
@@ -423,7 +487,7 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
         let key_fn = self.key_fn.clone();
         let max = env.config.max_parallelism;
         self.stateful(name, move |state, counters| {
-            Box::new(WindowAggregate::new(
+            let mut op = WindowAggregate::new(
                 key_fn.clone(),
                 timestamp.clone(),
                 windows,
@@ -431,7 +495,9 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
                 state,
                 max,
                 counters,
-            ))
+            );
+            op.route_late = route_late;
+            Box::new(op)
         })
     }
 
@@ -449,5 +515,75 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
         });
         s.timestamp = ts;
         s
+    }
+}
+
+impl<A: Send + 'static, B: Send + 'static> DataStream<Side<A, B>> {
+    /// Two streams from one: lefts and rights, subtask by subtask, with
+    /// watermarks, barriers and the end sent to both.
+    pub(crate) fn split(self, name: &str) -> (DataStream<A>, DataStream<B>) {
+        let mut lefts = Vec::new();
+        let mut rights = Vec::new();
+        for (i, mut pull) in self.pulls.into_iter().enumerate() {
+            let (ltx, lrx) = mpsc::channel(CHANNEL_BATCHES);
+            let (rtx, rrx) = mpsc::channel(CHANNEL_BATCHES);
+            lefts.push(Box::new(MergePull::new(vec![lrx])) as BoxPull<A>);
+            rights.push(Box::new(MergePull::new(vec![rrx])) as BoxPull<B>);
+            self.env.spawn(
+                format!("{name} split {i}"),
+                Box::pin(async move {
+                    // An output nobody consumes (a dropped stream) just takes nothing;
+                    // a consumer that failed reports its own error.
+                    loop {
+                        let msg = pull.next().await?;
+                        match msg {
+                            Msg::Data(batch) => {
+                                let (mut a, mut b) = (Vec::new(), Vec::new());
+                                for s in batch {
+                                    match s {
+                                        Side::Left(x) => a.push(x),
+                                        Side::Right(y) => b.push(y),
+                                    }
+                                }
+                                if !a.is_empty() {
+                                    let _ = ltx.send(Msg::Data(a)).await;
+                                }
+                                if !b.is_empty() {
+                                    let _ = rtx.send(Msg::Data(b)).await;
+                                }
+                            }
+                            control => {
+                                let end = matches!(control, Msg::End);
+                                let (l, r) = match control {
+                                    Msg::Watermark(w) => (Msg::Watermark(w), Msg::Watermark(w)),
+                                    Msg::Barrier(e) => (Msg::Barrier(e), Msg::Barrier(e)),
+                                    _ => (Msg::End, Msg::End),
+                                };
+                                let _ = ltx.send(l).await;
+                                let _ = rtx.send(r).await;
+                                if end {
+                                    return Ok(());
+                                }
+                            }
+                        }
+                    }
+                }),
+            );
+        }
+        let (env, watermarks) = (self.env, self.watermarks);
+        (
+            DataStream {
+                env: env.clone(),
+                pulls: lefts,
+                timestamp: None,
+                watermarks,
+            },
+            DataStream {
+                env,
+                pulls: rights,
+                timestamp: None,
+                watermarks,
+            },
+        )
     }
 }

@@ -423,3 +423,64 @@ fn a_running_job_can_be_cancelled() {
     });
     assert!(matches!(err, Error::Cancelled), "{err}");
 }
+
+/// Late records can go to a side output instead of being dropped: exactly
+/// the records the reference calls late arrive there, and they are counted.
+#[test]
+fn late_records_can_be_routed_to_a_side_output() {
+    let w = Windows::tumbling(50);
+    let mut evs: Vec<Ev> = (0..300)
+        .map(|i| Ev {
+            key: i % 5,
+            ts: i as i64 * 5,
+            val: i as i64,
+        })
+        .collect();
+    for (i, e) in evs.iter_mut().enumerate() {
+        if i % 29 == 28 {
+            e.ts -= 400;
+        }
+    }
+    let mut cfg = config(4);
+    cfg.batch_size = 1;
+    let input = evs.clone();
+    let late_handle = CollectHandle::new();
+    let lh = late_handle.clone();
+    let (got, report) = run(cfg, move |env| {
+        let (results, late) = env
+            .source_with_event_time(
+                "events",
+                1,
+                split(&input),
+                |e: &Ev| e.ts,
+                WatermarkStrategy::bounded(DELAY),
+            )
+            .key_by(|e: &Ev| e.key)
+            .window_with_late_output("window", w, count_and_sum);
+        late.sink("late", move |_| Ok(lh.sink()));
+        results.collect("sink")
+    })
+    .unwrap();
+    let mut max_ts = i64::MIN;
+    let (mut on_time, mut late) = (Vec::new(), Vec::new());
+    for e in &evs {
+        let wm = if max_ts == i64::MIN {
+            i64::MIN
+        } else {
+            max_ts - DELAY - 1
+        };
+        if w.starts(e.ts).all(|s| s + w.size - 1 <= wm) {
+            late.push(e.clone());
+        } else {
+            on_time.push(e.clone());
+        }
+        max_ts = max_ts.max(e.ts);
+    }
+    assert!(!late.is_empty());
+    assert_eq!(sorted(late_handle.take()), sorted(late.clone()));
+    assert_eq!(
+        report.operator("window").unwrap().late_records,
+        late.len() as u64
+    );
+    assert_eq!(sorted(got), window_reference(&on_time, w));
+}

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use riverbed_state_store::Epoch;
 
+use super::join::Side;
 use super::{Aggregate, Operator};
 use crate::codec::Codec;
 use crate::error::{Error, Result};
@@ -88,6 +89,8 @@ pub struct WindowAggregate<T, K, Acc, Out> {
     /// Pending windows by end: `(end, state key) -> (key, start)`.
     pub(crate) timers: BTreeMap<(Timestamp, Bytes), (K, Timestamp)>,
     pub(crate) watermark: Timestamp,
+    /// Emit late records as `Side::Right` (a side output) instead of dropping them.
+    pub(crate) route_late: bool,
 }
 
 impl<T, K, Acc, Out> WindowAggregate<T, K, Acc, Out> {
@@ -110,11 +113,12 @@ impl<T, K, Acc, Out> WindowAggregate<T, K, Acc, Out> {
             counters,
             timers: BTreeMap::new(),
             watermark: MIN_WATERMARK,
+            route_late: false,
         }
     }
 }
 
-impl<T, K, Acc, Out> Operator<T, WindowResult<K, Out>> for WindowAggregate<T, K, Acc, Out>
+impl<T, K, Acc, Out> Operator<T, Side<WindowResult<K, Out>, T>> for WindowAggregate<T, K, Acc, Out>
 where
     T: Send + 'static,
     K: Codec + Clone + Send + Sync + 'static,
@@ -125,17 +129,19 @@ where
         &'a mut self,
         batch: Vec<T>,
         epoch: Epoch,
-        _out: &'a mut Vec<WindowResult<K, Out>>,
+        out: &'a mut Vec<Side<WindowResult<K, Out>, T>>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let mut assigned: Vec<(usize, Bytes, K, Timestamp, Timestamp)> =
                 Vec::with_capacity(batch.len());
             let mut late = 0;
+            let mut late_rows: Vec<usize> = Vec::new();
             for (i, t) in batch.iter().enumerate() {
                 let ts = (self.timestamp)(t);
                 if ts > Timestamp::MAX - 2 * self.windows.size {
                     // No window that holds it can end: it can never fire.
                     late += 1;
+                    late_rows.push(i);
                     continue;
                 }
                 let key = (self.key_fn)(t);
@@ -153,6 +159,7 @@ where
                 }
                 if !any {
                     late += 1;
+                    late_rows.push(i);
                 }
             }
             OperatorCounters::add(&self.counters.late_records, late);
@@ -164,6 +171,15 @@ where
                     .update(&sk, self.agg.create, |acc| add(acc, &batch[i]));
                 self.timers.entry((end, sk)).or_insert((key, start));
             }
+            if self.route_late && !late_rows.is_empty() {
+                let mut late_rows = late_rows.into_iter().peekable();
+                for (i, t) in batch.into_iter().enumerate() {
+                    if late_rows.peek() == Some(&i) {
+                        late_rows.next();
+                        out.push(Side::Right(t));
+                    }
+                }
+            }
             self.state.shrink(epoch).await
         })
     }
@@ -172,7 +188,7 @@ where
         &'a mut self,
         wm: Timestamp,
         epoch: Epoch,
-        out: &'a mut Vec<WindowResult<K, Out>>,
+        out: &'a mut Vec<Side<WindowResult<K, Out>, T>>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             self.watermark = self.watermark.max(wm);
@@ -191,12 +207,12 @@ where
             self.state.load(&sks, epoch).await?;
             for (end, sk, key, start) in due {
                 if let Some(acc) = self.state.get(&sk) {
-                    out.push(WindowResult {
+                    out.push(Side::Left(WindowResult {
                         key,
                         start,
                         end,
                         value: (self.agg.result)(acc),
-                    });
+                    }));
                 }
                 self.state.delete(sk);
             }
