@@ -31,6 +31,8 @@ pub struct JobConfig {
     pub checkpoint_every_batches: u64,
     /// Entries each stateful subtask keeps in its worker-side cache.
     pub state_cache_entries: usize,
+    /// Processing time for operators that use it (the wall clock by default).
+    pub clock: Arc<dyn crate::time::Clock>,
 }
 
 impl Default for JobConfig {
@@ -41,6 +43,7 @@ impl Default for JobConfig {
             batch_size: 1024,
             checkpoint_every_batches: 1_000,
             state_cache_entries: 100_000,
+            clock: Arc::new(crate::time::SystemClock),
         }
     }
 }

@@ -390,7 +390,13 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
                     env.config.state_cache_entries,
                 );
                 let op = make(state, counters.clone());
-                Box::new(OperatorPull::new(p, op, first, counters.clone())) as BoxPull<O>
+                Box::new(OperatorPull::new(
+                    p,
+                    op,
+                    first,
+                    counters.clone(),
+                    env.config.clock.clone(),
+                )) as BoxPull<O>
             })
             .collect();
         DataStream {
@@ -457,6 +463,44 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
         Out: Send + 'static,
     {
         self.window_op(name, windows, agg, true).split(name)
+    }
+
+    /// Window aggregate in processing time: a record joins the window that
+    /// holds the runtime clock (`JobConfig::clock`) when it arrives, and a
+    /// window fires once the clock passes its end (or at the end of input).
+    pub fn window_processing_time<Acc, Out>(
+        self,
+        name: &str,
+        windows: Windows,
+        agg: impl Fn() -> Aggregate<T, Acc, Out>,
+    ) -> DataStream<WindowResult<K, Out>>
+    where
+        Acc: Codec + Clone + Send + Sync + 'static,
+        Out: Send + 'static,
+    {
+        let env = self.stream.env.clone();
+        if let Err(e) = windows.validate() {
+            env.invalid(format!("window {name:?}: {e}"));
+        }
+        let key_fn = self.key_fn.clone();
+        let max = env.config.max_parallelism;
+        self.stateful(name, move |state, counters| {
+            let mut op = WindowAggregate::new(
+                key_fn.clone(),
+                Arc::new(|_: &T| 0),
+                windows,
+                agg(),
+                state,
+                max,
+                counters,
+            );
+            op.processing_time = true;
+            Box::new(op) as Box<dyn Operator<T, Side<WindowResult<K, Out>, T>>>
+        })
+        .flat_map_unregistered(|s| match s {
+            Side::Left(r) => Some(r),
+            Side::Right(_) => None,
+        })
     }
 
     fn window_op<Acc, Out>(

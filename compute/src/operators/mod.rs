@@ -32,6 +32,16 @@ pub trait Operator<I, O>: Send {
     ) -> BoxFuture<'a, Result<()>>;
     /// Ships dirty state of `epoch` before the barrier moves on.
     fn on_barrier(&mut self, epoch: Epoch) -> BoxFuture<'_, Result<()>>;
+    /// Processing time has reached `now` (called before each input message,
+    /// and with `MAX_WATERMARK` at the end of the input).
+    fn on_processing_time<'a>(
+        &'a mut self,
+        _now: Timestamp,
+        _epoch: Epoch,
+        _out: &'a mut Vec<O>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Drives an operator inside a subtask's chain.
@@ -43,6 +53,7 @@ pub struct OperatorPull<I, O> {
     /// A control message to deliver after the output produced before it.
     held: Option<Msg<O>>,
     counters: std::sync::Arc<crate::runtime::metrics::OperatorCounters>,
+    clock: std::sync::Arc<dyn crate::time::Clock>,
 }
 
 impl<I, O> OperatorPull<I, O> {
@@ -51,6 +62,7 @@ impl<I, O> OperatorPull<I, O> {
         op: Box<dyn Operator<I, O>>,
         first_epoch: Epoch,
         counters: std::sync::Arc<crate::runtime::metrics::OperatorCounters>,
+        clock: std::sync::Arc<dyn crate::time::Clock>,
     ) -> Self {
         OperatorPull {
             input,
@@ -58,6 +70,7 @@ impl<I, O> OperatorPull<I, O> {
             epoch: first_epoch,
             held: None,
             counters,
+            clock,
         }
     }
 }
@@ -70,7 +83,16 @@ impl<I: Send + 'static, O: Send + 'static> Pull<O> for OperatorPull<I, O> {
             }
             loop {
                 let mut out = Vec::new();
-                let control = match self.input.next().await? {
+                let msg = self.input.next().await?;
+                let now = if matches!(msg, Msg::End) {
+                    crate::time::MAX_WATERMARK
+                } else {
+                    self.clock.now()
+                };
+                self.op
+                    .on_processing_time(now, self.epoch, &mut out)
+                    .await?;
+                let control = match msg {
                     Msg::Data(batch) => {
                         self.counters.add_in(batch.len());
                         self.op.on_batch(batch, self.epoch, &mut out).await?;

@@ -91,6 +91,10 @@ pub struct WindowAggregate<T, K, Acc, Out> {
     pub(crate) watermark: Timestamp,
     /// Emit late records as `Side::Right` (a side output) instead of dropping them.
     pub(crate) route_late: bool,
+    /// Windows in processing time: records belong to the window holding the
+    /// runtime clock's `now` at arrival, and fire as the clock passes their end.
+    pub(crate) processing_time: bool,
+    pub(crate) now: Timestamp,
 }
 
 impl<T, K, Acc, Out> WindowAggregate<T, K, Acc, Out> {
@@ -114,6 +118,8 @@ impl<T, K, Acc, Out> WindowAggregate<T, K, Acc, Out> {
             timers: BTreeMap::new(),
             watermark: MIN_WATERMARK,
             route_late: false,
+            processing_time: false,
+            now: MIN_WATERMARK,
         }
     }
 }
@@ -137,7 +143,11 @@ where
             let mut late = 0;
             let mut late_rows: Vec<usize> = Vec::new();
             for (i, t) in batch.iter().enumerate() {
-                let ts = (self.timestamp)(t);
+                let ts = if self.processing_time {
+                    self.now
+                } else {
+                    (self.timestamp)(t)
+                };
                 if ts > Timestamp::MAX - 2 * self.windows.size {
                     // No window that holds it can end: it can never fire.
                     late += 1;
@@ -191,6 +201,48 @@ where
         out: &'a mut Vec<Side<WindowResult<K, Out>, T>>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
+            if self.processing_time {
+                return Ok(());
+            }
+            self.fire(wm, epoch, out).await
+        })
+    }
+
+    fn on_processing_time<'a>(
+        &'a mut self,
+        now: Timestamp,
+        epoch: Epoch,
+        out: &'a mut Vec<Side<WindowResult<K, Out>, T>>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            if !self.processing_time {
+                return Ok(());
+            }
+            self.now = self.now.max(now);
+            self.fire(now, epoch, out).await
+        })
+    }
+
+    fn on_barrier(&mut self, epoch: Epoch) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move { self.state.flush(epoch).await })
+    }
+}
+
+impl<T, K, Acc, Out> WindowAggregate<T, K, Acc, Out>
+where
+    T: Send + 'static,
+    K: Codec + Clone + Send + Sync + 'static,
+    Acc: Codec + Clone + Send + Sync + 'static,
+    Out: Send + 'static,
+{
+    /// Fires every window whose end - 1 is at or below `wm`.
+    async fn fire(
+        &mut self,
+        wm: Timestamp,
+        epoch: Epoch,
+        out: &mut Vec<Side<WindowResult<K, Out>, T>>,
+    ) -> Result<()> {
+        {
             self.watermark = self.watermark.max(wm);
             let mut due = Vec::new();
             while let Some(entry) = self.timers.first_entry() {
@@ -217,11 +269,7 @@ where
                 self.state.delete(sk);
             }
             self.state.shrink(epoch).await
-        })
-    }
-
-    fn on_barrier(&mut self, epoch: Epoch) -> BoxFuture<'_, Result<()>> {
-        Box::pin(async move { self.state.flush(epoch).await })
+        }
     }
 }
 
