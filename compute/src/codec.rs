@@ -147,6 +147,25 @@ impl<T: Codec> Codec for Vec<T> {
     }
 }
 
+impl<K: Codec + Ord, V: Codec> Codec for std::collections::BTreeMap<K, V> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        (self.len() as u32).encode(out);
+        for (k, v) in self {
+            k.encode(out);
+            v.encode(out);
+        }
+    }
+    fn decode(input: &mut &[u8]) -> Option<Self> {
+        let n = u32::decode(input)? as usize;
+        let mut m = std::collections::BTreeMap::new();
+        for _ in 0..n {
+            let k = K::decode(input)?;
+            m.insert(k, V::decode(input)?);
+        }
+        Some(m)
+    }
+}
+
 macro_rules! tuple {
     ($($n:ident),*) => {
         impl<$($n: Codec),*> Codec for ($($n,)*) {

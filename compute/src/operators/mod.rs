@@ -5,6 +5,7 @@
 pub mod dedup;
 pub mod group_agg;
 pub mod join;
+pub mod process;
 pub mod session;
 pub mod top_n;
 pub mod window;

@@ -1,0 +1,290 @@
+//! Keyed process functions (Flink's `KeyedProcessFunction`): user code that
+//! sees one record at a time with its key's state, emits any number of
+//! outputs, and sets event-time timers.
+//!
+//! The state of a key is one value of the user's type `S`: a plain value
+//! (value state), a `Vec` (list state) or a `BTreeMap` (map state), all
+//! through [`Codec`]. It is loaded for a whole batch with one multi-get and
+//! written back through the worker cache. With a TTL, a key's state expires
+//! once the watermark passes its last update's event time plus the TTL: it
+//! reads as absent from then on and is deleted by a cleanup timer.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use riverbed_state_store::Epoch;
+
+use super::Operator;
+use crate::codec::Codec;
+use crate::error::Result;
+use crate::state::KeyedState;
+use crate::stream::{DataStream, KeyedStream};
+use crate::time::{KeyFn, Timestamp, TimestampFn, MIN_WATERMARK};
+
+/// What a process function can do besides changing its state.
+pub struct Context<'a, O> {
+    out: &'a mut Vec<O>,
+    timers: &'a mut Vec<Timestamp>,
+    watermark: Timestamp,
+    timestamp: Option<Timestamp>,
+}
+
+impl<O> Context<'_, O> {
+    pub fn emit(&mut self, o: O) {
+        self.out.push(o);
+    }
+
+    /// Calls `on_timer` for this key once the watermark reaches `time`.
+    pub fn register_timer(&mut self, time: Timestamp) {
+        self.timers.push(time);
+    }
+
+    pub fn watermark(&self) -> Timestamp {
+        self.watermark
+    }
+
+    /// Event time of the record being processed (`None` in `on_timer` or without event time).
+    pub fn timestamp(&self) -> Option<Timestamp> {
+        self.timestamp
+    }
+}
+
+pub trait KeyedProcessFunction<K, T, S, O>: Send + 'static {
+    fn process(&mut self, key: &K, record: T, state: &mut Option<S>, ctx: &mut Context<'_, O>);
+
+    fn on_timer(
+        &mut self,
+        _key: &K,
+        _time: Timestamp,
+        _state: &mut Option<S>,
+        _ctx: &mut Context<'_, O>,
+    ) {
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKind {
+    User,
+    Cleanup,
+}
+
+pub(crate) struct ProcessOperator<T, K, S, F> {
+    key_fn: KeyFn<T, K>,
+    timestamp: Option<TimestampFn<T>>,
+    f: F,
+    /// `(state, event time of the last update)`.
+    state: KeyedState<(S, i64)>,
+    ttl: Option<i64>,
+    max_parallelism: u16,
+    watermark: Timestamp,
+    timers: BTreeMap<(Timestamp, Bytes, TimerKind), K>,
+}
+
+impl<T, K, S, F> ProcessOperator<T, K, S, F>
+where
+    K: Codec + Clone + Send + Sync + 'static,
+    S: Codec + Clone + Send + 'static,
+{
+    fn live(&self, sk: &Bytes) -> Option<S> {
+        let (s, updated) = self.state.get(sk)?;
+        match self.ttl {
+            Some(ttl) if updated.saturating_add(ttl) < self.watermark => None,
+            _ => Some(s.clone()),
+        }
+    }
+
+    fn store(
+        &mut self,
+        key: &K,
+        sk: Bytes,
+        before: bool,
+        after: Option<S>,
+        now: i64,
+        new_timers: &mut Vec<Timestamp>,
+    ) {
+        for t in new_timers.drain(..) {
+            self.timers
+                .insert((t, sk.clone(), TimerKind::User), key.clone());
+        }
+        match after {
+            Some(s) => {
+                if let Some(ttl) = self.ttl {
+                    self.timers.insert(
+                        (
+                            now.saturating_add(ttl).saturating_add(1),
+                            sk.clone(),
+                            TimerKind::Cleanup,
+                        ),
+                        key.clone(),
+                    );
+                }
+                self.state.put(sk, (s, now));
+            }
+            None if before => self.state.delete(sk),
+            None => {}
+        }
+    }
+}
+
+impl<T, K, S, O, F> Operator<T, O> for ProcessOperator<T, K, S, F>
+where
+    T: Send + 'static,
+    K: Codec + Clone + Send + Sync + 'static,
+    S: Codec + Clone + Send + Sync + 'static,
+    O: Send + 'static,
+    F: KeyedProcessFunction<K, T, S, O>,
+{
+    fn on_batch<'a>(
+        &'a mut self,
+        batch: Vec<T>,
+        epoch: Epoch,
+        out: &'a mut Vec<O>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let keys: Vec<(K, Bytes)> = batch
+                .iter()
+                .map(|t| {
+                    let k = (self.key_fn)(t);
+                    let sk = self.state.key_of(&k, self.max_parallelism, &[]);
+                    (k, sk)
+                })
+                .collect();
+            let sks: Vec<Bytes> = keys.iter().map(|(_, sk)| sk.clone()).collect();
+            self.state.load(&sks, epoch).await?;
+            let mut timers = Vec::new();
+            for (rec, (key, sk)) in batch.into_iter().zip(keys) {
+                let ts = self.timestamp.as_ref().map(|f| f(&rec));
+                let mut s = self.live(&sk);
+                let before = self.state.get(&sk).is_some();
+                let mut ctx = Context {
+                    out: &mut *out,
+                    timers: &mut timers,
+                    watermark: self.watermark,
+                    timestamp: ts,
+                };
+                self.f.process(&key, rec, &mut s, &mut ctx);
+                let now = ts.unwrap_or(self.watermark);
+                self.store(&key, sk, before, s, now, &mut timers);
+            }
+            self.state.shrink(epoch).await
+        })
+    }
+
+    fn on_watermark<'a>(
+        &'a mut self,
+        wm: Timestamp,
+        epoch: Epoch,
+        out: &'a mut Vec<O>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.watermark = self.watermark.max(wm);
+            let mut due = Vec::new();
+            while let Some(e) = self.timers.first_entry() {
+                if e.key().0 > self.watermark {
+                    break;
+                }
+                let ((t, sk, kind), key) = e.remove_entry();
+                due.push((t, sk, kind, key));
+            }
+            if due.is_empty() {
+                return Ok(());
+            }
+            let sks: Vec<Bytes> = due.iter().map(|d| d.1.clone()).collect();
+            self.state.load(&sks, epoch).await?;
+            let mut timers = Vec::new();
+            for (t, sk, kind, key) in due {
+                let before = self.state.get(&sk).is_some();
+                let mut s = self.live(&sk);
+                match kind {
+                    TimerKind::Cleanup => {
+                        if s.is_none() && before {
+                            self.state.delete(sk);
+                        }
+                    }
+                    TimerKind::User => {
+                        let updated = self.state.get(&sk).map(|(_, u)| *u).unwrap_or(t);
+                        let mut ctx = Context {
+                            out: &mut *out,
+                            timers: &mut timers,
+                            watermark: self.watermark,
+                            timestamp: None,
+                        };
+                        self.f.on_timer(&key, t, &mut s, &mut ctx);
+                        self.store(&key, sk, before, s, updated, &mut timers);
+                    }
+                }
+            }
+            self.state.shrink(epoch).await
+        })
+    }
+
+    fn on_barrier(&mut self, epoch: Epoch) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move { self.state.flush(epoch).await })
+    }
+}
+
+impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T, K> {
+    /// Runs `f` on every record with its key's state of type `S`.
+    pub fn process<S, O, F>(self, name: &str, f: impl Fn() -> F) -> DataStream<O>
+    where
+        S: Codec + Clone + Send + Sync + 'static,
+        O: Send + 'static,
+        F: KeyedProcessFunction<K, T, S, O>,
+    {
+        self.process_op(name, None, f)
+    }
+
+    /// Like [`process`](Self::process), with state that expires `ttl_ms`
+    /// of event time after its last update. Needs event time.
+    pub fn process_with_ttl<S, O, F>(
+        self,
+        name: &str,
+        ttl_ms: i64,
+        f: impl Fn() -> F,
+    ) -> DataStream<O>
+    where
+        S: Codec + Clone + Send + Sync + 'static,
+        O: Send + 'static,
+        F: KeyedProcessFunction<K, T, S, O>,
+    {
+        if ttl_ms <= 0 {
+            self.stream
+                .env
+                .invalid(format!("process {name:?}: the state TTL must be positive"));
+        }
+        if self.stream.timestamp.is_none() || !self.stream.watermarks {
+            self.stream.env.invalid(format!(
+                "process {name:?} with a state TTL needs event time"
+            ));
+        }
+        self.process_op(name, Some(ttl_ms), f)
+    }
+
+    fn process_op<S, O, F>(self, name: &str, ttl: Option<i64>, f: impl Fn() -> F) -> DataStream<O>
+    where
+        S: Codec + Clone + Send + Sync + 'static,
+        O: Send + 'static,
+        F: KeyedProcessFunction<K, T, S, O>,
+    {
+        let key_fn = self.key_fn.clone();
+        let timestamp = self
+            .stream
+            .timestamp
+            .clone()
+            .filter(|_| self.stream.watermarks);
+        let max = self.stream.env.config.max_parallelism;
+        self.stateful(name, move |state, _| {
+            Box::new(ProcessOperator {
+                key_fn: key_fn.clone(),
+                timestamp: timestamp.clone(),
+                f: f(),
+                state,
+                ttl,
+                max_parallelism: max,
+                watermark: MIN_WATERMARK,
+                timers: BTreeMap::new(),
+            })
+        })
+    }
+}

@@ -1,0 +1,277 @@
+//! Keyed process functions with value, list and map state, timers and
+//! state TTL, against plain references.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use riverbed_compute::operators::process::{Context, KeyedProcessFunction};
+use riverbed_compute::sink::CollectHandle;
+use riverbed_compute::{EmbeddedBackend, Env, Error, JobConfig, WatermarkStrategy};
+use riverbed_state_store::{Options, Store};
+
+fn run<X: Send + 'static>(
+    config: JobConfig,
+    build: impl FnOnce(&Env) -> CollectHandle<X>,
+) -> Result<Vec<X>, Error> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            Store::open(Options::with_url(dir.path().to_str().unwrap()))
+                .await
+                .unwrap(),
+        );
+        let env = Env::new(config, Arc::new(EmbeddedBackend::new(store.clone())));
+        let h = build(&env);
+        env.execute().await?;
+        store.close().await.unwrap();
+        Ok(h.take())
+    })
+}
+
+fn config(p: usize, batch: usize) -> JobConfig {
+    JobConfig {
+        parallelism: p,
+        batch_size: batch,
+        checkpoint_every_batches: 3,
+        state_cache_entries: 16,
+        ..JobConfig::default()
+    }
+}
+
+/// `(key, ts, val)`: pseudo-random but fixed.
+fn input(n: u32) -> Vec<(u32, i64, i64)> {
+    (0..n)
+        .map(|i| {
+            let h = u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            (
+                (h >> 60) as u32,
+                i64::from(i) * 3,
+                ((h >> 20) % 1000) as i64,
+            )
+        })
+        .collect()
+}
+
+/// Value state: the running maximum per key, emitted when it grows.
+struct RunningMax;
+
+impl KeyedProcessFunction<u32, (u32, i64, i64), i64, (u32, i64)> for RunningMax {
+    fn process(
+        &mut self,
+        key: &u32,
+        r: (u32, i64, i64),
+        state: &mut Option<i64>,
+        ctx: &mut Context<'_, (u32, i64)>,
+    ) {
+        if state.is_none_or(|m| r.2 > m) {
+            *state = Some(r.2);
+            ctx.emit((*key, r.2));
+        }
+    }
+}
+
+#[test]
+fn value_state_matches_reference_at_parallelism_1_and_4() {
+    let evs = input(3_000);
+    for p in [1, 4] {
+        let e2 = evs.clone();
+        let got = run(config(p, 32), move |env| {
+            env.source("src", p, move |i, n| {
+                e2.clone().into_iter().skip(i).step_by(n)
+            })
+            .key_by(|r: &(u32, i64, i64)| r.0)
+            .process("max", || RunningMax)
+            .collect("sink")
+        })
+        .unwrap();
+        let mut last: BTreeMap<u32, i64> = BTreeMap::new();
+        for (k, v) in got {
+            let prev = last.insert(k, v);
+            assert!(prev.is_none_or(|p| p < v), "max went down for key {k}");
+        }
+        let mut want: BTreeMap<u32, i64> = BTreeMap::new();
+        for (k, _, v) in &evs {
+            let m = want.entry(*k).or_insert(i64::MIN);
+            *m = (*m).max(*v);
+        }
+        assert_eq!(last, want, "parallelism {p}");
+    }
+}
+
+/// List state: the last three values of each key, emitted on every record.
+struct LastThree;
+
+impl KeyedProcessFunction<u32, (u32, i64, i64), Vec<i64>, (u32, Vec<i64>)> for LastThree {
+    fn process(
+        &mut self,
+        key: &u32,
+        r: (u32, i64, i64),
+        state: &mut Option<Vec<i64>>,
+        ctx: &mut Context<'_, (u32, Vec<i64>)>,
+    ) {
+        let list = state.get_or_insert_with(Vec::new);
+        list.push(r.2);
+        if list.len() > 3 {
+            list.remove(0);
+        }
+        ctx.emit((*key, list.clone()));
+    }
+}
+
+#[test]
+fn list_state_keeps_the_last_three_values() {
+    let evs = input(2_000);
+    let e2 = evs.clone();
+    // One source subtask: per-key order is input order.
+    let got = run(config(4, 16), move |env| {
+        env.source("src", 1, move |_, _| e2.clone().into_iter())
+            .key_by(|r: &(u32, i64, i64)| r.0)
+            .process("last3", || LastThree)
+            .collect("sink")
+    })
+    .unwrap();
+    let mut final_lists: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
+    for (k, l) in got {
+        final_lists.insert(k, l);
+    }
+    let mut want: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
+    for (k, _, v) in &evs {
+        let l = want.entry(*k).or_default();
+        l.push(*v);
+        if l.len() > 3 {
+            l.remove(0);
+        }
+    }
+    assert_eq!(final_lists, want);
+}
+
+/// Map state and timers: counts per `val % 3` in a map, emitted by a timer
+/// that fires at the end of the input.
+struct Buckets;
+
+impl KeyedProcessFunction<u32, (u32, i64, i64), BTreeMap<u8, u64>, (u32, BTreeMap<u8, u64>)>
+    for Buckets
+{
+    fn process(
+        &mut self,
+        _key: &u32,
+        r: (u32, i64, i64),
+        state: &mut Option<BTreeMap<u8, u64>>,
+        ctx: &mut Context<'_, (u32, BTreeMap<u8, u64>)>,
+    ) {
+        *state
+            .get_or_insert_with(BTreeMap::new)
+            .entry((r.2 % 3) as u8)
+            .or_default() += 1;
+        ctx.register_timer(i64::MAX - 1);
+    }
+
+    fn on_timer(
+        &mut self,
+        key: &u32,
+        _t: i64,
+        state: &mut Option<BTreeMap<u8, u64>>,
+        ctx: &mut Context<'_, (u32, BTreeMap<u8, u64>)>,
+    ) {
+        if let Some(m) = state.take() {
+            ctx.emit((*key, m));
+        }
+    }
+}
+
+#[test]
+fn map_state_and_timers_match_reference() {
+    let evs = input(3_000);
+    for p in [1, 4] {
+        let e2 = evs.clone();
+        let got = run(config(p, 64), move |env| {
+            env.source_with_event_time(
+                "src",
+                p,
+                move |i, n| e2.clone().into_iter().skip(i).step_by(n),
+                |r: &(u32, i64, i64)| r.1,
+                WatermarkStrategy::bounded(10),
+            )
+            .key_by(|r: &(u32, i64, i64)| r.0)
+            .process("buckets", || Buckets)
+            .collect("sink")
+        })
+        .unwrap();
+        let got: BTreeMap<u32, BTreeMap<u8, u64>> = got.into_iter().collect();
+        let mut want: BTreeMap<u32, BTreeMap<u8, u64>> = BTreeMap::new();
+        for (k, _, v) in &evs {
+            *want
+                .entry(*k)
+                .or_default()
+                .entry((v % 3) as u8)
+                .or_default() += 1;
+        }
+        assert_eq!(got, want, "parallelism {p}");
+    }
+}
+
+/// A counter per key whose state expires 50 ms of event time after its last update.
+struct Counter;
+
+impl KeyedProcessFunction<u32, (u32, i64, i64), u64, (u32, i64, u64)> for Counter {
+    fn process(
+        &mut self,
+        key: &u32,
+        r: (u32, i64, i64),
+        state: &mut Option<u64>,
+        ctx: &mut Context<'_, (u32, i64, u64)>,
+    ) {
+        let n = state.unwrap_or(0) + 1;
+        *state = Some(n);
+        ctx.emit((*key, r.1, n));
+    }
+}
+
+#[test]
+fn state_ttl_expires_by_event_time() {
+    // Key 1 at 0 and 10; key 2 at 500 moves the watermark; key 1 again at 520 and 530.
+    let evs = vec![(1, 0, 0), (1, 10, 0), (2, 500, 0), (1, 520, 0), (1, 530, 0)];
+    let got = run(config(1, 1), move |env| {
+        env.source_with_event_time(
+            "src",
+            1,
+            move |_, _| evs.clone().into_iter(),
+            |r: &(u32, i64, i64)| r.1,
+            WatermarkStrategy::bounded(0),
+        )
+        .key_by(|r: &(u32, i64, i64)| r.0)
+        .process_with_ttl("count", 50, || Counter)
+        .collect("sink")
+    })
+    .unwrap();
+    let key1: Vec<(i64, u64)> = got
+        .iter()
+        .filter(|r| r.0 == 1)
+        .map(|r| (r.1, r.2))
+        .collect();
+    assert_eq!(
+        key1,
+        vec![(0, 1), (10, 2), (520, 1), (530, 2)],
+        "state older than the TTL was still read"
+    );
+}
+
+#[test]
+fn ttl_without_event_time_is_rejected() {
+    let err = run(config(1, 1), |env| {
+        env.source("src", 1, |_, _| Vec::<(u32, i64, i64)>::new().into_iter())
+            .key_by(|r: &(u32, i64, i64)| r.0)
+            .process_with_ttl("count", 50, || Counter)
+            .collect("sink")
+    })
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidJob(m) if m.contains("needs event time")),
+        "{err}"
+    );
+}
