@@ -101,6 +101,8 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
         if missing.is_empty() {
             return Ok(());
         }
+        // Sorted, the lookups walk the store's trees and blocks in order.
+        missing.sort_unstable();
         OperatorCounters::add(&self.counters.state_reads, missing.len());
         let values = self.backend.multi_get(&missing, epoch).await?;
         for (k, v) in missing.into_iter().zip(values) {
@@ -172,7 +174,13 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
     pub async fn flush(&mut self, epoch: Epoch) -> Result<()> {
         let mut batch = WriteBatch::new();
         let mut buf = Vec::new();
-        for (k, slot) in self.cache.iter_mut().filter(|(_, s)| s.dirty) {
+        // Key order: the store's memtable is a B-tree, and inserting sorted
+        // keys walks paths already in the CPU cache instead of a random
+        // path per key (the write-back dominated large-state profiles).
+        let mut dirty: Vec<(&Bytes, &mut Slot<V>)> =
+            self.cache.iter_mut().filter(|(_, s)| s.dirty).collect();
+        dirty.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (k, slot) in dirty {
             match &slot.value {
                 Some(v) => {
                     buf.clear();
