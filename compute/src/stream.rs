@@ -176,25 +176,7 @@ impl<T: Send + 'static> DataStream<T> {
         self,
         f: impl Fn(T) -> U + Clone + Send + 'static,
     ) -> DataStream<U> {
-        let counters = std::sync::Arc::new(crate::runtime::metrics::OperatorCounters::default());
-        let pulls = self
-            .pulls
-            .into_iter()
-            .map(|p| {
-                let f = f.clone();
-                Box::new(Transform::new(
-                    p,
-                    move |batch: Vec<T>, out: &mut Vec<U>| out.extend(batch.into_iter().map(&f)),
-                    counters.clone(),
-                )) as BoxPull<U>
-            })
-            .collect();
-        DataStream {
-            env: self.env,
-            pulls,
-            timestamp: None,
-            watermarks: self.watermarks,
-        }
+        self.flat_map_unregistered(move |t| Some(f(t)))
     }
 
     pub fn map<U: Send + 'static>(

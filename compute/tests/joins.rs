@@ -1,15 +1,14 @@
 //! Joins against naive references (all pairs over the whole input) on
 //! randomized, out-of-order input, at parallelism 1 and 4.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+mod common;
 
+use std::collections::BTreeMap;
+
+use common::{sorted, split};
 use proptest::prelude::*;
 use riverbed_compute::sink::CollectHandle;
-use riverbed_compute::{
-    Change, Codec, EmbeddedBackend, Env, Error, JobConfig, RowKind, WatermarkStrategy, Windows,
-};
-use riverbed_state_store::{Options, Store};
+use riverbed_compute::{Change, Codec, Env, Error, JobConfig, RowKind, WatermarkStrategy, Windows};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Ev {
@@ -47,48 +46,14 @@ fn run<X: Send + 'static>(
     p: usize,
     build: impl FnOnce(&Env) -> CollectHandle<X>,
 ) -> Result<Vec<X>, Error> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(
-            Store::open(Options::with_url(dir.path().to_str().unwrap()))
-                .await
-                .unwrap(),
-        );
-        let config = JobConfig {
-            parallelism: p,
-            batch_size: 16,
-            checkpoint_every_batches: 5,
-            state_cache_entries: 200,
-            ..JobConfig::default()
-        };
-        let env = Env::new(config, Arc::new(EmbeddedBackend::new(store.clone())));
-        let handle = build(&env);
-        env.execute().await?;
-        store.close().await.unwrap();
-        Ok(handle.take())
-    })
-}
-
-fn split(events: &[Ev]) -> impl Fn(usize, usize) -> std::vec::IntoIter<Ev> + '_ {
-    move |i, n| {
-        events
-            .iter()
-            .skip(i)
-            .step_by(n)
-            .cloned()
-            .collect::<Vec<_>>()
-            .into_iter()
-    }
-}
-
-fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
-    v.sort();
-    v
+    let config = JobConfig {
+        parallelism: p,
+        batch_size: 16,
+        checkpoint_every_batches: 5,
+        state_cache_entries: 200,
+        ..JobConfig::default()
+    };
+    common::run_job(config, build).map(|(rows, _)| rows)
 }
 
 /// The multiset a changelog leaves behind.

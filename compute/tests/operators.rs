@@ -1,9 +1,12 @@
 //! Every operator against a naive reference (plain Rust collections over the
 //! whole input) on randomized, out-of-order input, at parallelism 1 and 4.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use common::{run_job as run, runtime, sorted, split};
 use proptest::prelude::*;
 use riverbed_compute::changelog::materialize;
 use riverbed_compute::sink::CollectHandle;
@@ -36,33 +39,6 @@ fn events(max_len: usize) -> impl Strategy<Value = Vec<Ev>> {
     })
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Runs the job `build` makes on a fresh store and returns what it collected.
-fn run<X: Send + 'static>(
-    config: JobConfig,
-    build: impl FnOnce(&Env) -> CollectHandle<X>,
-) -> Result<(Vec<X>, JobReport), Error> {
-    runtime().block_on(async move {
-        let dir = tempfile::tempdir().unwrap();
-        let mut opts = Options::with_url(dir.path().to_str().unwrap());
-        opts.memtable_bytes = 64 << 10;
-        opts.max_memory_bytes = 256 << 10;
-        let store = Arc::new(Store::open(opts).await.unwrap());
-        let env = Env::new(config, Arc::new(EmbeddedBackend::new(store.clone())));
-        let handle = build(&env);
-        let report = env.execute().await?;
-        store.close().await.unwrap();
-        Ok((handle.take(), report))
-    })
-}
-
 fn config(p: usize) -> JobConfig {
     JobConfig {
         parallelism: p,
@@ -71,24 +47,6 @@ fn config(p: usize) -> JobConfig {
         state_cache_entries: 1_000,
         ..JobConfig::default()
     }
-}
-
-/// Subtask `i` of `n` reads every `n`-th event.
-fn split(events: &[Ev]) -> impl Fn(usize, usize) -> std::vec::IntoIter<Ev> + '_ {
-    move |i, n| {
-        events
-            .iter()
-            .skip(i)
-            .step_by(n)
-            .cloned()
-            .collect::<Vec<_>>()
-            .into_iter()
-    }
-}
-
-fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
-    v.sort();
-    v
 }
 
 fn window_reference(evs: &[Ev], w: Windows) -> Vec<WindowResult<u32, (u64, i64)>> {

@@ -1,36 +1,19 @@
 //! Keyed process functions with value, list and map state, timers and
 //! state TTL, against plain references.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use riverbed_compute::operators::process::{Context, KeyedProcessFunction};
 use riverbed_compute::sink::CollectHandle;
-use riverbed_compute::{EmbeddedBackend, Env, Error, JobConfig, WatermarkStrategy};
-use riverbed_state_store::{Options, Store};
+use riverbed_compute::{Env, Error, JobConfig, WatermarkStrategy};
 
 fn run<X: Send + 'static>(
     config: JobConfig,
     build: impl FnOnce(&Env) -> CollectHandle<X>,
 ) -> Result<Vec<X>, Error> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(
-            Store::open(Options::with_url(dir.path().to_str().unwrap()))
-                .await
-                .unwrap(),
-        );
-        let env = Env::new(config, Arc::new(EmbeddedBackend::new(store.clone())));
-        let h = build(&env);
-        env.execute().await?;
-        store.close().await.unwrap();
-        Ok(h.take())
-    })
+    common::run_job(config, build).map(|(rows, _)| rows)
 }
 
 fn config(p: usize, batch: usize) -> JobConfig {

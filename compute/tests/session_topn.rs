@@ -3,18 +3,17 @@
 //! where watermarks matter) on randomized, out-of-order input, at
 //! parallelism 1 and 4; plus hand-worked cases of what Flink emits.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::sync::Arc;
 
+use common::{run_job as run, sorted, split};
 use proptest::prelude::*;
 use riverbed_compute::changelog::materialize;
-use riverbed_compute::sink::CollectHandle;
 use riverbed_compute::{
-    Aggregate, Change, Codec, EmbeddedBackend, Env, Error, JobConfig, JobReport, RowKind,
-    WatermarkStrategy, WindowResult,
+    Aggregate, Change, Codec, Error, JobConfig, JobReport, RowKind, WatermarkStrategy, WindowResult,
 };
-use riverbed_state_store::{Options, Store};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Ev {
@@ -35,33 +34,6 @@ impl Codec for Ev {
 
 const DELAY: i64 = 100;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Runs the job `build` makes on a fresh store and returns what it collected.
-fn run<X: Send + 'static>(
-    config: JobConfig,
-    build: impl FnOnce(&Env) -> CollectHandle<X>,
-) -> Result<(Vec<X>, JobReport), Error> {
-    runtime().block_on(async move {
-        let dir = tempfile::tempdir().unwrap();
-        let mut opts = Options::with_url(dir.path().to_str().unwrap());
-        opts.memtable_bytes = 64 << 10;
-        opts.max_memory_bytes = 256 << 10;
-        let store = Arc::new(Store::open(opts).await.unwrap());
-        let env = Env::new(config, Arc::new(EmbeddedBackend::new(store.clone())));
-        let handle = build(&env);
-        let report = env.execute().await?;
-        store.close().await.unwrap();
-        Ok((handle.take(), report))
-    })
-}
-
 /// A small worker cache, so state also goes through the store and back.
 fn config(p: usize) -> JobConfig {
     JobConfig {
@@ -71,24 +43,6 @@ fn config(p: usize) -> JobConfig {
         state_cache_entries: 16,
         ..JobConfig::default()
     }
-}
-
-/// Subtask `i` of `n` reads every `n`-th event.
-fn split<E: Clone>(events: &[E]) -> impl Fn(usize, usize) -> std::vec::IntoIter<E> + '_ {
-    move |i, n| {
-        events
-            .iter()
-            .skip(i)
-            .step_by(n)
-            .cloned()
-            .collect::<Vec<_>>()
-            .into_iter()
-    }
-}
-
-fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
-    v.sort();
-    v
 }
 
 /// Applies a changelog to a table keyed by `key`, checking that it is well

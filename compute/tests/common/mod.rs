@@ -1,0 +1,55 @@
+//! Helpers shared by the compute layer's integration tests: a runtime, a
+//! job on a fresh store, and input splitting over source subtasks.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use riverbed_compute::sink::CollectHandle;
+use riverbed_compute::{EmbeddedBackend, Env, Error, JobConfig, JobReport};
+use riverbed_state_store::{Options, Store};
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Runs the job `build` makes on a fresh store (small memtables, so state
+/// reaches files) and returns what it collected and the job's report.
+pub fn run_job<X: Send + 'static>(
+    config: JobConfig,
+    build: impl FnOnce(&Env) -> CollectHandle<X>,
+) -> Result<(Vec<X>, JobReport), Error> {
+    runtime().block_on(async move {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut opts = Options::with_url(dir.path().to_str().expect("utf-8 path"));
+        opts.memtable_bytes = 64 << 10;
+        opts.max_memory_bytes = 256 << 10;
+        let store = Arc::new(Store::open(opts).await.expect("open store"));
+        let env = Env::new(config, Arc::new(EmbeddedBackend::new(store.clone())));
+        let handle = build(&env);
+        let report = env.execute().await?;
+        store.close().await.expect("close store");
+        Ok((handle.take(), report))
+    })
+}
+
+/// Subtask `i` of `n` reads every `n`-th event.
+pub fn split<E: Clone>(events: &[E]) -> impl Fn(usize, usize) -> std::vec::IntoIter<E> + '_ {
+    move |i, n| {
+        events
+            .iter()
+            .skip(i)
+            .step_by(n)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+}
+
+pub fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort();
+    v
+}
