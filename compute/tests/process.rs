@@ -258,3 +258,67 @@ fn ttl_without_event_time_is_rejected() {
         "{err}"
     );
 }
+
+/// Counts per key, flushed by a processing-time timer 100 ms after the
+/// key's first record: every record is counted exactly once, across flushes
+/// the runtime clock triggers mid-stream and the last ones at the end.
+struct FlushEvery100ms;
+
+impl KeyedProcessFunction<u32, (u32, i64, i64), u64, (u32, u64)> for FlushEvery100ms {
+    fn process(
+        &mut self,
+        _key: &u32,
+        _r: (u32, i64, i64),
+        state: &mut Option<u64>,
+        ctx: &mut Context<'_, (u32, u64)>,
+    ) {
+        if state.is_none() {
+            ctx.register_processing_timer(ctx.now() + 100);
+        }
+        *state = Some(state.unwrap_or(0) + 1);
+    }
+
+    fn on_processing_timer(
+        &mut self,
+        key: &u32,
+        _t: i64,
+        state: &mut Option<u64>,
+        ctx: &mut Context<'_, (u32, u64)>,
+    ) {
+        if let Some(n) = state.take() {
+            ctx.emit((*key, n));
+        }
+    }
+}
+
+#[test]
+fn processing_time_timers_follow_the_runtime_clock() {
+    use riverbed_compute::time::ManualClock;
+    let clock = std::sync::Arc::new(ManualClock::new(0));
+    let evs = input(2_000);
+    let mut cfg = config(2, 50);
+    cfg.clock = clock.clone();
+    let (e2, c) = (evs.clone(), clock.clone());
+    let got = run(cfg, move |env| {
+        env.source("src", 1, move |_, _| {
+            let c = c.clone();
+            e2.clone().into_iter().enumerate().map(move |(i, e)| {
+                c.set(i as i64 * 2);
+                e
+            })
+        })
+        .key_by(|r: &(u32, i64, i64)| r.0)
+        .process("flush", || FlushEvery100ms)
+        .collect("sink")
+    })
+    .unwrap();
+    let total: u64 = got.iter().map(|(_, n)| n).sum();
+    assert_eq!(total, 2_000);
+    let keys: std::collections::BTreeSet<u32> = got.iter().map(|(k, _)| *k).collect();
+    assert!(
+        got.len() > keys.len(),
+        "no timer fired before the end: {} flushes for {} keys",
+        got.len(),
+        keys.len()
+    );
+}

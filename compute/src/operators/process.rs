@@ -26,8 +26,10 @@ use crate::time::{KeyFn, Timestamp, TimestampFn, MIN_WATERMARK};
 pub struct Context<'a, O> {
     out: &'a mut Vec<O>,
     timers: &'a mut Vec<Timestamp>,
+    processing_timers: &'a mut Vec<Timestamp>,
     watermark: Timestamp,
     timestamp: Option<Timestamp>,
+    now: Timestamp,
 }
 
 impl<O> Context<'_, O> {
@@ -40,8 +42,19 @@ impl<O> Context<'_, O> {
         self.timers.push(time);
     }
 
+    /// Calls `on_processing_timer` for this key once the runtime clock
+    /// (`JobConfig::clock`) reaches `time`, or at the end of the input.
+    pub fn register_processing_timer(&mut self, time: Timestamp) {
+        self.processing_timers.push(time);
+    }
+
     pub fn watermark(&self) -> Timestamp {
         self.watermark
+    }
+
+    /// Processing time: the runtime clock as of the current input message.
+    pub fn now(&self) -> Timestamp {
+        self.now
     }
 
     /// Event time of the record being processed (`None` in `on_timer` or without event time).
@@ -61,12 +74,22 @@ pub trait KeyedProcessFunction<K, T, S, O>: Send + 'static {
         _ctx: &mut Context<'_, O>,
     ) {
     }
+
+    fn on_processing_timer(
+        &mut self,
+        _key: &K,
+        _time: Timestamp,
+        _state: &mut Option<S>,
+        _ctx: &mut Context<'_, O>,
+    ) {
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum TimerKind {
     User,
     Cleanup,
+    Processing,
 }
 
 pub(crate) struct ProcessOperator<T, K, S, F> {
@@ -78,7 +101,9 @@ pub(crate) struct ProcessOperator<T, K, S, F> {
     ttl: Option<i64>,
     max_parallelism: u16,
     watermark: Timestamp,
+    now: Timestamp,
     timers: BTreeMap<(Timestamp, Bytes, TimerKind), K>,
+    processing_timers: BTreeMap<(Timestamp, Bytes, TimerKind), K>,
 }
 
 impl<T, K, S, F> ProcessOperator<T, K, S, F>
@@ -94,6 +119,7 @@ where
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn store(
         &mut self,
         key: &K,
@@ -102,10 +128,15 @@ where
         after: Option<S>,
         now: i64,
         new_timers: &mut Vec<Timestamp>,
+        new_processing_timers: &mut Vec<Timestamp>,
     ) {
         for t in new_timers.drain(..) {
             self.timers
                 .insert((t, sk.clone(), TimerKind::User), key.clone());
+        }
+        for t in new_processing_timers.drain(..) {
+            self.processing_timers
+                .insert((t, sk.clone(), TimerKind::Processing), key.clone());
         }
         match after {
             Some(s) => {
@@ -152,7 +183,7 @@ where
                 .collect();
             let sks: Vec<Bytes> = keys.iter().map(|(_, sk)| sk.clone()).collect();
             self.state.load(&sks, epoch).await?;
-            let mut timers = Vec::new();
+            let (mut timers, mut ptimers) = (Vec::new(), Vec::new());
             for (rec, (key, sk)) in batch.into_iter().zip(keys) {
                 let ts = self.timestamp.as_ref().map(|f| f(&rec));
                 let mut s = self.live(&sk);
@@ -160,12 +191,14 @@ where
                 let mut ctx = Context {
                     out: &mut *out,
                     timers: &mut timers,
+                    processing_timers: &mut ptimers,
                     watermark: self.watermark,
                     timestamp: ts,
+                    now: self.now,
                 };
                 self.f.process(&key, rec, &mut s, &mut ctx);
-                let now = ts.unwrap_or(self.watermark);
-                self.store(&key, sk, before, s, now, &mut timers);
+                let updated = ts.unwrap_or(self.watermark);
+                self.store(&key, sk, before, s, updated, &mut timers, &mut ptimers);
             }
             self.state.shrink(epoch).await
         })
@@ -179,48 +212,87 @@ where
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             self.watermark = self.watermark.max(wm);
-            let mut due = Vec::new();
-            while let Some(e) = self.timers.first_entry() {
-                if e.key().0 > self.watermark {
-                    break;
-                }
-                let ((t, sk, kind), key) = e.remove_entry();
-                due.push((t, sk, kind, key));
-            }
-            if due.is_empty() {
-                return Ok(());
-            }
-            let sks: Vec<Bytes> = due.iter().map(|d| d.1.clone()).collect();
-            self.state.load(&sks, epoch).await?;
-            let mut timers = Vec::new();
-            for (t, sk, kind, key) in due {
-                let before = self.state.get(&sk).is_some();
-                let mut s = self.live(&sk);
-                match kind {
-                    TimerKind::Cleanup => {
-                        if s.is_none() && before {
-                            self.state.delete(sk);
-                        }
-                    }
-                    TimerKind::User => {
-                        let updated = self.state.get(&sk).map(|(_, u)| *u).unwrap_or(t);
-                        let mut ctx = Context {
-                            out: &mut *out,
-                            timers: &mut timers,
-                            watermark: self.watermark,
-                            timestamp: None,
-                        };
-                        self.f.on_timer(&key, t, &mut s, &mut ctx);
-                        self.store(&key, sk, before, s, updated, &mut timers);
-                    }
-                }
-            }
-            self.state.shrink(epoch).await
+            let due = take_due(&mut self.timers, self.watermark);
+            self.fire(due, epoch, out).await
+        })
+    }
+
+    fn on_processing_time<'a>(
+        &'a mut self,
+        now: Timestamp,
+        epoch: Epoch,
+        out: &'a mut Vec<O>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.now = self.now.max(now);
+            let due = take_due(&mut self.processing_timers, self.now);
+            self.fire(due, epoch, out).await
         })
     }
 
     fn on_barrier(&mut self, epoch: Epoch) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move { self.state.flush(epoch).await })
+    }
+}
+
+type Due<K> = Vec<(Timestamp, Bytes, TimerKind, K)>;
+
+/// Removes and returns the timers at or before `time`.
+fn take_due<K>(timers: &mut BTreeMap<(Timestamp, Bytes, TimerKind), K>, time: Timestamp) -> Due<K> {
+    let mut due = Vec::new();
+    while let Some(e) = timers.first_entry() {
+        if e.key().0 > time {
+            break;
+        }
+        let ((t, sk, kind), key) = e.remove_entry();
+        due.push((t, sk, kind, key));
+    }
+    due
+}
+
+impl<T, K, S, F> ProcessOperator<T, K, S, F>
+where
+    T: Send + 'static,
+    K: Codec + Clone + Send + Sync + 'static,
+    S: Codec + Clone + Send + Sync + 'static,
+{
+    /// Runs due timers: user callbacks with the key's state, and TTL cleanup.
+    async fn fire<O>(&mut self, due: Due<K>, epoch: Epoch, out: &mut Vec<O>) -> Result<()>
+    where
+        F: KeyedProcessFunction<K, T, S, O>,
+    {
+        if due.is_empty() {
+            return Ok(());
+        }
+        let sks: Vec<Bytes> = due.iter().map(|d| d.1.clone()).collect();
+        self.state.load(&sks, epoch).await?;
+        let (mut timers, mut ptimers) = (Vec::new(), Vec::new());
+        for (t, sk, kind, key) in due {
+            let before = self.state.get(&sk).is_some();
+            let mut s = self.live(&sk);
+            if kind == TimerKind::Cleanup {
+                if s.is_none() && before {
+                    self.state.delete(sk);
+                }
+                continue;
+            }
+            let updated = self.state.get(&sk).map(|(_, u)| *u).unwrap_or(t);
+            let mut ctx = Context {
+                out: &mut *out,
+                timers: &mut timers,
+                processing_timers: &mut ptimers,
+                watermark: self.watermark,
+                timestamp: None,
+                now: self.now,
+            };
+            if kind == TimerKind::User {
+                self.f.on_timer(&key, t, &mut s, &mut ctx);
+            } else {
+                self.f.on_processing_timer(&key, t, &mut s, &mut ctx);
+            }
+            self.store(&key, sk, before, s, updated, &mut timers, &mut ptimers);
+        }
+        self.state.shrink(epoch).await
     }
 }
 
@@ -283,7 +355,9 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
                 ttl,
                 max_parallelism: max,
                 watermark: MIN_WATERMARK,
+                now: MIN_WATERMARK,
                 timers: BTreeMap::new(),
+                processing_timers: BTreeMap::new(),
             })
         })
     }
