@@ -38,35 +38,44 @@ where
         out: &'a mut Vec<Change<(K, Out)>>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let keys: Vec<(K, Bytes)> = batch
-                .iter()
-                .map(|t| {
-                    let k = (self.key_fn)(t);
-                    let sk = self.state.key_of(&k, self.max_parallelism, &[]);
-                    (k, sk)
-                })
-                .collect();
-            let sks: Vec<Bytes> = keys.iter().map(|(_, sk)| sk.clone()).collect();
-            self.state.load(&sks, epoch).await?;
-            let mut before: HashMap<Bytes, Option<Out>, FastHash> = HashMap::default();
-            let mut order: Vec<(K, Bytes)> = Vec::new();
-            for (t, (k, sk)) in batch.iter().zip(keys) {
-                if !before.contains_key(&sk) {
-                    before.insert(
-                        sk.clone(),
-                        self.state.get(&sk).map(|a| (self.agg.result)(a)),
-                    );
-                    order.push((k, sk.clone()));
+            // Group the batch by key first: per distinct key one state read
+            // and one write, with the records chained through `next`.
+            const NONE: usize = usize::MAX;
+            let mut index: HashMap<Bytes, usize, FastHash> = HashMap::default();
+            let mut keys: Vec<(K, Bytes, usize)> = Vec::new();
+            let mut last: Vec<usize> = Vec::new();
+            let mut next = vec![NONE; batch.len()];
+            for (i, t) in batch.iter().enumerate() {
+                let k = (self.key_fn)(t);
+                let sk = self.state.key_of(&k, self.max_parallelism, &[]);
+                match index.entry(sk) {
+                    std::collections::hash_map::Entry::Occupied(e) => {
+                        let g = *e.get();
+                        next[last[g]] = i;
+                        last[g] = i;
+                    }
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        keys.push((k, v.key().clone(), i));
+                        last.push(i);
+                        v.insert(keys.len() - 1);
+                    }
                 }
-                let add = &self.agg.add;
-                self.state.update(&sk, self.agg.create, |acc| add(acc, t));
             }
-            for (k, sk) in order {
-                let new = match self.state.get(&sk) {
-                    Some(acc) => (self.agg.result)(acc),
-                    None => continue,
-                };
-                match before.remove(&sk).flatten() {
+            drop(index);
+            let sks: Vec<Bytes> = keys.iter().map(|(_, sk, _)| sk.clone()).collect();
+            self.state.load(&sks, epoch).await?;
+            for (k, sk, first) in keys {
+                let old = self.state.get(&sk).cloned();
+                let before = old.as_ref().map(|a| (self.agg.result)(a));
+                let mut acc = old.unwrap_or_else(self.agg.create);
+                let mut i = first;
+                while i != NONE {
+                    (self.agg.add)(&mut acc, &batch[i]);
+                    i = next[i];
+                }
+                let new = (self.agg.result)(&acc);
+                self.state.put(sk, acc);
+                match before {
                     None => out.push(Change {
                         kind: RowKind::Insert,
                         row: (k, new),
