@@ -30,6 +30,14 @@ use crate::source::{EventTime, SourcePull};
 use crate::state::KeyedState;
 use crate::time::{KeyFn, Timestamp, TimestampFn, WatermarkStrategy, MIN_WATERMARK};
 
+/// How a window operator reads time and treats late records.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WindowMode {
+    EventTime,
+    EventTimeLateOutput,
+    ProcessingTime,
+}
+
 pub struct DataStream<T> {
     pub(crate) env: Env,
     pub(crate) pulls: Vec<BoxPull<T>>,
@@ -424,7 +432,7 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
         Acc: Codec + Clone + Send + Sync + 'static,
         Out: Send + 'static,
     {
-        self.window_op(name, windows, agg, false)
+        self.window_op(name, windows, agg, WindowMode::EventTime)
             .flat_map_unregistered(|s| match s {
                 Side::Left(r) => Some(r),
                 Side::Right(_) => None,
@@ -444,7 +452,8 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
         Acc: Codec + Clone + Send + Sync + 'static,
         Out: Send + 'static,
     {
-        self.window_op(name, windows, agg, true).split(name)
+        self.window_op(name, windows, agg, WindowMode::EventTimeLateOutput)
+            .split(name)
     }
 
     /// Window aggregate in processing time: a record joins the window that
@@ -460,29 +469,11 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
         Acc: Codec + Clone + Send + Sync + 'static,
         Out: Send + 'static,
     {
-        let env = self.stream.env.clone();
-        if let Err(e) = windows.validate() {
-            env.invalid(format!("window {name:?}: {e}"));
-        }
-        let key_fn = self.key_fn.clone();
-        let max = env.config.max_parallelism;
-        self.stateful(name, move |state, counters| {
-            let mut op = WindowAggregate::new(
-                key_fn.clone(),
-                Arc::new(|_: &T| 0),
-                windows,
-                agg(),
-                state,
-                max,
-                counters,
-            );
-            op.processing_time = true;
-            Box::new(op) as Box<dyn Operator<T, Side<WindowResult<K, Out>, T>>>
-        })
-        .flat_map_unregistered(|s| match s {
-            Side::Left(r) => Some(r),
-            Side::Right(_) => None,
-        })
+        self.window_op(name, windows, agg, WindowMode::ProcessingTime)
+            .flat_map_unregistered(|s| match s {
+                Side::Left(r) => Some(r),
+                Side::Right(_) => None,
+            })
     }
 
     fn window_op<Acc, Out>(
@@ -490,7 +481,7 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
         name: &str,
         windows: Windows,
         agg: impl Fn() -> Aggregate<T, Acc, Out>,
-        route_late: bool,
+        mode: WindowMode,
     ) -> DataStream<Side<WindowResult<K, Out>, T>>
     where
         Acc: Codec + Clone + Send + Sync + 'static,
@@ -500,8 +491,9 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
         if let Err(e) = windows.validate() {
             env.invalid(format!("window {name:?}: {e}"));
         }
-        let timestamp = match (&self.stream.timestamp, self.stream.watermarks) {
-            (Some(ts), true) => ts.clone(),
+        let timestamp = match (&self.stream.timestamp, self.stream.watermarks, mode) {
+            (_, _, WindowMode::ProcessingTime) => Arc::new(|_: &T| 0),
+            (Some(ts), true, _) => ts.clone(),
             _ => {
                 env.invalid(format!(
                     "window {name:?} needs event time: use a source with event time, and \
@@ -522,7 +514,8 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
                 max,
                 counters,
             );
-            op.route_late = route_late;
+            op.route_late = mode == WindowMode::EventTimeLateOutput;
+            op.processing_time = mode == WindowMode::ProcessingTime;
             Box::new(op)
         })
     }
