@@ -433,10 +433,7 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
         Out: Send + 'static,
     {
         self.window_op(name, windows, agg, WindowMode::EventTime)
-            .flat_map_unregistered(|s| match s {
-                Side::Left(r) => Some(r),
-                Side::Right(_) => None,
-            })
+            .lefts()
     }
 
     /// Like [`window`](Self::window), with late records routed to a second
@@ -470,10 +467,7 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
         Out: Send + 'static,
     {
         self.window_op(name, windows, agg, WindowMode::ProcessingTime)
-            .flat_map_unregistered(|s| match s {
-                Side::Left(r) => Some(r),
-                Side::Right(_) => None,
-            })
+            .lefts()
     }
 
     fn window_op<Acc, Out>(
@@ -538,6 +532,14 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
 }
 
 impl<A: Send + 'static, B: Send + 'static> DataStream<Side<A, B>> {
+    /// Only the left records (the right ones are dropped).
+    pub(crate) fn lefts(self) -> DataStream<A> {
+        self.flat_map_unregistered(|s| match s {
+            Side::Left(a) => Some(a),
+            Side::Right(_) => None,
+        })
+    }
+
     /// Two streams from one: lefts and rights, subtask by subtask, with
     /// watermarks, barriers and the end sent to both.
     pub(crate) fn split(self, name: &str) -> (DataStream<A>, DataStream<B>) {
