@@ -1,4 +1,5 @@
-//! The SST file format, version 1.
+//! The SST file format, version 2 (version 1 differs only in its filter:
+//! classic instead of blocked bloom; both still read).
 //!
 //! ```text
 //! +--------------+-----+--------------+--------------+-------------+-------------------+--------------+
@@ -12,7 +13,7 @@
 //! codec 0 = stored as is, 1 = zstd (data blocks only; kept raw when zstd does not shrink them)
 //!
 //! data block payload: see `block.rs` (prefix-compressed entries, restart points)
-//! filter payload:     see `bloom.rs`  (bloom bits ‖ k)
+//! filter payload:     see `bloom.rs`  (blocked bloom bits ‖ 0x80|k)
 //! index payload:      per data block: last_key (varint len ‖ bytes) ‖ offset varint ‖ frame_len varint
 //! properties payload: smallest_key (len ‖ bytes) ‖ largest_key (len ‖ bytes) ‖ entries varint
 //!                     ‖ min_epoch varint ‖ max_epoch varint
@@ -32,7 +33,9 @@ use crate::varint::{get_bytes, get_uvarint, put_bytes, put_uvarint};
 
 pub const FOOTER_LEN: usize = 48;
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RVBDSST\0");
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest version this build reads.
+pub const OLDEST_READABLE_VERSION: u32 = 1;
 pub const CODEC_RAW: u8 = 0;
 pub const CODEC_ZSTD: u8 = 1;
 /// Bytes a frame adds after its payload.
@@ -87,7 +90,7 @@ impl Footer {
         if u64_at(40) != MAGIC {
             return Err("bad magic number: not a Riverbed SST");
         }
-        if u32_at(36) != FORMAT_VERSION {
+        if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&u32_at(36)) {
             return Err("unsupported SST format version");
         }
         Ok(Footer {

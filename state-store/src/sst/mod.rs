@@ -53,7 +53,7 @@ mod tests {
         b.finish()
     }
 
-    /// Pins the byte encoding of format version 1: if this test fails, the
+    /// Pins the byte encoding of format version 2: if this test fails, the
     /// format changed and needs a new version number, not a new constant.
     #[test]
     fn encoding_of_a_known_table_is_pinned() {
@@ -69,6 +69,19 @@ mod tests {
     const PINNED_HEX: &str = concat!(
         "0005000703036170706c65726564050000050105677265656e00060106026261",
         "6e616e6100000000190000000200000000d99822c70006000703046368657272",
+        "796461726b00000000010000000086d662cb4040400000000000410000400000",
+        "0000400100000000080020002410000200000000000000401000000000000000",
+        "000000000022240000000000000000000800870030d641890662616e616e6100",
+        "3506636865727279351d009788e3c2056170706c650663686572727904050700",
+        "2dc401c0520000000000000046000000980000000000000017000000af000000",
+        "0000000015000000020000005256424453535400",
+    );
+
+    /// The same table written by format version 1 (classic bloom filter):
+    /// files of that version must still read.
+    const V1_HEX: &str = concat!(
+        "0005000703036170706c65726564050000050105677265656e00060106026261",
+        "6e616e6100000000190000000200000000d99822c70006000703046368657272",
         "796461726b00000000010000000086d662cb0b318410146a404807001d6d9673",
         "0662616e616e61003506636865727279351d009788e3c2056170706c65066368",
         "65727279040507002dc401c052000000000000000e0000006000000000000000",
@@ -80,17 +93,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn ObjectStore> =
             Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
-        let (bytes, _) = known_table();
-        let size = bytes.len() as u64;
-        store
-            .put(&paths::sst(FileId(1)), PutPayload::from(bytes))
-            .await
-            .unwrap();
-        let r = Arc::new(
-            SstReader::open(FileId(1), size, store, Arc::new(BlockCache::new(1 << 20)))
+        let v1: Vec<u8> = (0..V1_HEX.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&V1_HEX[i..i + 2], 16).unwrap())
+            .collect();
+        for (id, bytes) in [(1, known_table().0), (2, v1.into())] {
+            let size = bytes.len() as u64;
+            store
+                .put(&paths::sst(FileId(id)), PutPayload::from(bytes))
+                .await
+                .unwrap();
+            let r = Arc::new(
+                SstReader::open(
+                    FileId(id),
+                    size,
+                    store.clone(),
+                    Arc::new(BlockCache::new(1 << 20)),
+                )
                 .await
                 .unwrap(),
-        );
+            );
+            reads_back(r).await;
+        }
+    }
+
+    async fn reads_back(r: Arc<SstReader>) {
         assert!(r.num_blocks() >= 2, "the known table spans blocks");
         let get = |k: &'static [u8], e: u64| {
             let r = r.clone();
