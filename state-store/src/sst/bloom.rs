@@ -100,7 +100,7 @@ impl Bloom {
         if last & BLOCKED != 0 {
             let k = last & !BLOCKED;
             let block_bytes = (BLOCK_BITS / 8) as usize;
-            if k == 0 || k > 7 || bits.len() % block_bytes != 0 {
+            if k == 0 || k > 7 || !bits.len().is_multiple_of(block_bytes) {
                 return None;
             }
             return Some(Bloom {
