@@ -1,0 +1,133 @@
+//! The channels bids come through, and their URLs (suite: the channel part of
+//! `BidGenerator`).
+//!
+//! Rules kept from the suite: there are 4 hot channels (`Google`, `Facebook`,
+//! `Baidu`, `Apple`) and `CHANNELS_NUMBER` (10 000) ordinary ones named
+//! `channel-<number>`. Every channel has one fixed URL,
+//! `https://www.nexmark.com/<a>/<b>/<c>/item.htm?query=1` where each part is
+//! `next_string(5)` with `_` as the special character; for an ordinary channel
+//! the URL gets `&channel_id=<abs(reverse_bits(number as i32))>` appended with
+//! probability 9/10 (the absolute value wraps as Java's does, so channel 1
+//! gets `-2147483648`).
+//!
+//! The suite draws these URLs from fresh unseeded generators once per process
+//! and caches them. Here every URL is drawn from `(seed, channel)`, and the
+//! whole table is built once per [`Generator`](super::Generator) and shared by
+//! its clones.
+
+use super::rng::{Rng, Stream};
+use super::strings::push_string;
+
+/// Number of ordinary channels.
+pub(crate) const CHANNELS_NUMBER: u64 = 10_000;
+
+/// Names of the hot channels.
+pub(crate) const HOT_CHANNELS: [&str; 4] = ["Google", "Facebook", "Baidu", "Apple"];
+
+/// Every channel's name and URL under one seed.
+#[derive(Debug)]
+pub(crate) struct Channels {
+    hot_urls: [String; HOT_CHANNELS.len()],
+    names: Box<[String]>,
+    urls: Box<[String]>,
+}
+
+impl Channels {
+    /// Draws the URL of every channel from `seed`.
+    pub(crate) fn new(seed: u64) -> Self {
+        let hot_urls = std::array::from_fn(|i| {
+            let mut rng = Rng::new(seed, Stream::HotUrl, i as u64);
+            base_url(&mut rng)
+        });
+        let names = (0..CHANNELS_NUMBER)
+            .map(|c| format!("channel-{c}"))
+            .collect();
+        let urls = (0..CHANNELS_NUMBER)
+            .map(|c| {
+                let mut rng = Rng::new(seed, Stream::ChannelUrl, c);
+                let mut url = base_url(&mut rng);
+                if rng.below(10) > 0 {
+                    let id = (c as i32).reverse_bits().wrapping_abs();
+                    url.push_str("&channel_id=");
+                    url.push_str(&id.to_string());
+                }
+                url
+            })
+            .collect();
+        Self {
+            hot_urls,
+            names,
+            urls,
+        }
+    }
+
+    /// Name and URL of hot channel `i` (`i < 4`).
+    pub(crate) fn hot(&self, i: usize) -> (&'static str, &str) {
+        (HOT_CHANNELS[i], &self.hot_urls[i])
+    }
+
+    /// Name and URL of ordinary channel `c` (`c < CHANNELS_NUMBER`).
+    pub(crate) fn ordinary(&self, c: usize) -> (&str, &str) {
+        (&self.names[c], &self.urls[c])
+    }
+}
+
+/// `https://www.nexmark.com/<a>/<b>/<c>/item.htm?query=1`.
+fn base_url(rng: &mut Rng) -> String {
+    let mut url = String::with_capacity(80);
+    url.push_str("https://www.nexmark.com/");
+    for _ in 0..3 {
+        push_string(rng, 5, b'_', &mut url);
+        url.push('/');
+    }
+    url.push_str("item.htm?query=1");
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_have_the_suites_shape() {
+        let channels = Channels::new(0);
+        let mut with_id = 0;
+        for c in 0..CHANNELS_NUMBER as usize {
+            let (name, url) = channels.ordinary(c);
+            assert_eq!(name, format!("channel-{c}"));
+            let rest = url.strip_prefix("https://www.nexmark.com/").unwrap();
+            let parts: Vec<&str> = rest.splitn(4, '/').collect();
+            assert_eq!(parts.len(), 4, "{url}");
+            for part in &parts[..3] {
+                assert!((3..5).contains(&part.len()), "{url}");
+            }
+            if let Some(id) = parts[3].strip_prefix("item.htm?query=1&channel_id=") {
+                with_id += 1;
+                let expected = (c as i32).reverse_bits().wrapping_abs();
+                assert_eq!(id, expected.to_string());
+            } else {
+                assert_eq!(parts[3], "item.htm?query=1");
+            }
+        }
+        assert!((8_800..9_200).contains(&with_id), "{with_id}");
+        let (name, url) = channels.hot(1);
+        assert_eq!(name, "Facebook");
+        assert!(url.ends_with("/item.htm?query=1"));
+    }
+
+    #[test]
+    fn channel_one_wraps_like_java() {
+        assert_eq!(1i32.reverse_bits().wrapping_abs(), i32::MIN);
+        assert_eq!(2i32.reverse_bits().wrapping_abs(), 1 << 30);
+    }
+
+    #[test]
+    fn urls_depend_on_the_seed_only() {
+        let a = Channels::new(5);
+        let b = Channels::new(5);
+        let c = Channels::new(6);
+        assert_eq!(a.ordinary(17), b.ordinary(17));
+        assert_eq!(a.hot(0), b.hot(0));
+        assert_ne!(a.ordinary(17).1, c.ordinary(17).1);
+    }
+}
