@@ -42,6 +42,8 @@ pub mod error;
 pub mod generator;
 pub mod json;
 pub mod model;
+pub mod queries;
+pub mod row;
 pub mod timestamp;
 
 pub use config::{
@@ -51,3 +53,4 @@ pub use error::{Error, Result};
 pub use generator::{Events, Generator};
 pub use json::{EventReader, EventWriter};
 pub use model::{Auction, Bid, Event, EventType, Person};
+pub use row::{Row, Value};
