@@ -41,6 +41,7 @@ pub mod config;
 pub mod error;
 pub mod generator;
 pub mod json;
+pub mod codec;
 pub mod model;
 pub mod queries;
 pub mod row;

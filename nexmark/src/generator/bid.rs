@@ -15,7 +15,7 @@
 //!   counted, as in the suite) to `avg_bid_byte_size`.
 
 use super::auction::{last_base0_auction_id, next_base0_auction_id};
-use super::channel::{Channels, CHANNELS_NUMBER, HOT_CHANNELS};
+use super::channel::{channel_name, Channels, CHANNELS_NUMBER, HOT_CHANNELS};
 use super::person::{last_base0_person_id, next_base0_person_id};
 use super::price::next_price;
 use super::rng::Rng;
@@ -56,9 +56,11 @@ pub(crate) fn next_bid(
     let price = next_price(rng);
 
     let (channel, url) = if rng.below(HOT_CHANNELS_RATIO) > 0 {
-        channels.hot(rng.index(HOT_CHANNELS.len()))
+        let (name, url) = channels.hot(rng.index(HOT_CHANNELS.len()));
+        (name.to_owned(), url)
     } else {
-        channels.ordinary(rng.below(CHANNELS_NUMBER) as usize)
+        let c = rng.below(CHANNELS_NUMBER);
+        (channel_name(c), channels.url(c as usize))
     };
 
     let extra = next_extra(rng, 8 + 8 + 8 + 8, config.avg_bid_byte_size);
@@ -66,7 +68,7 @@ pub(crate) fn next_bid(
         auction,
         bidder,
         price,
-        channel: channel.to_owned(),
+        channel,
         url: url.to_owned(),
         date_time: timestamp,
         extra,

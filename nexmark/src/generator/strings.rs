@@ -38,9 +38,7 @@ pub(crate) fn push_string(rng: &mut Rng, max_len: usize, special: u8, out: &mut 
             b'a' + rng.index(26) as u8
         };
     }
-    for &byte in buf[..len].trim_ascii() {
-        out.push(char::from(byte));
-    }
+    out.push_str(ascii(buf[..len].trim_ascii()));
 }
 
 /// A random string as [`push_string`] draws it, with spaces as the special
@@ -51,22 +49,59 @@ pub(crate) fn next_string(rng: &mut Rng, max_len: usize) -> String {
     out
 }
 
-/// Appends exactly `len` characters drawn six per random `i32`.
-pub(crate) fn push_exact_string(rng: &mut Rng, len: usize, out: &mut String) {
-    out.reserve(len);
-    let mut rnd = 0i32;
-    let mut left = 0;
-    for _ in 0..len {
-        if left == 0 {
-            rnd = rng.next_i32();
-            left = 6;
-        }
-        // `%` and `/` truncate toward zero, as in Java: a negative `rnd`
-        // gives characters below 'a'.
-        out.push(char::from((i32::from(b'a') + rnd % 26) as u8));
-        rnd /= 26;
-        left -= 1;
+/// Fills `bytes` with characters drawn six per random `i32`: the base-26
+/// digits of `rnd`, lowest first, each added to `'a'`, where digit `k` is
+/// `(rnd / 26^k) % 26` with Java's truncating `/` and `%` (so a negative
+/// `rnd` gives characters below `'a'`).
+fn fill_exact(rng: &mut Rng, bytes: &mut [u8]) {
+    let mut chunks = bytes.chunks_exact_mut(6);
+    for six in &mut chunks {
+        six.copy_from_slice(&draw_six(rng));
     }
+    let rest = chunks.into_remainder();
+    if !rest.is_empty() {
+        let drawn = draw_six(rng);
+        for (byte, &digit) in rest.iter_mut().zip(&drawn) {
+            *byte = digit;
+        }
+    }
+}
+
+/// The six characters of one random `i32`.
+#[inline]
+fn draw_six(rng: &mut Rng) -> [u8; 6] {
+    let rnd = rng.next_i32();
+    // Digits come in pairs from base 676 = 26^2: pair k is
+    // `(rnd / 676^k) % 676`, looked up in a table. Every division is by a
+    // constant, and none waits for the one before.
+    let [a, b] = digit_pair(rnd);
+    let [c, d] = digit_pair(rnd / 676);
+    let [e, f] = digit_pair(rnd / 456_976);
+    [a, b, c, d, e, f]
+}
+
+/// The characters of the two lowest base-26 digits of `q` (truncating).
+#[inline]
+fn digit_pair(q: i32) -> [u8; 2] {
+    DIGIT_PAIRS[(q % 676 + 675) as usize]
+}
+
+/// `DIGIT_PAIRS[r + 675]` = the characters `'a' + r % 26`, `'a' + r / 26`
+/// for `r` in `-675..=675`.
+const DIGIT_PAIRS: [[u8; 2]; 1351] = {
+    let mut table = [[0u8; 2]; 1351];
+    let mut i = 0;
+    while i < table.len() {
+        let r = i as i32 - 675;
+        table[i] = [(b'a' as i32 + r % 26) as u8, (b'a' as i32 + r / 26) as u8];
+        i += 1;
+    }
+    table
+};
+
+/// The bytes drawn above as text; they are ASCII by construction.
+fn ascii(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).expect("generated strings are ASCII")
 }
 
 /// The padding that brings an object of `current_size` bytes to
@@ -83,9 +118,9 @@ pub(crate) fn next_extra(rng: &mut Rng, current_size: usize, average_size: u32) 
     if delta > 0 {
         len += rng.index(2 * delta);
     }
-    let mut out = String::with_capacity(len);
-    push_exact_string(rng, len, &mut out);
-    out
+    let mut bytes = vec![0u8; len];
+    fill_exact(rng, &mut bytes);
+    String::from_utf8(bytes).expect("generated strings are ASCII")
 }
 
 #[cfg(test)]
@@ -116,13 +151,49 @@ mod tests {
     #[test]
     fn exact_string_has_the_suites_alphabet() {
         let mut rng = Rng::new(4, Stream::Event, 0);
-        let mut s = String::new();
-        push_exact_string(&mut rng, 60_000, &mut s);
-        assert_eq!(s.len(), 60_000);
+        let mut bytes = vec![0u8; 60_000];
+        fill_exact(&mut rng, &mut bytes);
+        let s = ascii(&bytes);
         assert!(s.bytes().all(|b| (b'H'..=b'z').contains(&b)));
         // About half of the six-character runs come from negative integers.
         let below_a = s.bytes().filter(|&b| b < b'a').count();
         assert!(below_a > 20_000, "{below_a}");
+    }
+
+    #[test]
+    fn exact_strings_are_the_truncating_base_26_digits() {
+        for index in 0..2_000 {
+            let len = (index % 40) as usize;
+            let mut bytes = vec![0u8; len];
+            fill_exact(&mut Rng::new(6, Stream::Event, index), &mut bytes);
+            // The suite's form: divide the same draws by 26 again and again.
+            let mut reference = Rng::new(6, Stream::Event, index);
+            let mut expected = Vec::new();
+            let (mut rnd, mut left) = (0i32, 0);
+            for _ in 0..len {
+                if left == 0 {
+                    rnd = reference.next_i32();
+                    left = 6;
+                }
+                expected.push((i32::from(b'a') + rnd % 26) as u8);
+                rnd /= 26;
+                left -= 1;
+            }
+            assert_eq!(bytes, expected, "draw {index}");
+        }
+        for rnd in [0, -1, 1, 25, -25, 26, -26, i32::MAX, i32::MIN] {
+            let mut serial = rnd;
+            let pairs = [
+                digit_pair(rnd),
+                digit_pair(rnd / 676),
+                digit_pair(rnd / 456_976),
+            ];
+            for k in 0..6 {
+                let expected = (i32::from(b'a') + serial % 26) as u8;
+                assert_eq!(pairs[k / 2][k % 2], expected, "{rnd} digit {k}");
+                serial /= 26;
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,128 @@
+//! q6, average selling price by seller: when an auction closes, the average
+//! winning price of the seller's last closed auctions (this one and up to
+//! 10 before it: `ROWS BETWEEN 10 PRECEDING AND CURRENT ROW`).
+//!
+//! Flink cannot run the suite's SQL (its OVER window does not take the
+//! retractions of the winner query); this is our reading, stated in the
+//! module docs of `queries`: an auction closes when event time passes its
+//! `expires`, and a seller's auctions count in order of `(expires, id)`.
+//! Step one keeps each auction's best valid price and emits it at close
+//! (an event-time timer at `expires`); step two, keyed by seller, orders
+//! the closes of each watermark step by a timer and keeps the last 11
+//! prices.
+
+use riverbed_compute::operators::process::{Context, KeyedProcessFunction};
+use riverbed_compute::DataStream;
+
+use super::auction_bids::{auction_bids, AuctionOrBid};
+use super::common::insert;
+use super::Built;
+use crate::model::Event;
+use crate::row::Value;
+
+/// Auctions averaged per row: the current one and 10 preceding.
+const WINDOW: usize = 11;
+
+/// `(auction's (dateTime, expires, seller) once seen, max valid price,
+/// (time, price) of bids waiting for the auction)`.
+type Open = (Option<(i64, i64, u64)>, Option<u64>, Vec<(i64, u64)>);
+
+/// A closed auction: `(seller, expires, id, winning price)`.
+type Closed = (u64, i64, u64, u64);
+
+struct CloseAuction;
+
+impl KeyedProcessFunction<u64, AuctionOrBid, Open, Closed> for CloseAuction {
+    fn process(
+        &mut self,
+        _id: &u64,
+        input: AuctionOrBid,
+        state: &mut Option<Open>,
+        ctx: &mut Context<'_, Closed>,
+    ) {
+        let (auction, max, waiting) = state.get_or_insert_with(|| (None, None, Vec::new()));
+        let bids = match input {
+            AuctionOrBid::Auction(a) => {
+                *auction = Some((a.date_time, a.expires, a.seller));
+                ctx.register_timer(a.expires);
+                std::mem::take(waiting)
+            }
+            AuctionOrBid::Bid(b) => {
+                if auction.is_none() {
+                    waiting.push((b.date_time, b.price));
+                    return;
+                }
+                vec![(b.date_time, b.price)]
+            }
+        };
+        let (start, expires, _) = auction.expect("the auction is known here");
+        for (t, p) in bids {
+            if start <= t && t <= expires && max.is_none_or(|m| p > m) {
+                *max = Some(p);
+            }
+        }
+    }
+
+    fn on_timer(
+        &mut self,
+        id: &u64,
+        _time: i64,
+        state: &mut Option<Open>,
+        ctx: &mut Context<'_, Closed>,
+    ) {
+        if let Some((Some((_, expires, seller)), max, _)) = state {
+            if let Some(p) = max.take() {
+                ctx.emit((*seller, *expires, *id, p));
+            }
+        }
+    }
+}
+
+/// `(closed auctions not yet averaged, the last WINDOW winning prices)`.
+type Recent = (Vec<(i64, u64, u64)>, Vec<u64>);
+
+struct SellerAverage;
+
+impl KeyedProcessFunction<u64, Closed, Recent, (u64, u64)> for SellerAverage {
+    fn process(
+        &mut self,
+        _seller: &u64,
+        (_, expires, id, price): Closed,
+        state: &mut Option<Recent>,
+        ctx: &mut Context<'_, (u64, u64)>,
+    ) {
+        let (pending, _) = state.get_or_insert_with(|| (Vec::new(), Vec::new()));
+        pending.push((expires, id, price));
+        ctx.register_timer(expires);
+    }
+
+    fn on_timer(
+        &mut self,
+        seller: &u64,
+        time: i64,
+        state: &mut Option<Recent>,
+        ctx: &mut Context<'_, (u64, u64)>,
+    ) {
+        let Some((pending, recent)) = state else {
+            return;
+        };
+        pending.sort_unstable();
+        let due = pending.partition_point(|&(e, _, _)| e <= time);
+        for (_, _, price) in pending.drain(..due) {
+            if recent.len() == WINDOW {
+                recent.remove(0);
+            }
+            recent.push(price);
+            let avg = recent.iter().sum::<u64>() / recent.len() as u64;
+            ctx.emit((*seller, avg));
+        }
+    }
+}
+
+pub fn build(events: DataStream<Event>) -> Built {
+    auction_bids(events, "q6-inputs")
+        .process("q6-close", || CloseAuction)
+        .key_by(|c: &Closed| c.0)
+        .process("q6-seller-avg", || SellerAverage)
+        .map("q6-rows", |(seller, avg)| insert(vec![Value::int(seller), Value::int(avg)]))
+}

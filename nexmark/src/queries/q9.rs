@@ -1,0 +1,108 @@
+//! q9, winning bids: for each auction, its best bid among those placed
+//! while it was open (highest price, then earliest, then the smallest
+//! `(bidder, channel, url, extra)`), as an updating result.
+//!
+//! Keyed by auction id: the key keeps the auction, its best bid so far and
+//! the bids that arrived before the auction did. A better bid retracts the
+//! previous winner's row.
+
+use std::cmp::Reverse;
+
+use riverbed_compute::operators::process::{Context, KeyedProcessFunction};
+use riverbed_compute::{Change, DataStream, RowKind};
+
+use super::auction_bids::{auction_bids, in_time, AuctionOrBid};
+use super::common::change;
+use super::Built;
+use crate::model::{Auction, Bid, Event};
+use crate::row::{Row, Value};
+
+/// `(auction once seen, best bid, bids waiting for the auction)`.
+type Winner = (Option<Auction>, Option<Bid>, Vec<Bid>);
+
+/// Whether `a` beats `b`.
+pub fn better(a: &Bid, b: &Bid) -> bool {
+    let rank = |x: &Bid| {
+        (
+            Reverse(x.price),
+            x.date_time,
+            x.bidder,
+            x.channel.clone(),
+            x.url.clone(),
+            x.extra.clone(),
+        )
+    };
+    if a.price != b.price {
+        return a.price > b.price;
+    }
+    rank(a) < rank(b)
+}
+
+fn row(a: &Auction, b: &Bid) -> Row {
+    Row(vec![
+        Value::int(a.id),
+        Value::Str(a.item_name.clone()),
+        Value::Str(a.description.clone()),
+        Value::int(a.initial_bid),
+        Value::int(a.reserve),
+        Value::Time(a.date_time),
+        Value::Time(a.expires),
+        Value::int(a.seller),
+        Value::int(a.category),
+        Value::Str(a.extra.clone()),
+        Value::int(b.auction),
+        Value::int(b.bidder),
+        Value::int(b.price),
+        Value::Time(b.date_time),
+        Value::Str(b.extra.clone()),
+    ])
+}
+
+struct WinningBid;
+
+impl KeyedProcessFunction<u64, AuctionOrBid, Winner, Change<Row>> for WinningBid {
+    fn process(
+        &mut self,
+        _id: &u64,
+        input: AuctionOrBid,
+        state: &mut Option<Winner>,
+        ctx: &mut Context<'_, Change<Row>>,
+    ) {
+        let (auction, best, waiting) = state.get_or_insert_with(|| (None, None, Vec::new()));
+        let candidates = match input {
+            AuctionOrBid::Auction(a) => {
+                *auction = Some(a);
+                std::mem::take(waiting)
+            }
+            AuctionOrBid::Bid(b) => {
+                if auction.is_none() {
+                    waiting.push(b);
+                    return;
+                }
+                vec![b]
+            }
+        };
+        let a = auction.as_ref().expect("the auction is known here");
+        let mut winner: Option<Bid> = None;
+        for b in candidates {
+            let beats_best = best.as_ref().is_none_or(|w| better(&b, w));
+            let beats_winner = winner.as_ref().is_none_or(|w| better(&b, w));
+            if in_time(a, b.date_time) && beats_best && beats_winner {
+                winner = Some(b);
+            }
+        }
+        if let Some(w) = winner {
+            match best.replace(w) {
+                Some(old) => {
+                    ctx.emit(change(RowKind::UpdateBefore, row(a, &old)));
+                    ctx.emit(change(RowKind::UpdateAfter, row(a, best.as_ref().expect("set"))));
+                }
+                None => ctx.emit(change(RowKind::Insert, row(a, best.as_ref().expect("set")))),
+            }
+        }
+    }
+}
+
+pub fn build(events: DataStream<Event>) -> Built {
+    auction_bids(events, "q9-inputs").process("q9-winners", || WinningBid)
+}
