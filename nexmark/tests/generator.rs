@@ -443,7 +443,26 @@ fn generator_throughput() {
     }
     let elapsed = start.elapsed().as_secs_f64();
     assert_eq!(bytes as u64, count);
-    println!("generate: {:.2} M events/s", count as f64 / elapsed / 1e6);
+    println!(
+        "generate in batches: {:.2} M events/s",
+        count as f64 / elapsed / 1e6
+    );
+
+    let start = std::time::Instant::now();
+    let mut extra_bytes = 0;
+    for event in generator.events(0..count) {
+        extra_bytes += match &event {
+            Event::Person(p) => p.extra.len(),
+            Event::Auction(a) => a.extra.len(),
+            Event::Bid(b) => b.extra.len(),
+        };
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    assert!(extra_bytes > 0);
+    println!(
+        "generate one by one: {:.2} M events/s",
+        count as f64 / elapsed / 1e6
+    );
 
     let sample: Vec<Event> = generator.events(0..1_000_000).collect();
     let mut writer = EventWriter::new(std::io::sink());
