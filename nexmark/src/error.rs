@@ -59,4 +59,8 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+
+    /// The streaming job of a query failed (state store, operator, sink).
+    #[error("{0}")]
+    Compute(#[from] riverbed_compute::Error),
 }

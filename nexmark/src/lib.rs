@@ -37,14 +37,15 @@
 //! [`generator`] (the rules that make them), [`json`] (event files),
 //! [`timestamp`] (the text form of timestamps), [`error`].
 
+pub mod codec;
 pub mod config;
 pub mod error;
 pub mod generator;
 pub mod json;
-pub mod codec;
 pub mod model;
 pub mod queries;
 pub mod row;
+pub mod runner;
 pub mod timestamp;
 
 pub use config::{

@@ -36,10 +36,7 @@ pub fn in_time(auction: &Auction, bid_time: i64) -> bool {
 
 /// Auctions and bids of the event stream keyed by auction id, with their
 /// `dateTime` as event time.
-pub fn auction_bids(
-    events: DataStream<Event>,
-    name: &str,
-) -> KeyedStream<AuctionOrBid, u64> {
+pub fn auction_bids(events: DataStream<Event>, name: &str) -> KeyedStream<AuctionOrBid, u64> {
     events
         .flat_map(name, |e| match e {
             Event::Auction(a) => Some(AuctionOrBid::Auction(a)),

@@ -116,9 +116,9 @@ use std::sync::Arc;
 
 use riverbed_compute::{Change, DataStream};
 
-pub use crate::row::{Row, Value};
 use crate::error::{Error, Result};
 use crate::model::Event;
+pub use crate::row::{Row, Value};
 
 mod auction_bids;
 mod bid_stats;

@@ -62,7 +62,10 @@ mod tests {
     #[test]
     fn extracts_like_the_suite_regex() {
         assert_eq!(channel_id_param("channel_id=7&x=1"), Some("7"));
-        assert_eq!(channel_id_param("https://a/b?q=1&channel_id=42"), Some("42"));
+        assert_eq!(
+            channel_id_param("https://a/b?q=1&channel_id=42"),
+            Some("42")
+        );
         assert_eq!(channel_id_param("https://a/b?xchannel_id=42"), None);
         assert_eq!(
             channel_id_param("https://a/b?xchannel_id=1&channel_id=2"),

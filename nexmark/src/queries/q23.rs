@@ -21,7 +21,13 @@ type Out = (Bid, Person, Auction);
 struct ThreeWay;
 
 impl KeyedProcessFunction<u64, Event, Seen, Out> for ThreeWay {
-    fn process(&mut self, _id: &u64, e: Event, state: &mut Option<Seen>, ctx: &mut Context<'_, Out>) {
+    fn process(
+        &mut self,
+        _id: &u64,
+        e: Event,
+        state: &mut Option<Seen>,
+        ctx: &mut Context<'_, Out>,
+    ) {
         let (person, auctions, bids) = state.get_or_insert_with(|| (None, Vec::new(), Vec::new()));
         match e {
             Event::Person(p) => {

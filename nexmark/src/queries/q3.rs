@@ -31,7 +31,13 @@ type Out = (String, String, String, u64);
 struct Suggest;
 
 impl KeyedProcessFunction<u64, Input, Seen, Out> for Suggest {
-    fn process(&mut self, _id: &u64, input: Input, state: &mut Option<Seen>, ctx: &mut Context<'_, Out>) {
+    fn process(
+        &mut self,
+        _id: &u64,
+        input: Input,
+        state: &mut Option<Seen>,
+        ctx: &mut Context<'_, Out>,
+    ) {
         let (person, waiting) = state.get_or_insert_with(|| (None, Vec::new()));
         match input {
             Input::Person(_, matching) => {
@@ -70,6 +76,11 @@ pub fn build(events: DataStream<Event>) -> Built {
         })
         .process("q3-join", || Suggest)
         .map("q3-rows", |(name, city, state, id)| {
-            insert(vec![Value::Str(name), Value::Str(city), Value::Str(state), Value::int(id)])
+            insert(vec![
+                Value::Str(name),
+                Value::Str(city),
+                Value::Str(state),
+                Value::int(id),
+            ])
         })
 }

@@ -50,12 +50,21 @@ impl KeyedProcessFunction<u64, AuctionOrBid, Max, Change<(u64, u64)>> for Auctio
             .max();
         match (best, *max) {
             (Some(p), None) => {
-                ctx.emit(Change { kind: RowKind::Insert, row: (category, p) });
+                ctx.emit(Change {
+                    kind: RowKind::Insert,
+                    row: (category, p),
+                });
                 *max = Some(p);
             }
             (Some(p), Some(old)) if p > old => {
-                ctx.emit(Change { kind: RowKind::UpdateBefore, row: (category, old) });
-                ctx.emit(Change { kind: RowKind::UpdateAfter, row: (category, p) });
+                ctx.emit(Change {
+                    kind: RowKind::UpdateBefore,
+                    row: (category, old),
+                });
+                ctx.emit(Change {
+                    kind: RowKind::UpdateAfter,
+                    row: (category, p),
+                });
                 *max = Some(p);
             }
             _ => {}
@@ -85,11 +94,20 @@ impl KeyedProcessFunction<u64, Change<(u64, u64)>, (i64, i64), Change<Row>> for 
         };
         match (count, new_count) {
             (0, 0) => {}
-            (0, _) => ctx.emit(change(RowKind::Insert, avg_row(*category, new_sum, new_count))),
+            (0, _) => ctx.emit(change(
+                RowKind::Insert,
+                avg_row(*category, new_sum, new_count),
+            )),
             (_, 0) => ctx.emit(change(RowKind::Delete, avg_row(*category, sum, count))),
             _ if sum / count != new_sum / new_count => {
-                ctx.emit(change(RowKind::UpdateBefore, avg_row(*category, sum, count)));
-                ctx.emit(change(RowKind::UpdateAfter, avg_row(*category, new_sum, new_count)));
+                ctx.emit(change(
+                    RowKind::UpdateBefore,
+                    avg_row(*category, sum, count),
+                ));
+                ctx.emit(change(
+                    RowKind::UpdateAfter,
+                    avg_row(*category, new_sum, new_count),
+                ));
             }
             _ => {}
         }

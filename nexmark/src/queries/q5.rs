@@ -61,9 +61,15 @@ impl KeyedProcessFunction<i64, WindowResult<u64, u64>, Best, (u64, u64)> for Win
 pub fn build(events: DataStream<Event>) -> Built {
     bids(events, "q5-bids")
         .key_by(|b: &Bid| b.auction)
-        .window("q5-counts", Windows::hopping(10_000, 2_000), Aggregate::count)
+        .window(
+            "q5-counts",
+            Windows::hopping(10_000, 2_000),
+            Aggregate::count,
+        )
         .with_timestamps(|w: &WindowResult<u64, u64>| w.end - 1)
         .key_by(|w: &WindowResult<u64, u64>| w.start)
         .process("q5-max", || Winners)
-        .map("q5-rows", |(a, n)| insert(vec![Value::int(a), Value::int(n)]))
+        .map("q5-rows", |(a, n)| {
+            insert(vec![Value::int(a), Value::int(n)])
+        })
 }

@@ -124,5 +124,7 @@ pub fn build(events: DataStream<Event>) -> Built {
         .process("q6-close", || CloseAuction)
         .key_by(|c: &Closed| c.0)
         .process("q6-seller-avg", || SellerAverage)
-        .map("q6-rows", |(seller, avg)| insert(vec![Value::int(seller), Value::int(avg)]))
+        .map("q6-rows", |(seller, avg)| {
+            insert(vec![Value::int(seller), Value::int(avg)])
+        })
 }

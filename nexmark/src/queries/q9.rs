@@ -95,7 +95,10 @@ impl KeyedProcessFunction<u64, AuctionOrBid, Winner, Change<Row>> for WinningBid
             match best.replace(w) {
                 Some(old) => {
                     ctx.emit(change(RowKind::UpdateBefore, row(a, &old)));
-                    ctx.emit(change(RowKind::UpdateAfter, row(a, best.as_ref().expect("set"))));
+                    ctx.emit(change(
+                        RowKind::UpdateAfter,
+                        row(a, best.as_ref().expect("set")),
+                    ));
                 }
                 None => ctx.emit(change(RowKind::Insert, row(a, best.as_ref().expect("set")))),
             }

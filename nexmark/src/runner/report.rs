@@ -1,0 +1,196 @@
+//! What a run reports: per query the suite's summary columns (events,
+//! cores = process CPU time / wall time, time, cores × time, throughput per
+//! core), as a table for people and as JSON for tools.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// The measurements of one query run.
+#[derive(Clone, Debug, Serialize)]
+pub struct QueryReport {
+    pub query: String,
+    pub events: u64,
+    /// Result changes the sink received.
+    pub rows: u64,
+    #[serde(serialize_with = "secs")]
+    pub wall: Duration,
+    /// CPU time of the whole process (user + system) during the run.
+    #[serde(serialize_with = "secs")]
+    pub cpu: Duration,
+    pub state_reads: u64,
+    pub state_writes: u64,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+impl QueryReport {
+    /// CPU time over wall time: how many cores the run kept busy.
+    pub fn cores(&self) -> f64 {
+        self.cpu.as_secs_f64() / self.wall.as_secs_f64().max(1e-9)
+    }
+
+    /// Events per second of CPU time (the suite's "throughput / cores").
+    pub fn throughput_per_core(&self) -> f64 {
+        self.events as f64 / self.cpu.as_secs_f64().max(1e-9)
+    }
+
+    /// Events per second of wall time.
+    pub fn throughput(&self) -> f64 {
+        self.events as f64 / self.wall.as_secs_f64().max(1e-9)
+    }
+}
+
+/// `1234567` as `1,234,567`.
+fn grouped(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `1_234_567.0` as `1.23 M/s`.
+fn per_second(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2} M/s", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1} K/s", v / 1e3)
+    } else {
+        format!("{v:.0} /s")
+    }
+}
+
+/// The summary table of `reports`, one line per query, like the suite's.
+pub fn table(reports: &[QueryReport]) -> String {
+    let header = [
+        "Nexmark Query",
+        "Events Num",
+        "Cores",
+        "Time(s)",
+        "Cores * Time(s)",
+        "Throughput/Cores",
+        "Result rows",
+    ];
+    let rows: Vec<[String; 7]> = reports
+        .iter()
+        .map(|r| {
+            [
+                r.query.clone(),
+                grouped(r.events),
+                format!("{:.2}", r.cores()),
+                format!("{:.3}", r.wall.as_secs_f64()),
+                format!("{:.3}", r.cpu.as_secs_f64()),
+                per_second(r.throughput_per_core()),
+                grouped(r.rows),
+            ]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].len())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let rule: String = widths.iter().fold(String::from("+"), |mut s, w| {
+        s.push_str(&"-".repeat(w + 2));
+        s.push('+');
+        s
+    });
+    let line = |cells: &[&str]| {
+        let mut s = String::from("|");
+        for (c, w) in cells.iter().zip(&widths) {
+            let _ = write!(s, " {c:<w$} |");
+        }
+        s
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "{rule}");
+    let _ = writeln!(out, "{}", line(&header));
+    let _ = writeln!(out, "{rule}");
+    for r in &rows {
+        let cells: Vec<&str> = r.iter().map(String::as_str).collect();
+        let _ = writeln!(out, "{}", line(&cells));
+    }
+    if reports.len() > 1 {
+        let events: u64 = reports.iter().map(|r| r.events).sum();
+        let wall: f64 = reports.iter().map(|r| r.wall.as_secs_f64()).sum();
+        let cpu: f64 = reports.iter().map(|r| r.cpu.as_secs_f64()).sum();
+        let total = [
+            "Total".to_string(),
+            grouped(events),
+            format!("{:.2}", cpu / wall.max(1e-9)),
+            format!("{wall:.3}"),
+            format!("{cpu:.3}"),
+            per_second(events as f64 / cpu.max(1e-9)),
+            String::new(),
+        ];
+        let cells: Vec<&str> = total.iter().map(String::as_str).collect();
+        let _ = writeln!(out, "{}", line(&cells));
+    }
+    let _ = write!(out, "{rule}");
+    out
+}
+
+/// CPU time (user + system) this process has used so far.
+pub fn cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(q: &str, events: u64, wall: f64, cpu: f64) -> QueryReport {
+        QueryReport {
+            query: q.into(),
+            events,
+            rows: 5,
+            wall: Duration::from_secs_f64(wall),
+            cpu: Duration::from_secs_f64(cpu),
+            state_reads: 0,
+            state_writes: 0,
+        }
+    }
+
+    #[test]
+    fn table_shows_cores_and_throughput_per_core() {
+        let t = table(&[
+            report("q0", 10_000_000, 2.0, 4.0),
+            report("q5", 1000, 1.0, 0.5),
+        ]);
+        assert!(t.contains("| q0 "), "{t}");
+        assert!(t.contains("10,000,000"), "{t}");
+        assert!(t.contains("2.00"), "{t}");
+        assert!(t.contains("2.50 M/s"), "{t}");
+        assert!(t.contains("2.0 K/s"), "{t}");
+        assert!(t.contains("Total"), "{t}");
+    }
+
+    #[test]
+    fn cpu_time_grows_with_work() {
+        let before = cpu_time();
+        let mut x = 0u64;
+        for i in 0..20_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        assert!(cpu_time() > before);
+    }
+}
