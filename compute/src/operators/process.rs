@@ -111,11 +111,13 @@ where
     K: Codec + Clone + Send + Sync + 'static,
     S: Codec + Clone + Send + 'static,
 {
-    fn live(&self, sk: &Bytes) -> Option<S> {
-        let (s, updated) = self.state.get(sk)?;
+    /// Moves the key's live state out of the cache (no copy: a key's state
+    /// can be a long list); `store` puts back what the function leaves.
+    fn take_live(&mut self, sk: &Bytes) -> Option<S> {
+        let (s, updated) = self.state.take(sk)?;
         match self.ttl {
             Some(ttl) if updated.saturating_add(ttl) < self.watermark => None,
-            _ => Some(s.clone()),
+            _ => Some(s),
         }
     }
 
@@ -186,8 +188,8 @@ where
             let (mut timers, mut ptimers) = (Vec::new(), Vec::new());
             for (rec, (key, sk)) in batch.into_iter().zip(keys) {
                 let ts = self.timestamp.as_ref().map(|f| f(&rec));
-                let mut s = self.live(&sk);
                 let before = self.state.get(&sk).is_some();
+                let mut s = self.take_live(&sk);
                 let mut ctx = Context {
                     out: &mut *out,
                     timers: &mut timers,
@@ -269,14 +271,18 @@ where
         let (mut timers, mut ptimers) = (Vec::new(), Vec::new());
         for (t, sk, kind, key) in due {
             let before = self.state.get(&sk).is_some();
-            let mut s = self.live(&sk);
+            let updated = self.state.get(&sk).map(|(_, u)| *u).unwrap_or(t);
             if kind == TimerKind::Cleanup {
-                if s.is_none() && before {
+                let expired = match (self.ttl, self.state.get(&sk)) {
+                    (Some(ttl), Some((_, u))) => u.saturating_add(ttl) < self.watermark,
+                    _ => false,
+                };
+                if expired {
                     self.state.delete(sk);
                 }
                 continue;
             }
-            let updated = self.state.get(&sk).map(|(_, u)| *u).unwrap_or(t);
+            let mut s = self.take_live(&sk);
             let mut ctx = Context {
                 out: &mut *out,
                 timers: &mut timers,

@@ -129,6 +129,12 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
         self.cache.get(key).and_then(|s| s.value.as_ref())
     }
 
+    /// Moves the value of a loaded key out of the cache, leaving it absent
+    /// until the caller puts or deletes it (its dirty mark is unchanged).
+    pub fn take(&mut self, key: &Bytes) -> Option<V> {
+        self.cache.get_mut(key).and_then(|s| s.value.take())
+    }
+
     /// Updates a loaded key in place, starting from `default()` if absent.
     pub fn update(&mut self, key: &Bytes, default: impl FnOnce() -> V, f: impl FnOnce(&mut V)) {
         let slot = match self.cache.get_mut(key) {

@@ -34,11 +34,9 @@ impl KeyedProcessFunction<i64, (i64, Bid), Candidates, Bid> for HighestBid {
             ctx.register_timer(*end);
             (None, Vec::new())
         });
-        if bid.date_time < *end {
-            if max.is_none_or(|m| bid.price > m) {
-                *max = Some(bid.price);
-                candidates.retain(|c| c.price >= bid.price);
-            }
+        if bid.date_time < *end && max.is_none_or(|m| bid.price > m) {
+            *max = Some(bid.price);
+            candidates.retain(|c| c.price >= bid.price);
         }
         if max.is_none_or(|m| bid.price >= m) {
             candidates.push(bid);
