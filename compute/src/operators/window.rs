@@ -8,7 +8,7 @@
 //! result and clears its state. Records whose every window has fired are
 //! late: they are counted and dropped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -19,7 +19,9 @@ use super::join::Side;
 use super::{Aggregate, Operator};
 use crate::codec::Codec;
 use crate::error::{Error, Result};
+use crate::runtime::exchange::key_group_of;
 use crate::runtime::metrics::OperatorCounters;
+use crate::state::keyed::FastHash;
 use crate::state::KeyedState;
 use crate::time::{KeyFn, Timestamp, TimestampFn, MIN_WATERMARK};
 
@@ -138,10 +140,15 @@ where
         out: &'a mut Vec<Side<WindowResult<K, Out>, T>>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let mut assigned: Vec<(usize, Bytes, K, Timestamp, Timestamp)> =
-                Vec::with_capacity(batch.len());
+            // Records of one batch that share a key and window fold into
+            // one state update and one timer: hot keys (and hopping windows,
+            // which give a record several windows) cost one state access
+            // per distinct (key, window) instead of per record and window.
+            let mut groups: Vec<(Bytes, K, Timestamp, Timestamp, Vec<u32>)> = Vec::new();
+            let mut group_of: HashMap<Bytes, usize, FastHash> = HashMap::default();
             let mut late = 0;
             let mut late_rows: Vec<usize> = Vec::new();
+            let mut kb = Vec::new();
             for (i, t) in batch.iter().enumerate() {
                 let ts = if self.processing_time {
                     self.now
@@ -155,6 +162,10 @@ where
                     continue;
                 }
                 let key = (self.key_fn)(t);
+                kb.clear();
+                key.encode(&mut kb);
+                let kg = key_group_of(&kb, self.max_parallelism);
+                let key_len = kb.len();
                 let mut any = false;
                 for start in self.windows.starts(ts) {
                     let end = start + self.windows.size;
@@ -162,10 +173,16 @@ where
                         continue;
                     }
                     any = true;
-                    let sk = self
-                        .state
-                        .key_of(&key, self.max_parallelism, &end.to_be_bytes());
-                    assigned.push((i, sk, key.clone(), start, end));
+                    kb.truncate(key_len);
+                    kb.extend_from_slice(&end.to_be_bytes());
+                    let sk = self.state.state_key(kg, &kb);
+                    match group_of.get(&sk) {
+                        Some(&g) => groups[g].4.push(i as u32),
+                        None => {
+                            group_of.insert(sk.clone(), groups.len());
+                            groups.push((sk, key.clone(), start, end, vec![i as u32]));
+                        }
+                    }
                 }
                 if !any {
                     late += 1;
@@ -173,12 +190,15 @@ where
                 }
             }
             OperatorCounters::add(&self.counters.late_records, late);
-            let sks: Vec<Bytes> = assigned.iter().map(|a| a.1.clone()).collect();
+            let sks: Vec<Bytes> = groups.iter().map(|g| g.0.clone()).collect();
             self.state.load(&sks, epoch).await?;
-            for (i, sk, key, start, end) in assigned {
+            for (sk, key, start, end, rows) in groups {
                 let add = &self.agg.add;
-                self.state
-                    .update(&sk, self.agg.create, |acc| add(acc, &batch[i]));
+                self.state.update(&sk, self.agg.create, |acc| {
+                    for &i in &rows {
+                        add(acc, &batch[i as usize]);
+                    }
+                });
                 self.timers.entry((end, sk)).or_insert((key, start));
             }
             if self.route_late && !late_rows.is_empty() {

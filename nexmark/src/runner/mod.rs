@@ -21,7 +21,7 @@ use riverbed_state_store::{Options, Store};
 use crate::error::{Error, Result};
 use crate::queries::{self, QueryContext, QueryInfo};
 use crate::row::Row;
-pub use report::{cpu_time, QueryReport};
+pub use report::{cpu_time, peak_rss, QueryReport};
 pub use source::EventSource;
 
 /// How to run a query.
@@ -168,6 +168,7 @@ pub async fn run_query(
     let job = env.execute().await.map_err(Error::Compute)?;
     let wall = wall.elapsed();
     let cpu = cpu_time().saturating_sub(cpu_before);
+    let metrics = store.metrics();
     store.close().await.map_err(compute_err)?;
     let changes = handle.take();
     let rows = if options.collect {
@@ -184,6 +185,9 @@ pub async fn run_query(
             cpu,
             state_reads: job.operators.iter().map(|o| o.state_reads).sum(),
             state_writes: job.operators.iter().map(|o| o.state_writes).sum(),
+            store_bytes_written: metrics.flush_bytes + metrics.compaction_write_bytes,
+            store_bytes_read: metrics.compaction_read_bytes,
+            peak_rss_bytes: report::peak_rss(),
         },
         changes,
     })

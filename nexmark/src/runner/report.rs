@@ -21,6 +21,12 @@ pub struct QueryReport {
     pub cpu: Duration,
     pub state_reads: u64,
     pub state_writes: u64,
+    /// Bytes the store wrote to object storage (flushes and compactions).
+    pub store_bytes_written: u64,
+    /// Bytes the store read back from object storage for compactions.
+    pub store_bytes_read: u64,
+    /// Peak resident memory of the process so far, in bytes.
+    pub peak_rss_bytes: u64,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -142,13 +148,23 @@ pub fn table(reports: &[QueryReport]) -> String {
     out
 }
 
-/// CPU time (user + system) this process has used so far.
-pub fn cpu_time() -> Duration {
+fn rusage() -> Option<libc::rusage> {
     // SAFETY: getrusage only writes the struct it is given.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+    (unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } == 0).then_some(usage)
+}
+
+/// Peak resident set size of this process so far, in bytes.
+pub fn peak_rss() -> u64 {
+    // Linux reports ru_maxrss in KiB.
+    rusage().map_or(0, |u| u.ru_maxrss as u64 * 1024)
+}
+
+/// CPU time (user + system) this process has used so far.
+pub fn cpu_time() -> Duration {
+    let Some(usage) = rusage() else {
         return Duration::ZERO;
-    }
+    };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
@@ -166,6 +182,9 @@ mod tests {
             cpu: Duration::from_secs_f64(cpu),
             state_reads: 0,
             state_writes: 0,
+            store_bytes_written: 0,
+            store_bytes_read: 0,
+            peak_rss_bytes: 0,
         }
     }
 
