@@ -1,3 +1,31 @@
-//! Riverbed's macro benchmark harness. The micro-benchmarks of the engine live
-//! beside it in `state-store/benches/`; the report generator comes with the
-//! benchmark issue.
+//! Riverbed's benchmark harness: one command (`riverbed-bench report`) that
+//! measures the state store beside RocksDB and SlateDB, the Nexmark suite and
+//! the store's cost as state grows, and writes a Markdown report with SVG
+//! charts and the raw numbers as JSON under `bench/results/<date>/`.
+//!
+//! - [`config`]: what a run measures and at which sizes (`--quick`, `--tiny`).
+//! - [`dataset`]: the keys, values and access orders every engine gets.
+//! - [`engines`]: one trait over the three stores; RocksDB and SlateDB sit
+//!   behind the cargo features `rocksdb` and `slatedb`, off by default.
+//! - [`compare`]: the interleaved store-vs-store workloads and their medians.
+//! - [`goals`]: the issue's goals as ratios, judged from one run.
+//! - [`scale`]: the store's throughput and bytes at growing state sizes.
+//! - [`nexmark`]: every query in its own child process (peak RSS per query).
+//! - [`charts`]: SVG charts drawn with `plotters`.
+//! - [`run`]: runs the selected sections and gathers [`run::Results`].
+//! - [`report`]: the Markdown report, its charts and `results.json`.
+//!
+//! Criterion micro-benchmarks of hot paths live beside the code they measure
+//! (`state-store/benches/`, `compute/benches/`); the report lists them.
+
+pub mod charts;
+pub mod compare;
+pub mod config;
+pub mod dataset;
+pub mod engines;
+pub mod goals;
+pub mod nexmark;
+pub mod report;
+pub mod run;
+pub mod scale;
+pub mod timing;

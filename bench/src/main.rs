@@ -1,0 +1,175 @@
+//! `riverbed-bench report`: runs the benchmark sections and writes
+//! `<out>/<date>/report.md` with SVG charts and `results.json`.
+//! `riverbed-bench nexmark-query` is the child process the report starts for
+//! each Nexmark query.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use riverbed_bench::config::{Mode, RunConfig, Section};
+use riverbed_bench::timing::Stopwatch;
+use riverbed_bench::{nexmark, report, run, timing};
+
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[derive(Parser)]
+#[command(
+    name = "riverbed-bench",
+    about = "Riverbed's benchmark harness and report generator"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the benchmarks and write report.md, SVG charts and results.json
+    /// into <out>/<date>/. Progress goes to stderr. RocksDB and SlateDB join
+    /// the store comparison when built with `--features rocksdb,slatedb`.
+    Report(ReportArgs),
+    /// Run one Nexmark query and print its report as one JSON line (the
+    /// report runs each query this way, in its own process, so peak RSS is
+    /// the query's own).
+    NexmarkQuery(NexmarkArgs),
+}
+
+#[derive(Parser)]
+struct ReportArgs {
+    /// Small sizes that finish in a few minutes: 200 K keys, 200 K Nexmark
+    /// events (q23 skipped), state sizes 4, 16 and 64 MiB.
+    #[arg(long)]
+    quick: bool,
+    /// Smallest sizes, seconds even in a debug build (what the test runs):
+    /// 10 K keys, one round, 2,000 Nexmark events, 1 and 2 MiB of state.
+    #[arg(long, conflicts_with = "quick")]
+    tiny: bool,
+    /// Comma-separated sections to run: store, nexmark, scale (default: all).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Directory the dated report directory is created in.
+    #[arg(long, default_value = "bench/results")]
+    out: PathBuf,
+    /// Name of the report directory instead of today's date (YYYY-MM-DD).
+    #[arg(long)]
+    date: Option<String>,
+    /// Rounds of the interleaved store comparison (median reported).
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Keys of the store comparison's data set.
+    #[arg(long)]
+    store_keys: Option<u64>,
+    /// Events per Nexmark query.
+    #[arg(long)]
+    nexmark_events: Option<u64>,
+    /// Events for q23 (0 skips it); its output grows as bids × auctions.
+    #[arg(long)]
+    q23_events: Option<u64>,
+    /// State sizes of the scale section in MiB, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    scale_mib: Vec<u64>,
+    /// Directory for the stores under test (default: a temporary directory).
+    #[arg(long)]
+    scratch: Option<PathBuf>,
+}
+
+#[derive(Parser)]
+struct NexmarkArgs {
+    #[arg(long)]
+    query: String,
+    #[arg(long)]
+    events: u64,
+    #[arg(long, default_value_t = 2)]
+    parallelism: usize,
+    #[arg(long)]
+    state_dir: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Report(a) => report_cmd(a),
+        Cmd::NexmarkQuery(a) => nexmark::run_child(&a.query, a.events, a.parallelism, &a.state_dir),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("riverbed-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn config(a: &ReportArgs) -> Result<RunConfig> {
+    let mode = if a.tiny {
+        Mode::Tiny
+    } else if a.quick {
+        Mode::Quick
+    } else {
+        Mode::Full
+    };
+    let mut cfg = RunConfig::new(mode);
+    if !a.only.is_empty() {
+        cfg.sections = a
+            .only
+            .iter()
+            .map(|s| {
+                Section::parse(s).with_context(|| {
+                    format!("--only: unknown section {s:?} (expected store, nexmark or scale)")
+                })
+            })
+            .collect::<Result<_>>()?;
+    }
+    if let Some(r) = a.rounds {
+        if r == 0 {
+            bail!("--rounds must be at least 1");
+        }
+        cfg.rounds = r;
+    }
+    if let Some(n) = a.store_keys {
+        if n < 1000 {
+            bail!("--store-keys must be at least 1000");
+        }
+        cfg.store_keys = n;
+    }
+    if let Some(n) = a.nexmark_events {
+        cfg.nexmark_events = n.max(1);
+    }
+    if let Some(n) = a.q23_events {
+        cfg.q23_events = (n > 0).then_some(n);
+    }
+    if !a.scale_mib.is_empty() {
+        cfg.scale_bytes = a.scale_mib.iter().map(|m| m.max(&1) << 20).collect();
+    }
+    Ok(cfg)
+}
+
+fn report_cmd(a: ReportArgs) -> Result<()> {
+    let cfg = config(&a)?;
+    let date = a.date.clone().unwrap_or_else(timing::today);
+    let out = a.out.join(&date);
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let exe = std::env::current_exe().context("locating this binary")?;
+    let tmp;
+    let scratch = match &a.scratch {
+        Some(d) => d.clone(),
+        None => {
+            tmp = tempfile::tempdir().context("creating a scratch directory")?;
+            tmp.path().to_path_buf()
+        }
+    };
+    let clock = Stopwatch::start();
+    let progress = |msg: &str| eprintln!("[{:>7.1}s] {msg}", clock.elapsed().as_secs_f64());
+    progress(&format!(
+        "mode {:?}, report into {}",
+        cfg.mode,
+        out.display()
+    ));
+    let results = run::run(&cfg, date, command, &exe, &scratch, &progress)?;
+    report::write(&results, &out)?;
+    progress(&format!("wrote {}", out.join("report.md").display()));
+    Ok(())
+}
