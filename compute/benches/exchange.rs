@@ -1,0 +1,71 @@
+//! Batch exchange between subtasks: a two-operator job (a source of 2
+//! subtasks, `key_by` hash exchange, a blackhole sink of 2 subtasks) over a
+//! small record count, so the time is the runtime's batching, channels and
+//! hash routing rather than state. Records from `RIVERBED_BENCH_EXCHANGE_RECORDS`
+//! (default 200,000).
+#![allow(clippy::disallowed_methods)] // benchmarks measure wall time
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use riverbed_compute::sink::Blackhole;
+use riverbed_compute::{EmbeddedBackend, Env, JobConfig};
+use riverbed_state_store::{Options, Store};
+
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+fn records() -> u64 {
+    std::env::var("RIVERBED_BENCH_EXCHANGE_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000)
+}
+
+fn key_by_exchange(c: &mut Criterion) {
+    let n = records();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        rt.block_on(Store::open(Options::with_url(dir.path().to_str().unwrap())))
+            .unwrap(),
+    );
+    let mut g = c.benchmark_group("batch_exchange");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    g.throughput(Throughput::Elements(n));
+    g.bench_function(
+        format!("key_by_exchange_{}k_records_to_blackhole", n / 1000),
+        |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let env = Env::new(
+                        JobConfig {
+                            parallelism: 2,
+                            ..JobConfig::default()
+                        },
+                        Arc::new(EmbeddedBackend::new(store.clone())),
+                    );
+                    env.source("src", 2, move |i, p| (i as u64..n).step_by(p))
+                        .key_by(|r: &u64| r.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+                        .stream()
+                        .sink("sink", |_| Ok(Blackhole));
+                    let start = Instant::now();
+                    rt.block_on(env.execute()).unwrap();
+                    total += start.elapsed();
+                }
+                total
+            })
+        },
+    );
+    g.finish();
+    rt.block_on(store.close()).unwrap();
+}
+
+criterion_group!(benches, key_by_exchange);
+criterion_main!(benches);
