@@ -1,11 +1,15 @@
 //! The bidding statistics of q15 and q16: per group, bid counts per price
 //! rank and distinct bidders and auctions per price rank.
 //!
-//! Distinct counts in two steps, as Flink's split distinct aggregation does,
-//! so that no group keeps a set of every bidder it saw: each bid becomes two
-//! probes keyed by `(group, dimension, id)` whose state is one byte of "seen
-//! at rank r" flags; a probe emits +1 for every flag it sets first. A keyed
-//! aggregate per group then sums those deltas.
+//! Distinct counts in two steps: keyed by group, a process function keeps
+//! for each bidder and each auction of the group one byte of "seen at price
+//! rank r" flags (a map per group, the way Flink keeps a map state per
+//! distinct aggregate) and emits, per bid, the +1s of the flags it sets
+//! first; a keyed aggregate per group sums those deltas and emits the
+//! updating result once per batch and group rather than once per bid.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use riverbed_compute::operators::process::{Context, KeyedProcessFunction};
 use riverbed_compute::{Aggregate, Change, Codec, DataStream};
@@ -18,44 +22,95 @@ use crate::model::Bid;
 pub const SLOTS: usize = 13;
 const MINUTE: usize = 12;
 
-/// One bid seen from the bidder (`dim` 0) or auction (`dim` 1) side.
-#[derive(Clone)]
-struct Probe<G> {
-    group: G,
-    dim: u8,
-    id: u64,
-    rank: u8,
-    minute: i64,
+/// Per group: `(bidder flags, auction flags)`; bit 0 = seen, bit 1 + r =
+/// seen at price rank r.
+type Seen = (FlagMap, FlagMap);
+
+/// Flags per id. A hash map: a hot group holds hundreds of thousands of
+/// ids, and a tree walk per bid cost more than the rest of the query.
+#[derive(Clone, Default)]
+pub struct FlagMap(HashMap<u64, u8, BuildHasherDefault<IdHasher>>);
+
+/// Ids are small integers: one multiply spreads them over the table.
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
 }
 
-struct Flags;
+/// Encoding: `count u64 | (id u64, flags u8)*` in ascending id order, so
+/// equal maps encode equally.
+impl Codec for FlagMap {
+    fn encode(&self, out: &mut Vec<u8>) {
+        let mut entries: Vec<(u64, u8)> = self.0.iter().map(|(&k, &v)| (k, v)).collect();
+        entries.sort_unstable();
+        out.reserve(8 + entries.len() * 9);
+        (entries.len() as u64).encode(out);
+        for (k, v) in entries {
+            k.encode(out);
+            v.encode(out);
+        }
+    }
 
-impl<G: Send + 'static> KeyedProcessFunction<(G, u8, u64), Probe<G>, u8, (G, Vec<i64>)> for Flags {
+    fn decode(input: &mut &[u8]) -> Option<Self> {
+        let n = u64::decode(input)?;
+        let mut map = HashMap::with_capacity_and_hasher(
+            usize::try_from(n).ok()?.min(input.len() / 9),
+            BuildHasherDefault::default(),
+        );
+        for _ in 0..n {
+            map.insert(u64::decode(input)?, u8::decode(input)?);
+        }
+        Some(FlagMap(map))
+    }
+}
+
+struct Flags<M> {
+    minute: M,
+}
+
+impl<G, M> KeyedProcessFunction<G, Bid, Seen, (G, [i64; SLOTS])> for Flags<M>
+where
+    G: Clone + Send + 'static,
+    M: Fn(&Bid) -> i64 + Send + 'static,
+{
     fn process(
         &mut self,
-        _key: &(G, u8, u64),
-        p: Probe<G>,
-        seen: &mut Option<u8>,
-        ctx: &mut Context<'_, (G, Vec<i64>)>,
+        group: &G,
+        b: Bid,
+        seen: &mut Option<Seen>,
+        ctx: &mut Context<'_, (G, [i64; SLOTS])>,
     ) {
-        let before = seen.unwrap_or(0);
-        let after = before | 1 | (2 << p.rank);
-        let mut delta = vec![0i64; SLOTS];
-        let base = 4 + 4 * p.dim as usize;
-        if before == 0 {
-            delta[base] = 1;
+        let (bidders, auctions) = seen.get_or_insert_with(Default::default);
+        let rank = price_rank(b.price);
+        let mut delta = [0i64; SLOTS];
+        delta[0] = 1;
+        delta[1 + rank] = 1;
+        for (base, flags) in [(4, bidders.0.entry(b.bidder)), (8, auctions.0.entry(b.auction))] {
+            let f = flags.or_insert(0);
+            if *f == 0 {
+                delta[base] = 1;
+            }
+            if *f & (2 << rank) == 0 {
+                delta[base + 1 + rank] = 1;
+            }
+            *f |= 1 | (2 << rank);
         }
-        if before & (2 << p.rank) == 0 {
-            delta[base + 1 + p.rank as usize] = 1;
-        }
-        if p.dim == 0 {
-            // The bidder probe also carries the bid itself.
-            delta[0] = 1;
-            delta[1 + p.rank as usize] = 1;
-        }
-        delta[MINUTE] = p.minute;
-        *seen = Some(after);
-        ctx.emit((p.group, delta));
+        delta[MINUTE] = (self.minute)(&b);
+        ctx.emit((group.clone(), delta));
     }
 }
 
@@ -69,32 +124,15 @@ pub fn stats<G>(
 where
     G: Codec + Clone + Send + Sync + 'static,
 {
-    bids.flat_map(&format!("{name}-probes"), move |b: Bid| {
-        let (g, rank, m) = (group(&b), price_rank(b.price) as u8, minute(&b));
-        [
-            Probe {
-                group: g.clone(),
-                dim: 0,
-                id: b.bidder,
-                rank,
-                minute: m,
-            },
-            Probe {
-                group: g,
-                dim: 1,
-                id: b.auction,
-                rank,
-                minute: m,
-            },
-        ]
-    })
-    .key_by(|p: &Probe<G>| (p.group.clone(), p.dim, p.id))
-    .process(&format!("{name}-distinct"), || Flags)
-    .key_by(|d: &(G, Vec<i64>)| d.0.clone())
+    bids.key_by(group)
+        .process(&format!("{name}-distinct"), move || Flags {
+            minute: minute.clone(),
+        })
+    .key_by(|d: &(G, [i64; SLOTS])| d.0.clone())
     .aggregate(&format!("{name}-totals"), || {
         Aggregate::new(
             || vec![0i64; SLOTS],
-            |acc: &mut Vec<i64>, d: &(G, Vec<i64>)| {
+            |acc: &mut Vec<i64>, d: &(G, [i64; SLOTS])| {
                 for (a, x) in acc[..MINUTE].iter_mut().zip(&d.1[..MINUTE]) {
                     *a += x;
                 }
