@@ -31,6 +31,14 @@ pub struct JobConfig {
     pub checkpoint_every_batches: u64,
     /// Entries each stateful subtask keeps in its worker-side cache.
     pub state_cache_entries: usize,
+    /// Updating aggregates buffer their changes per key and emit them once
+    /// this many input records have been folded (Flink's
+    /// `table.exec.mini-batch.size`), ...
+    pub mini_batch_records: usize,
+    /// ... or once this much processing time has passed since the last
+    /// emission (`table.exec.mini-batch.allow-latency`), and always before
+    /// a checkpoint barrier and at the end of the input. 0 emits per batch.
+    pub mini_batch_latency_ms: i64,
     /// Processing time for operators that use it (the wall clock by default).
     pub clock: Arc<dyn crate::time::Clock>,
 }
@@ -43,6 +51,8 @@ impl Default for JobConfig {
             batch_size: 1024,
             checkpoint_every_batches: 1_000,
             state_cache_entries: 100_000,
+            mini_batch_records: 50_000,
+            mini_batch_latency_ms: 2_000,
             clock: Arc::new(crate::time::SystemClock),
         }
     }

@@ -18,7 +18,7 @@ use crate::codec::Codec;
 use crate::env::{Env, SinkEvent};
 use crate::error::Result;
 use crate::operators::dedup::DedupFirst;
-use crate::operators::group_agg::GroupAggregate;
+use crate::operators::group_agg::{GroupAggregate, MiniBatch};
 use crate::operators::join::Side;
 use crate::operators::window::{WindowAggregate, WindowResult, Windows};
 use crate::operators::{Aggregate, Operator, OperatorPull};
@@ -410,12 +410,17 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
     {
         let key_fn = self.key_fn.clone();
         let max = self.stream.env.config.max_parallelism;
+        let (records, latency) = (
+            self.stream.env.config.mini_batch_records,
+            self.stream.env.config.mini_batch_latency_ms,
+        );
         self.stateful(name, move |state, _| {
             Box::new(GroupAggregate {
                 key_fn: key_fn.clone(),
                 agg: agg(),
                 state,
                 max_parallelism: max,
+                mini_batch: MiniBatch::new(records, latency),
             })
         })
     }

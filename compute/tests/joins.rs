@@ -161,11 +161,14 @@ fn join_state_ttl_expires_rows_by_event_time() {
             id: i as u32,
         })
         .collect();
-    // A first batch of another key moves the right side's watermark to ~5 s
-    // before any key-1 right row arrives.
-    let filler = (0..16).map(|i| Ev {
-        key: 2,
-        ts: 5_000 + i,
+    // Twenty batches of other keys move the right side's watermark to
+    // 5-7 s before any key-1 right row arrives; the left input, all of it
+    // in one batch followed by its end, is long consumed by then (its end
+    // sits in the join's input channel from the start), so the join's
+    // watermark has passed the left rows' TTL when key 1 arrives.
+    let filler = (0..20_480).map(|i| Ev {
+        key: 2 + i as u32,
+        ts: 5_000 + i / 10,
         id: 200 + i as u32,
     });
     let right: Vec<Ev> = filler

@@ -492,3 +492,46 @@ fn processing_time_windows_follow_the_runtime_clock() {
         "{windows:?}"
     );
 }
+
+/// Mini-batches: with no size or time trigger, an updating aggregate holds
+/// every change until the end and emits one insert per key; emitting per
+/// batch gives updates too; both materialize to the same table.
+#[test]
+fn mini_batches_hold_updates_back_until_a_trigger() {
+    let records: Vec<(u32, i64)> = (0..20_000).map(|i| (i % 50, i64::from(i % 7))).collect();
+    let go = |mini_batch_records: usize, latency: i64| {
+        let config = JobConfig {
+            parallelism: 2,
+            batch_size: 256,
+            mini_batch_records,
+            mini_batch_latency_ms: latency,
+            clock: Arc::new(riverbed_compute::time::ManualClock::new(0)),
+            ..JobConfig::default()
+        };
+        let records = records.clone();
+        run(config, move |env| {
+            env.source("src", 2, move |i, p| split(&records)(i, p))
+                .key_by(|r: &(u32, i64)| r.0)
+                .aggregate("sum", || Aggregate::sum(|r: &(u32, i64)| r.1))
+                .collect("sink")
+        })
+        .unwrap()
+        .0
+    };
+    let held = go(usize::MAX, i64::MAX);
+    assert_eq!(held.len(), 50, "one insert per key");
+    assert!(held
+        .iter()
+        .all(|c| c.kind == riverbed_compute::RowKind::Insert));
+    let per_batch = go(1, 0);
+    assert!(per_batch.len() > 200, "{} changes", per_batch.len());
+    let mut expected: BTreeMap<u32, i64> = BTreeMap::new();
+    for (k, v) in &records {
+        *expected.entry(*k).or_default() += v;
+    }
+    for changes in [held, per_batch] {
+        let table = materialize(&changes, |r: &(u32, i64)| r.0);
+        let got: BTreeMap<u32, i64> = table.into_values().collect();
+        assert_eq!(got, expected);
+    }
+}

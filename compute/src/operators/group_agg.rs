@@ -1,7 +1,12 @@
 //! Keyed group aggregate with an updating result (Flink's GroupAggregate):
-//! per key an accumulator in state; per input batch, each key touched emits
-//! `Insert` the first time, then `UpdateBefore` / `UpdateAfter` when its
-//! result changed (mini-batch: one update per key per batch).
+//! per key an accumulator in state; each key touched emits `Insert` the
+//! first time, then `UpdateBefore` / `UpdateAfter` when its result changed.
+//!
+//! Mini-batches, as Flink's `table.exec.mini-batch.*`: changes are held per
+//! key (the result before the mini-batch and the latest one) and emitted
+//! once enough records were folded or enough processing time passed, before
+//! every checkpoint barrier and at the end. A key updated many times in a
+//! mini-batch emits one update, so hot keys do not flood the output.
 
 use std::collections::HashMap;
 
@@ -22,6 +27,52 @@ pub struct GroupAggregate<T, K, Acc, Out> {
     pub(crate) agg: Aggregate<T, Acc, Out>,
     pub(crate) state: KeyedState<Acc>,
     pub(crate) max_parallelism: u16,
+    pub(crate) mini_batch: MiniBatch<K, Out>,
+}
+
+/// Changes held back since the last emission.
+pub(crate) struct MiniBatch<K, Out> {
+    /// Per key: `(key, result before the mini-batch, latest result)`.
+    pending: HashMap<Bytes, (K, Option<Out>, Out), FastHash>,
+    records: usize,
+    max_records: usize,
+    latency_ms: i64,
+    last_emit: Option<Timestamp>,
+}
+
+impl<K: Clone, Out: PartialEq> MiniBatch<K, Out> {
+    pub(crate) fn new(max_records: usize, latency_ms: i64) -> Self {
+        MiniBatch {
+            pending: HashMap::default(),
+            records: 0,
+            max_records,
+            latency_ms,
+            last_emit: None,
+        }
+    }
+
+    fn emit(&mut self, out: &mut Vec<Change<(K, Out)>>) {
+        self.records = 0;
+        for (_, (k, before, after)) in self.pending.drain() {
+            match before {
+                None => out.push(Change {
+                    kind: RowKind::Insert,
+                    row: (k, after),
+                }),
+                Some(old) if old != after => {
+                    out.push(Change {
+                        kind: RowKind::UpdateBefore,
+                        row: (k.clone(), old),
+                    });
+                    out.push(Change {
+                        kind: RowKind::UpdateAfter,
+                        row: (k, after),
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+    }
 }
 
 impl<T, K, Acc, Out> Operator<T, Change<(K, Out)>> for GroupAggregate<T, K, Acc, Out>
@@ -74,24 +125,19 @@ where
                     i = next[i];
                 }
                 let new = (self.agg.result)(&acc);
-                self.state.put(sk, acc);
-                match before {
-                    None => out.push(Change {
-                        kind: RowKind::Insert,
-                        row: (k, new),
-                    }),
-                    Some(old) if old != new => {
-                        out.push(Change {
-                            kind: RowKind::UpdateBefore,
-                            row: (k.clone(), old),
-                        });
-                        out.push(Change {
-                            kind: RowKind::UpdateAfter,
-                            row: (k, new),
-                        });
+                self.state.put(sk.clone(), acc);
+                match self.mini_batch.pending.get_mut(&sk) {
+                    Some(p) => p.2 = new,
+                    None => {
+                        self.mini_batch.pending.insert(sk, (k, before, new));
                     }
-                    Some(_) => {}
                 }
+            }
+            self.mini_batch.records += batch.len();
+            if self.mini_batch.records >= self.mini_batch.max_records
+                || self.mini_batch.latency_ms == 0
+            {
+                self.mini_batch.emit(out);
             }
             self.state.shrink(epoch).await
         })
@@ -104,6 +150,33 @@ where
         _out: &'a mut Vec<Change<(K, Out)>>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async { Ok(()) })
+    }
+
+    fn on_processing_time<'a>(
+        &'a mut self,
+        now: Timestamp,
+        _epoch: Epoch,
+        out: &'a mut Vec<Change<(K, Out)>>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let last = *self.mini_batch.last_emit.get_or_insert(now);
+            if now.saturating_sub(last) >= self.mini_batch.latency_ms {
+                self.mini_batch.emit(out);
+                self.mini_batch.last_emit = Some(now);
+            }
+            Ok(())
+        })
+    }
+
+    fn before_barrier<'a>(
+        &'a mut self,
+        _epoch: Epoch,
+        out: &'a mut Vec<Change<(K, Out)>>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.mini_batch.emit(out);
+            Ok(())
+        })
     }
 
     fn on_barrier(&mut self, epoch: Epoch) -> BoxFuture<'_, Result<()>> {

@@ -33,6 +33,15 @@ pub trait Operator<I, O>: Send {
     ) -> BoxFuture<'a, Result<()>>;
     /// Ships dirty state of `epoch` before the barrier moves on.
     fn on_barrier(&mut self, epoch: Epoch) -> BoxFuture<'_, Result<()>>;
+    /// Emits output the operator holds back (a mini-batch) so that it
+    /// precedes a checkpoint barrier or the end of the input.
+    fn before_barrier<'a>(
+        &'a mut self,
+        _epoch: Epoch,
+        _out: &'a mut Vec<O>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
     /// Processing time has reached `now` (called before each input message,
     /// and with `MAX_WATERMARK` at the end of the input).
     fn on_processing_time<'a>(
@@ -104,6 +113,7 @@ impl<I: Send + 'static, O: Send + 'static> Pull<O> for OperatorPull<I, O> {
                         Some(Msg::Watermark(w))
                     }
                     Msg::Barrier(e) => {
+                        self.op.before_barrier(self.epoch, &mut out).await?;
                         self.op.on_barrier(self.epoch).await?;
                         self.epoch = e.next();
                         Some(Msg::Barrier(e))
@@ -112,6 +122,7 @@ impl<I: Send + 'static, O: Send + 'static> Pull<O> for OperatorPull<I, O> {
                         self.op
                             .on_watermark(crate::time::MAX_WATERMARK, self.epoch, &mut out)
                             .await?;
+                        self.op.before_barrier(self.epoch, &mut out).await?;
                         self.op.on_barrier(self.epoch).await?;
                         Some(Msg::End)
                     }

@@ -140,15 +140,14 @@ where
         out: &'a mut Vec<Side<WindowResult<K, Out>, T>>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            // Records of one batch that share a key and window fold into
-            // one state update and one timer: hot keys (and hopping windows,
-            // which give a record several windows) cost one state access
-            // per distinct (key, window) instead of per record and window.
-            let mut groups: Vec<(Bytes, K, Timestamp, Timestamp, Vec<u32>)> = Vec::new();
-            let mut group_of: HashMap<Bytes, usize, FastHash> = HashMap::default();
-            let mut late = 0;
+            // Records of one batch with the same key and the same slide
+            // slice (hence the same windows) fold into one state update and
+            // one timer per window: hot keys and hopping windows cost one
+            // state access per distinct (key, window), not per record.
+            let slide = self.windows.slide;
+            let mut groups: Vec<(Vec<u8>, K, Timestamp, Vec<u32>)> = Vec::new();
+            let mut group_of: HashMap<(Vec<u8>, i64), usize, FastHash> = HashMap::default();
             let mut late_rows: Vec<usize> = Vec::new();
-            let mut kb = Vec::new();
             for (i, t) in batch.iter().enumerate() {
                 let ts = if self.processing_time {
                     self.now
@@ -157,17 +156,28 @@ where
                 };
                 if ts > Timestamp::MAX - 2 * self.windows.size {
                     // No window that holds it can end: it can never fire.
-                    late += 1;
                     late_rows.push(i);
                     continue;
                 }
                 let key = (self.key_fn)(t);
-                kb.clear();
-                key.encode(&mut kb);
-                let kg = key_group_of(&kb, self.max_parallelism);
+                let kb = key.to_bytes();
+                match group_of.entry((kb, ts.div_euclid(slide))) {
+                    std::collections::hash_map::Entry::Occupied(g) => {
+                        groups[*g.get()].3.push(i as u32)
+                    }
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        let kb = v.key().0.clone();
+                        v.insert(groups.len());
+                        groups.push((kb, key, ts, vec![i as u32]));
+                    }
+                }
+            }
+            let mut windows: Vec<(Bytes, usize, Timestamp, Timestamp)> = Vec::new();
+            for (g, (kb, _, ts, rows)) in groups.iter_mut().enumerate() {
+                let kg = key_group_of(kb, self.max_parallelism);
                 let key_len = kb.len();
                 let mut any = false;
-                for start in self.windows.starts(ts) {
+                for start in self.windows.starts(*ts) {
                     let end = start + self.windows.size;
                     if end - 1 <= self.watermark {
                         continue;
@@ -175,31 +185,27 @@ where
                     any = true;
                     kb.truncate(key_len);
                     kb.extend_from_slice(&end.to_be_bytes());
-                    let sk = self.state.state_key(kg, &kb);
-                    match group_of.get(&sk) {
-                        Some(&g) => groups[g].4.push(i as u32),
-                        None => {
-                            group_of.insert(sk.clone(), groups.len());
-                            groups.push((sk, key.clone(), start, end, vec![i as u32]));
-                        }
-                    }
+                    windows.push((self.state.state_key(kg, kb), g, start, end));
                 }
                 if !any {
-                    late += 1;
-                    late_rows.push(i);
+                    late_rows.extend(rows.iter().map(|&i| i as usize));
                 }
             }
-            OperatorCounters::add(&self.counters.late_records, late);
-            let sks: Vec<Bytes> = groups.iter().map(|g| g.0.clone()).collect();
+            late_rows.sort_unstable();
+            OperatorCounters::add(&self.counters.late_records, late_rows.len());
+            let sks: Vec<Bytes> = windows.iter().map(|w| w.0.clone()).collect();
             self.state.load(&sks, epoch).await?;
-            for (sk, key, start, end, rows) in groups {
+            for (sk, g, start, end) in windows {
+                let (_, key, _, rows) = &groups[g];
                 let add = &self.agg.add;
                 self.state.update(&sk, self.agg.create, |acc| {
-                    for &i in &rows {
+                    for &i in rows {
                         add(acc, &batch[i as usize]);
                     }
                 });
-                self.timers.entry((end, sk)).or_insert((key, start));
+                self.timers
+                    .entry((end, sk))
+                    .or_insert_with(|| (key.clone(), start));
             }
             if self.route_late && !late_rows.is_empty() {
                 let mut late_rows = late_rows.into_iter().peekable();
