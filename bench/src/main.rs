@@ -71,6 +71,10 @@ struct ReportArgs {
     /// State sizes of the scale section in MiB, comma-separated.
     #[arg(long, value_delimiter = ',')]
     scale_mib: Vec<u64>,
+    /// A note for the report's Notes section (repeatable): what was unusual
+    /// about this run.
+    #[arg(long)]
+    note: Vec<String>,
     /// Directory for the stores under test (default: a temporary directory).
     #[arg(long)]
     scratch: Option<PathBuf>,
@@ -168,7 +172,8 @@ fn report_cmd(a: ReportArgs) -> Result<()> {
         cfg.mode,
         out.display()
     ));
-    let results = run::run(&cfg, date, command, &exe, &scratch, &progress)?;
+    let mut results = run::run(&cfg, date, command, &exe, &scratch, &progress)?;
+    results.notes = a.note.clone();
     report::write(&results, &out)?;
     progress(&format!("wrote {}", out.join("report.md").display()));
     Ok(())

@@ -175,7 +175,28 @@ pub fn markdown(r: &Results) -> String {
     resource_section(r, &mut s);
     scale_section(r, &mut s);
     micro_section(&mut s);
+    notes_section(r, &mut s);
     s
+}
+
+fn notes_section(r: &Results, s: &mut String) {
+    let _ = writeln!(s, "## Notes\n");
+    for (name, why) in &r.engines_missing {
+        let _ = writeln!(s, "- {name} was not compared: {why}.");
+    }
+    for (q, why) in &r.nexmark_skipped {
+        let _ = writeln!(s, "- Nexmark {q}: {why}.");
+    }
+    if let Some(n) = r.config.q23_events {
+        let _ = writeln!(
+            s,
+            "- Nexmark q23 ran on {n} events only: its output is bids × auctions."
+        );
+    }
+    for n in &r.notes {
+        let _ = writeln!(s, "- {n}");
+    }
+    let _ = writeln!(s);
 }
 
 fn not_run(s: &mut String, section: &str) {

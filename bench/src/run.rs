@@ -61,6 +61,8 @@ pub struct Results {
     pub nexmark: Vec<QueryRun>,
     pub nexmark_skipped: Vec<(&'static str, String)>,
     pub scale: Vec<ScalePoint>,
+    /// Notes given on the command line (`--note`).
+    pub notes: Vec<String>,
 }
 
 /// Runs every section `cfg` selects, with scratch data under `scratch` and
@@ -92,6 +94,7 @@ pub fn run(
         nexmark: Vec::new(),
         nexmark_skipped: Vec::new(),
         scale: Vec::new(),
+        notes: Vec::new(),
     };
     if cfg.wants(Section::Store) {
         progress(&format!(
