@@ -88,8 +88,11 @@ pub struct WindowAggregate<T, K, Acc, Out> {
     pub(crate) state: KeyedState<Acc>,
     pub(crate) max_parallelism: u16,
     pub(crate) counters: Arc<OperatorCounters>,
-    /// Pending windows by end: `(end, state key) -> (key, start)`.
-    pub(crate) timers: BTreeMap<(Timestamp, Bytes), (K, Timestamp)>,
+    /// Pending windows by end: `end -> [(state key, key, start)]`, one
+    /// entry per window, added when its accumulator is created (keyed by
+    /// end alone: ordering by state key too cost a key comparison per
+    /// window and batch).
+    pub(crate) timers: BTreeMap<Timestamp, Vec<(Bytes, K, Timestamp)>>,
     pub(crate) watermark: Timestamp,
     /// Emit late records as `Side::Right` (a side output) instead of dropping them.
     pub(crate) route_late: bool,
@@ -198,14 +201,18 @@ where
             for (sk, g, start, end) in windows {
                 let (_, key, _, rows) = &groups[g];
                 let add = &self.agg.add;
+                let new_window = self.state.get(&sk).is_none();
                 self.state.update(&sk, self.agg.create, |acc| {
                     for &i in rows {
                         add(acc, &batch[i as usize]);
                     }
                 });
-                self.timers
-                    .entry((end, sk))
-                    .or_insert_with(|| (key.clone(), start));
+                if new_window {
+                    self.timers
+                        .entry(end)
+                        .or_default()
+                        .push((sk, key.clone(), start));
+                }
             }
             if self.route_late && !late_rows.is_empty() {
                 let mut late_rows = late_rows.into_iter().peekable();
@@ -272,11 +279,15 @@ where
             self.watermark = self.watermark.max(wm);
             let mut due = Vec::new();
             while let Some(entry) = self.timers.first_entry() {
-                if entry.key().0 - 1 > self.watermark {
+                if entry.key() - 1 > self.watermark {
                     break;
                 }
-                let ((end, sk), (key, start)) = entry.remove_entry();
-                due.push((end, sk, key, start));
+                let (end, windows) = entry.remove_entry();
+                due.extend(
+                    windows
+                        .into_iter()
+                        .map(|(sk, key, start)| (end, sk, key, start)),
+                );
             }
             if due.is_empty() {
                 return Ok(());

@@ -7,7 +7,6 @@
 //! than the cache works: it only costs more store reads.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -23,35 +22,13 @@ struct Slot<V> {
     dirty: bool,
 }
 
-/// A fast, non-cryptographic hasher for state keys: the keys come from this
-/// process's own operators, so hash flooding is not a concern, and SipHash
-/// would cost more than the lookups it serves.
-#[derive(Default)]
-pub struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const M: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut h = self.0 ^ (bytes.len() as u64);
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            h = (h ^ u64::from_le_bytes(c.try_into().expect("8 bytes")))
-                .wrapping_mul(M)
-                .rotate_left(31);
-        }
-        for &b in chunks.remainder() {
-            h = (h ^ u64::from(b)).wrapping_mul(M);
-        }
-        self.0 = h;
-    }
-
-    fn finish(&self) -> u64 {
-        let h = self.0;
-        (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (h >> 32)
-    }
-}
-
-pub type FastHash = BuildHasherDefault<KeyHasher>;
+/// The hasher of state keys in worker-side maps: a fast, well-mixed,
+/// fixed-seed hash (foldhash). The keys come from this process's own
+/// operators, so hash flooding is not a concern and SipHash would cost more
+/// than the lookups it serves; a hand-rolled hash before it mixed the
+/// trailing bytes of keys that differ only there (window ends, sequence
+/// numbers) badly enough that lookups spent their time comparing keys.
+pub type FastHash = foldhash::fast::FixedState;
 
 pub struct KeyedState<V> {
     table: TableId,
