@@ -116,7 +116,9 @@ where
             let sks: Vec<Bytes> = keys.iter().map(|(_, sk, _)| sk.clone()).collect();
             self.state.load(&sks, epoch).await?;
             for (k, sk, first) in keys {
-                let old = self.state.get(&sk).cloned();
+                // Moved out, not copied: an accumulator can be large (a
+                // distinct-count map), and it goes back in below.
+                let old = self.state.take(&sk);
                 let before = old.as_ref().map(|a| (self.agg.result)(a));
                 let mut acc = old.unwrap_or_else(self.agg.create);
                 let mut i = first;

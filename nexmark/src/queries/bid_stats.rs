@@ -1,30 +1,28 @@
 //! The bidding statistics of q15 and q16: per group, bid counts per price
 //! rank and distinct bidders and auctions per price rank.
 //!
-//! Distinct counts in two steps: keyed by group, a process function keeps
-//! for each bidder and each auction of the group one byte of "seen at price
+//! One keyed aggregate per group whose accumulator holds the counts and,
+//! for each bidder and each auction of the group, one byte of "seen at price
 //! rank r" flags (a map per group, the way Flink keeps a map state per
-//! distinct aggregate) and emits, per bid, the +1s of the flags it sets
-//! first; a keyed aggregate per group sums those deltas and emits the
-//! updating result once per batch and group rather than once per bid.
+//! distinct aggregate). The aggregate folds a batch per group and emits its
+//! updating result in mini-batches.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use riverbed_compute::operators::process::{Context, KeyedProcessFunction};
 use riverbed_compute::{Aggregate, Change, Codec, DataStream};
 
 use super::common::price_rank;
 use crate::model::Bid;
 
-/// Slots of a delta / total: `[total_bids, rank1..3_bids, total_bidders,
+/// Slots of the totals: `[total_bids, rank1..3_bids, total_bidders,
 /// rank1..3_bidders, total_auctions, rank1..3_auctions, max minute]`.
 pub const SLOTS: usize = 13;
 const MINUTE: usize = 12;
 
-/// Per group: `(bidder flags, auction flags)`; bit 0 = seen, bit 1 + r =
-/// seen at price rank r.
-type Seen = (FlagMap, FlagMap);
+/// Per group: `(totals, bidder flags, auction flags)`; in the flags bit 0 =
+/// seen, bit 1 + r = seen at price rank r.
+type Acc = (Vec<i64>, FlagMap, FlagMap);
 
 /// Flags per id. A hash map: a hot group holds hundreds of thousands of
 /// ids, and a tree walk per bid cost more than the rest of the query.
@@ -78,40 +76,26 @@ impl Codec for FlagMap {
     }
 }
 
-struct Flags<M> {
-    minute: M,
-}
-
-impl<G, M> KeyedProcessFunction<G, Bid, Seen, (G, [i64; SLOTS])> for Flags<M>
-where
-    G: Clone + Send + 'static,
-    M: Fn(&Bid) -> i64 + Send + 'static,
-{
-    fn process(
-        &mut self,
-        group: &G,
-        b: Bid,
-        seen: &mut Option<Seen>,
-        ctx: &mut Context<'_, (G, [i64; SLOTS])>,
-    ) {
-        let (bidders, auctions) = seen.get_or_insert_with(Default::default);
-        let rank = price_rank(b.price);
-        let mut delta = [0i64; SLOTS];
-        delta[0] = 1;
-        delta[1 + rank] = 1;
-        for (base, flags) in [(4, bidders.0.entry(b.bidder)), (8, auctions.0.entry(b.auction))] {
-            let f = flags.or_insert(0);
-            if *f == 0 {
-                delta[base] = 1;
-            }
-            if *f & (2 << rank) == 0 {
-                delta[base + 1 + rank] = 1;
-            }
-            *f |= 1 | (2 << rank);
+/// Folds one bid into a group's accumulator.
+fn add(acc: &mut Acc, b: &Bid, minute: i64) {
+    let (totals, bidders, auctions) = acc;
+    let rank = price_rank(b.price);
+    totals[0] += 1;
+    totals[1 + rank] += 1;
+    for (base, flags) in [
+        (4, bidders.0.entry(b.bidder)),
+        (8, auctions.0.entry(b.auction)),
+    ] {
+        let f = flags.or_insert(0);
+        if *f == 0 {
+            totals[base] += 1;
         }
-        delta[MINUTE] = (self.minute)(&b);
-        ctx.emit((group.clone(), delta));
+        if *f & (2 << rank) == 0 {
+            totals[base + 1 + rank] += 1;
+        }
+        *f |= 1 | (2 << rank);
     }
+    totals[MINUTE] = totals[MINUTE].max(minute);
 }
 
 /// The totals per group as an updating `(group, totals)` changelog.
@@ -125,20 +109,12 @@ where
     G: Codec + Clone + Send + Sync + 'static,
 {
     bids.key_by(group)
-        .process(&format!("{name}-distinct"), move || Flags {
-            minute: minute.clone(),
+        .aggregate(&format!("{name}-stats"), move || {
+            let minute = minute.clone();
+            Aggregate::new(
+                || (vec![0i64; SLOTS], FlagMap::default(), FlagMap::default()),
+                move |acc: &mut Acc, b: &Bid| add(acc, b, minute(b)),
+                |acc: &Acc| acc.0.clone(),
+            )
         })
-    .key_by(|d: &(G, [i64; SLOTS])| d.0.clone())
-    .aggregate(&format!("{name}-totals"), || {
-        Aggregate::new(
-            || vec![0i64; SLOTS],
-            |acc: &mut Vec<i64>, d: &(G, [i64; SLOTS])| {
-                for (a, x) in acc[..MINUTE].iter_mut().zip(&d.1[..MINUTE]) {
-                    *a += x;
-                }
-                acc[MINUTE] = acc[MINUTE].max(d.1[MINUTE]);
-            },
-            |acc: &Vec<i64>| acc.clone(),
-        )
-    })
 }
