@@ -346,7 +346,7 @@ fn resource_section(r: &Results, s: &mut String) {
     if !r.config.wants(Section::Nexmark) {
         return not_run(s, "nexmark");
     }
-    let _ = writeln!(s, "Per Nexmark query: the peak RSS of its process (store and workers share the process in the embedded deployment) and the store's bytes to and from object storage.\n");
+    let _ = writeln!(s, "Per Nexmark query: the peak RSS of its own process (VmHWM; store and workers share the process in the embedded deployment, and the event generator runs in it too) and the store's bytes to and from object storage.\n");
     let _ = writeln!(s, "| query | peak RSS (MB) | store bytes written (MB) | store bytes read (MB) | state reads | state writes |\n|---|---:|---:|---:|---:|---:|");
     for q in &r.nexmark {
         let _ = writeln!(
