@@ -367,18 +367,24 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
         let counters = env.operator(name, self.stream.pulls.len());
         let table = env.table();
         let first = env.first_epoch();
+        // Nothing committed yet: the store holds no state of this job (a
+        // run starts by dropping uncommitted epochs).
+        let fresh = env.backend.committed_epoch() == riverbed_state_store::Epoch(0);
         let pulls = self
             .stream
             .pulls
             .into_iter()
             .map(|p| {
-                let state = KeyedState::new(
+                let mut state = KeyedState::new(
                     table,
                     name,
                     env.backend.clone(),
                     counters.clone(),
                     env.config.state_cache_entries,
                 );
+                if fresh {
+                    state = state.started_empty();
+                }
                 let op = make(state, counters.clone());
                 Box::new(OperatorPull::new(
                     p,

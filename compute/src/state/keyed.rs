@@ -13,6 +13,7 @@ use bytes::Bytes;
 use riverbed_state_store::{full_key, Epoch, KeyGroup, TableId, WriteBatch};
 
 use super::backend::StateBackend;
+use super::written::WrittenKeys;
 use crate::codec::Codec;
 use crate::error::{Error, Result};
 use crate::runtime::metrics::OperatorCounters;
@@ -37,6 +38,9 @@ pub struct KeyedState<V> {
     counters: Arc<OperatorCounters>,
     cache: HashMap<Bytes, Slot<V>, FastHash>,
     capacity: usize,
+    /// Keys this subtask wrote, when the store held no state at the start:
+    /// reads of other keys need not go to the store.
+    written: Option<WrittenKeys>,
 }
 
 impl<V: Codec + Clone + Send> KeyedState<V> {
@@ -54,7 +58,15 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
             counters,
             cache: HashMap::default(),
             capacity: capacity.max(1),
+            written: None,
         }
+    }
+
+    /// Declares that the store held no state when this subtask started, so
+    /// that keys it never wrote are known to be absent.
+    pub fn started_empty(mut self) -> Self {
+        self.written = Some(WrittenKeys::default());
+        self
     }
 
     /// The store key of `key_bytes` (already encoded) in key group `kg`.
@@ -67,12 +79,21 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
         let mut missing: Vec<Bytes> = Vec::new();
         let mut asked: HashSet<&Bytes, FastHash> = HashSet::default();
         let mut hits = 0;
+        let mut absent: Vec<Bytes> = Vec::new();
         for k in keys {
             if self.cache.contains_key(k) {
                 hits += 1;
+            } else if self.written.as_ref().is_some_and(|w| !w.may_hold(k)) {
+                absent.push(k.clone());
             } else if asked.insert(k) {
                 missing.push(k.clone());
             }
+        }
+        for k in absent {
+            self.cache.entry(k).or_insert(Slot {
+                value: None,
+                dirty: false,
+            });
         }
         OperatorCounters::add(&self.counters.cache_hits, hits);
         if missing.is_empty() {
@@ -164,6 +185,9 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
             self.cache.iter_mut().filter(|(_, s)| s.dirty).collect();
         dirty.sort_unstable_by(|a, b| a.0.cmp(b.0));
         for (k, slot) in dirty {
+            if let Some(w) = &mut self.written {
+                w.insert(k);
+            }
             match &slot.value {
                 Some(v) => {
                     buf.clear();

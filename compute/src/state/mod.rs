@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod keyed;
+pub mod written;
 
 pub use backend::{EmbeddedBackend, StateBackend};
 pub use keyed::KeyedState;

@@ -1,0 +1,122 @@
+//! The keys a subtask has written to the store, as a filter: a read of a
+//! key the filter has never seen can skip the store.
+//!
+//! A subtask is the only writer of its key groups, so on a store that held
+//! no committed state when the job started, "never written by me" means
+//! "absent". Large state makes most reads of new keys: without the filter
+//! each one probes every memtable and a bloom filter per file and level;
+//! with it, one probe of this filter answers. On a store with earlier state
+//! the filter is off (rebuilding it from a scan belongs with recovery).
+//!
+//! Layout: a chain of blocked bloom filters (one 64-byte block per key,
+//! 10 bits per key, about 1% false positives); when the newest holds its
+//! capacity a new one of twice the size starts, so memory follows the
+//! number of keys written and a probe costs one cache miss per filter.
+
+use std::hash::BuildHasher;
+
+use crate::state::keyed::FastHash;
+
+const BITS_PER_KEY: usize = 10;
+const PROBES: u32 = 6;
+const FIRST_CAPACITY: usize = 1 << 16;
+
+struct Bloom {
+    blocks: Vec<[u64; 8]>,
+    keys: usize,
+    capacity: usize,
+}
+
+impl Bloom {
+    fn new(capacity: usize) -> Self {
+        let blocks = (capacity * BITS_PER_KEY).div_ceil(512).max(1);
+        Bloom {
+            blocks: vec![[0; 8]; blocks],
+            keys: 0,
+            capacity,
+        }
+    }
+
+    #[inline]
+    fn positions(&self, h: u64) -> (usize, u64) {
+        let block = ((u128::from(h) * self.blocks.len() as u128) >> 64) as usize;
+        (block, h.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    }
+
+    fn insert(&mut self, h: u64) {
+        let (b, mut x) = self.positions(h);
+        for _ in 0..PROBES {
+            let bit = (x >> 55) as usize; // 9 bits: 0..512
+            self.blocks[b][bit / 64] |= 1 << (bit % 64);
+            x = x.rotate_left(9);
+        }
+        self.keys += 1;
+    }
+
+    #[inline]
+    fn may_hold(&self, h: u64) -> bool {
+        let (b, mut x) = self.positions(h);
+        for _ in 0..PROBES {
+            let bit = (x >> 55) as usize;
+            if self.blocks[b][bit / 64] & (1 << (bit % 64)) == 0 {
+                return false;
+            }
+            x = x.rotate_left(9);
+        }
+        true
+    }
+}
+
+/// Keys written by one subtask since it started on an empty store.
+pub struct WrittenKeys {
+    filters: Vec<Bloom>,
+    hasher: FastHash,
+}
+
+impl Default for WrittenKeys {
+    fn default() -> Self {
+        WrittenKeys {
+            filters: vec![Bloom::new(FIRST_CAPACITY)],
+            hasher: FastHash::default(),
+        }
+    }
+}
+
+impl WrittenKeys {
+    pub fn insert(&mut self, key: &[u8]) {
+        let h = self.hasher.hash_one(key);
+        let last = self.filters.last_mut().expect("at least one filter");
+        if last.keys >= last.capacity {
+            let capacity = last.capacity * 2;
+            self.filters.push(Bloom::new(capacity));
+        }
+        self.filters.last_mut().expect("just pushed").insert(h);
+    }
+
+    /// False only for keys never inserted.
+    pub fn may_hold(&self, key: &[u8]) -> bool {
+        let h = self.hasher.hash_one(key);
+        self.filters.iter().any(|f| f.may_hold(h))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_forgets_a_key_and_rarely_claims_one() {
+        let mut w = WrittenKeys::default();
+        let n = 300_000u64;
+        for i in 0..n {
+            w.insert(&i.to_be_bytes());
+        }
+        assert!(w.filters.len() > 1, "the chain grew");
+        assert!((0..n).all(|i| w.may_hold(&i.to_be_bytes())));
+        let false_positives = (n..2 * n).filter(|i| w.may_hold(&i.to_be_bytes())).count();
+        assert!(
+            false_positives < (n as usize) * 5 / 100,
+            "{false_positives} false positives in {n}"
+        );
+    }
+}
