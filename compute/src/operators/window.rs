@@ -201,8 +201,7 @@ where
             for (sk, g, start, end) in windows {
                 let (_, key, _, rows) = &groups[g];
                 let add = &self.agg.add;
-                let new_window = self.state.get(&sk).is_none();
-                self.state.update(&sk, self.agg.create, |acc| {
+                let new_window = self.state.update(&sk, self.agg.create, |acc| {
                     for &i in rows {
                         add(acc, &batch[i as usize]);
                     }

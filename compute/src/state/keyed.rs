@@ -134,7 +134,13 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
     }
 
     /// Updates a loaded key in place, starting from `default()` if absent.
-    pub fn update(&mut self, key: &Bytes, default: impl FnOnce() -> V, f: impl FnOnce(&mut V)) {
+    /// Returns whether the key had no value before (one lookup serves both).
+    pub fn update(
+        &mut self,
+        key: &Bytes,
+        default: impl FnOnce() -> V,
+        f: impl FnOnce(&mut V),
+    ) -> bool {
         let slot = match self.cache.get_mut(key) {
             Some(s) => s,
             None => self.cache.entry(key.clone()).or_insert(Slot {
@@ -142,8 +148,10 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
                 dirty: false,
             }),
         };
+        let created = slot.value.is_none();
         f(slot.value.get_or_insert_with(default));
         slot.dirty = true;
+        created
     }
 
     /// The store key of `key` in the key group its encoding hashes to.

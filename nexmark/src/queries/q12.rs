@@ -9,7 +9,9 @@ use riverbed_compute::{Aggregate, DataStream, Windows};
 
 pub fn build(events: DataStream<Event>) -> Built {
     bids(events, "q12-bids")
-        .key_by(|b: &Bid| b.bidder)
+        .map("q12-project", |b: Bid| (b.bidder, b.date_time))
+        .with_timestamps(|r: &(u64, i64)| r.1)
+        .key_by(|r: &(u64, i64)| r.0)
         .window_processing_time("q12-windows", Windows::tumbling(10_000), Aggregate::count)
         .map("q12-rows", |w| {
             insert(vec![
