@@ -166,6 +166,10 @@ fn line_panel(area: &DrawingArea<SVGBackend, Shift>, p: &LinePanel) -> Result<()
         .map_err(err)?;
     chart
         .configure_mesh()
+        // Log axes get a light line per minor step; their labels collide.
+        .x_labels(6)
+        .y_labels(6)
+        .light_line_style(WHITE)
         .x_desc(p.x_desc.as_str())
         .y_desc(p.y_desc.as_str())
         .x_label_formatter(&|x| si(*x))

@@ -84,16 +84,6 @@ fn parse_vm_hwm(status: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn vm_hwm_is_parsed_in_bytes() {
-        let status = "Name:\tx\nVmPeak:\t  9000 kB\nVmHWM:\t    1234 kB\nVmRSS:\t 1000 kB\n";
-        assert_eq!(super::parse_vm_hwm(status), Some(1234 * 1024));
-        assert_eq!(super::parse_vm_hwm("Name: x\n"), None);
-    }
-}
-
 /// The queries a run covers and those it skips.
 pub struct Plan {
     /// Each query with the events it gets.
@@ -166,4 +156,14 @@ pub fn run_all(
         let _ = std::fs::remove_dir_all(state_dir.join(q));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn vm_hwm_is_parsed_in_bytes() {
+        let status = "Name:\tx\nVmPeak:\t  9000 kB\nVmHWM:\t    1234 kB\nVmRSS:\t 1000 kB\n";
+        assert_eq!(super::parse_vm_hwm(status), Some(1234 * 1024));
+        assert_eq!(super::parse_vm_hwm("Name: x\n"), None);
+    }
 }
