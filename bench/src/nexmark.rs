@@ -59,29 +59,10 @@ pub fn run_child(query: &str, events: u64, parallelism: usize, state_dir: &Path)
         &options,
         Arc::new(AtomicU64::new(0)),
     ))?;
-    let mut report = run.report;
-    // getrusage's ru_maxrss survives execve on Linux, and a child spawned
-    // with vfork (as `Command` does) inherits the parent's peak through it:
-    // every query would report this harness's own peak. VmHWM belongs to
-    // the process's current address space, so it is the query's own.
-    if let Some(hwm) = own_peak_rss() {
-        report.peak_rss_bytes = hwm;
-    }
+    // The runner's peak RSS is this process's own (VmHWM).
+    let report = run.report;
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
-}
-
-/// The peak resident set of this process's address space (`VmHWM` in
-/// `/proc/self/status`), where the OS reports it.
-pub fn own_peak_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    parse_vm_hwm(&status)
-}
-
-fn parse_vm_hwm(status: &str) -> Option<u64> {
-    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
-    let kib: u64 = line.trim().trim_end_matches("kB").trim().parse().ok()?;
-    Some(kib * 1024)
 }
 
 /// The queries a run covers and those it skips.
@@ -159,11 +140,4 @@ pub fn run_all(
 }
 
 #[cfg(test)]
-mod tests {
-    #[test]
-    fn vm_hwm_is_parsed_in_bytes() {
-        let status = "Name:\tx\nVmPeak:\t  9000 kB\nVmHWM:\t    1234 kB\nVmRSS:\t 1000 kB\n";
-        assert_eq!(super::parse_vm_hwm(status), Some(1234 * 1024));
-        assert_eq!(super::parse_vm_hwm("Name: x\n"), None);
-    }
-}
+mod tests {}

@@ -154,10 +154,23 @@ fn rusage() -> Option<libc::rusage> {
     (unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } == 0).then_some(usage)
 }
 
-/// Peak resident set size of this process so far, in bytes.
+/// Peak resident set size of this process so far, in bytes: `VmHWM` of
+/// `/proc/self/status` where there is one. getrusage's `ru_maxrss` is the
+/// fallback only: on Linux it survives `execve`, so a runner started by a
+/// large process (a benchmark harness) would report its parent's peak.
 pub fn peak_rss() -> u64 {
-    // Linux reports ru_maxrss in KiB.
-    rusage().map_or(0, |u| u.ru_maxrss as u64 * 1024)
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| parse_vm_hwm(&s))
+        // ru_maxrss is in KiB on Linux.
+        .unwrap_or_else(|| rusage().map_or(0, |u| u.ru_maxrss as u64 * 1024))
+}
+
+/// `VmHWM:   1234 kB` in a `/proc/<pid>/status` text, in bytes.
+fn parse_vm_hwm(status: &str) -> Option<u64> {
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+    let kib: u64 = line.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// CPU time (user + system) this process has used so far.
@@ -200,6 +213,14 @@ mod tests {
         assert!(t.contains("2.50 M/s"), "{t}");
         assert!(t.contains("2.0 K/s"), "{t}");
         assert!(t.contains("Total"), "{t}");
+    }
+
+    #[test]
+    fn vm_hwm_is_parsed_in_bytes() {
+        let status = "Name:\tx\nVmPeak:\t  9000 kB\nVmHWM:\t    1234 kB\nVmRSS:\t 1000 kB\n";
+        assert_eq!(parse_vm_hwm(status), Some(1234 * 1024));
+        assert_eq!(parse_vm_hwm("Name: x\n"), None);
+        assert!(peak_rss() > 0);
     }
 
     #[test]
