@@ -9,6 +9,7 @@
 //! late: they are counted and dropped.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -148,9 +149,17 @@ where
             // one timer per window: hot keys and hopping windows cost one
             // state access per distinct (key, window), not per record.
             let slide = self.windows.slide;
-            let mut groups: Vec<(Vec<u8>, K, Timestamp, Vec<u32>)> = Vec::new();
-            let mut group_of: HashMap<(Vec<u8>, i64), usize, FastHash> = HashMap::default();
+            // Groups: (key bytes as a range of `arena`, key, a timestamp,
+            // first and last row), rows chained through `next`; found by a
+            // hash of (key bytes, slice). A hash collision only splits a
+            // group in two, which is still correct.
+            const NONE: u32 = u32::MAX;
+            let mut arena: Vec<u8> = Vec::new();
+            let mut groups: Vec<(std::ops::Range<usize>, K, Timestamp, u32, u32)> = Vec::new();
+            let mut group_of: HashMap<u64, usize, FastHash> = HashMap::default();
+            let mut next = vec![NONE; batch.len()];
             let mut late_rows: Vec<usize> = Vec::new();
+            let hasher = FastHash::default();
             for (i, t) in batch.iter().enumerate() {
                 let ts = if self.processing_time {
                     self.now
@@ -163,21 +172,32 @@ where
                     continue;
                 }
                 let key = (self.key_fn)(t);
-                let kb = key.to_bytes();
-                match group_of.entry((kb, ts.div_euclid(slide))) {
-                    std::collections::hash_map::Entry::Occupied(g) => {
-                        groups[*g.get()].3.push(i as u32)
+                let start = arena.len();
+                key.encode(&mut arena);
+                let slice = ts.div_euclid(slide);
+                let h = hasher.hash_one((&arena[start..], slice));
+                let found = group_of.get(&h).copied().filter(|&g| {
+                    let (r, _, gts, _, _) = &groups[g];
+                    arena[r.clone()] == arena[start..] && gts.div_euclid(slide) == slice
+                });
+                match found {
+                    Some(g) => {
+                        arena.truncate(start);
+                        next[groups[g].4 as usize] = i as u32;
+                        groups[g].4 = i as u32;
                     }
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        let kb = v.key().0.clone();
-                        v.insert(groups.len());
-                        groups.push((kb, key, ts, vec![i as u32]));
+                    None => {
+                        group_of.insert(h, groups.len());
+                        groups.push((start..arena.len(), key, ts, i as u32, i as u32));
                     }
                 }
             }
             let mut windows: Vec<(Bytes, usize, Timestamp, Timestamp)> = Vec::new();
-            for (g, (kb, _, ts, rows)) in groups.iter_mut().enumerate() {
-                let kg = key_group_of(kb, self.max_parallelism);
+            let mut kb = Vec::new();
+            for (g, (range, _, ts, first, _)) in groups.iter().enumerate() {
+                kb.clear();
+                kb.extend_from_slice(&arena[range.clone()]);
+                let kg = key_group_of(&kb, self.max_parallelism);
                 let key_len = kb.len();
                 let mut any = false;
                 for start in self.windows.starts(*ts) {
@@ -188,10 +208,14 @@ where
                     any = true;
                     kb.truncate(key_len);
                     kb.extend_from_slice(&end.to_be_bytes());
-                    windows.push((self.state.state_key(kg, kb), g, start, end));
+                    windows.push((self.state.state_key(kg, &kb), g, start, end));
                 }
                 if !any {
-                    late_rows.extend(rows.iter().map(|&i| i as usize));
+                    let mut i = *first;
+                    while i != NONE {
+                        late_rows.push(i as usize);
+                        i = next[i as usize];
+                    }
                 }
             }
             late_rows.sort_unstable();
@@ -199,11 +223,13 @@ where
             let sks: Vec<Bytes> = windows.iter().map(|w| w.0.clone()).collect();
             self.state.load(&sks, epoch).await?;
             for (sk, g, start, end) in windows {
-                let (_, key, _, rows) = &groups[g];
+                let (_, key, _, first, _) = &groups[g];
                 let add = &self.agg.add;
                 let new_window = self.state.update(&sk, self.agg.create, |acc| {
-                    for &i in rows {
+                    let mut i = *first;
+                    while i != NONE {
                         add(acc, &batch[i as usize]);
+                        i = next[i as usize];
                     }
                 });
                 if new_window {
