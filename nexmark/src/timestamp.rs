@@ -46,6 +46,13 @@ pub fn format_timestamp(ms: i64, out: &mut Vec<u8>) -> bool {
     true
 }
 
+/// Day `days` since 1970-01-01 as `YYYY-MM-DD` (proleptic Gregorian),
+/// e.g. the suite's `DATE_FORMAT(t, 'yyyy-MM-dd')`.
+pub fn format_date(days: i64) -> String {
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// The timestamp as a `String` (for messages and tests).
 pub fn timestamp_to_string(ms: i64) -> Option<String> {
     let mut out = Vec::with_capacity(TIMESTAMP_LEN);

@@ -8,6 +8,7 @@
 //! every checkpoint barrier and at the end. A key updated many times in a
 //! mini-batch emits one update, so hot keys do not flood the output.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use bytes::Bytes;
@@ -100,12 +101,12 @@ where
                 let k = (self.key_fn)(t);
                 let sk = self.state.key_of(&k, self.max_parallelism, &[]);
                 match index.entry(sk) {
-                    std::collections::hash_map::Entry::Occupied(e) => {
+                    Entry::Occupied(e) => {
                         let g = *e.get();
                         next[last[g]] = i;
                         last[g] = i;
                     }
-                    std::collections::hash_map::Entry::Vacant(v) => {
+                    Entry::Vacant(v) => {
                         keys.push((k, v.key().clone(), i));
                         last.push(i);
                         v.insert(keys.len() - 1);
@@ -128,10 +129,10 @@ where
                 }
                 let new = (self.agg.result)(&acc);
                 self.state.put(sk.clone(), acc);
-                match self.mini_batch.pending.get_mut(&sk) {
-                    Some(p) => p.2 = new,
-                    None => {
-                        self.mini_batch.pending.insert(sk, (k, before, new));
+                match self.mini_batch.pending.entry(sk) {
+                    Entry::Occupied(mut p) => p.get_mut().2 = new,
+                    Entry::Vacant(v) => {
+                        v.insert((k, before, new));
                     }
                 }
             }

@@ -3,7 +3,7 @@
 
 use riverbed_compute::{Change, DataStream, RowKind};
 
-use crate::model::{Bid, Event};
+use crate::model::{Auction, Bid, Event};
 use crate::row::{Row, Value};
 
 /// The bids of the event stream, with their `dateTime` as event time.
@@ -49,19 +49,7 @@ pub fn day_number(ms: i64) -> i64 {
 }
 
 /// `DATE_FORMAT(t, 'yyyy-MM-dd')` of a day number (UTC).
-pub fn format_day(day: i64) -> String {
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
-    let z = day + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
+pub use crate::timestamp::format_date as format_day;
 
 /// Minutes since midnight of `ms` (UTC).
 pub fn minute_of_day(ms: i64) -> i64 {
@@ -82,6 +70,23 @@ pub fn bid5(b: Bid) -> Vec<Value> {
         Value::Time(b.date_time),
         Value::Str(b.extra),
     ]
+}
+
+/// The auction columns after its id, as q9, q20 and q23 select them:
+/// `itemName, description, initialBid, reserve, dateTime, expires, seller,
+/// category, extra`, appended to `row`.
+pub fn push_auction(row: &mut Vec<Value>, a: Auction) {
+    row.extend([
+        Value::Str(a.item_name),
+        Value::Str(a.description),
+        Value::int(a.initial_bid),
+        Value::int(a.reserve),
+        Value::Time(a.date_time),
+        Value::Time(a.expires),
+        Value::int(a.seller),
+        Value::int(a.category),
+        Value::Str(a.extra),
+    ]);
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use riverbed_compute::operators::process::{Context, KeyedProcessFunction};
 use riverbed_compute::DataStream;
 
 use super::auction_bids::{auction_bids, AuctionOrBid};
-use super::common::insert;
+use super::common::{insert, push_auction};
 use super::Built;
 use crate::model::{Auction, Bid, Event};
 use crate::row::Value;
@@ -52,7 +52,7 @@ pub fn build(events: DataStream<Event>) -> Built {
     auction_bids(events, "q20-inputs")
         .process("q20-join", || Expand)
         .map("q20-rows", |(b, a)| {
-            insert(vec![
+            let mut row = vec![
                 Value::int(b.auction),
                 Value::int(b.bidder),
                 Value::int(b.price),
@@ -60,15 +60,8 @@ pub fn build(events: DataStream<Event>) -> Built {
                 Value::Str(b.url),
                 Value::Time(b.date_time),
                 Value::Str(b.extra),
-                Value::Str(a.item_name),
-                Value::Str(a.description),
-                Value::int(a.initial_bid),
-                Value::int(a.reserve),
-                Value::Time(a.date_time),
-                Value::Time(a.expires),
-                Value::int(a.seller),
-                Value::int(a.category),
-                Value::Str(a.extra),
-            ])
+            ];
+            push_auction(&mut row, a);
+            insert(row)
         })
 }

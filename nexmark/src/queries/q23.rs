@@ -8,7 +8,7 @@
 use riverbed_compute::operators::process::{Context, KeyedProcessFunction};
 use riverbed_compute::DataStream;
 
-use super::common::insert;
+use super::common::{insert, push_auction};
 use super::Built;
 use crate::model::{Auction, Bid, Event, Person};
 use crate::row::Value;
@@ -67,7 +67,7 @@ pub fn build(events: DataStream<Event>) -> Built {
         })
         .process("q23-join", || ThreeWay)
         .map("q23-rows", |(b, p, a)| {
-            insert(vec![
+            let mut row = vec![
                 Value::int(b.bidder),
                 Value::int(b.price),
                 Value::Str(b.channel),
@@ -80,15 +80,8 @@ pub fn build(events: DataStream<Event>) -> Built {
                 Value::Str(p.city),
                 Value::Str(p.state),
                 Value::Str(p.extra),
-                Value::Str(a.item_name),
-                Value::Str(a.description),
-                Value::int(a.initial_bid),
-                Value::int(a.reserve),
-                Value::Time(a.date_time),
-                Value::Time(a.expires),
-                Value::int(a.seller),
-                Value::int(a.category),
-                Value::Str(a.extra),
-            ])
+            ];
+            push_auction(&mut row, a);
+            insert(row)
         })
 }

@@ -8,55 +8,36 @@
 use riverbed_compute::operators::process::{Context, KeyedProcessFunction};
 use riverbed_compute::{Change, DataStream, RowKind};
 
-use super::auction_bids::{auction_bids, AuctionOrBid};
+use super::auction_bids::{auction_bids, fold_max, AuctionMax, AuctionOrBid};
 use super::common::change;
 use super::Built;
 use crate::model::Event;
 use crate::row::{Row, Value};
 
-/// `(auction's (dateTime, expires, category) once seen, max valid price,
-/// (time, price) of bids waiting for the auction)`.
-type Max = (Option<(i64, i64, u64)>, Option<u64>, Vec<(i64, u64)>);
+struct MaxPerAuction;
 
-struct AuctionMax;
-
-impl KeyedProcessFunction<u64, AuctionOrBid, Max, Change<(u64, u64)>> for AuctionMax {
+impl KeyedProcessFunction<u64, AuctionOrBid, AuctionMax, Change<(u64, u64)>> for MaxPerAuction {
     fn process(
         &mut self,
         _id: &u64,
         input: AuctionOrBid,
-        state: &mut Option<Max>,
+        state: &mut Option<AuctionMax>,
         ctx: &mut Context<'_, Change<(u64, u64)>>,
     ) {
-        let (auction, max, waiting) = state.get_or_insert_with(|| (None, None, Vec::new()));
-        let bids = match input {
-            AuctionOrBid::Auction(a) => {
-                *auction = Some((a.date_time, a.expires, a.category));
-                std::mem::take(waiting)
-            }
-            AuctionOrBid::Bid(b) => {
-                if auction.is_none() {
-                    waiting.push((b.date_time, b.price));
-                    return;
-                }
-                vec![(b.date_time, b.price)]
-            }
+        let Some((before, p)) = fold_max(state, input, |a| a.category).raised else {
+            return;
         };
-        let (start, expires, category) = auction.expect("the auction is known here");
-        let best = bids
-            .iter()
-            .filter(|(t, _)| start <= *t && *t <= expires)
-            .map(|&(_, p)| p)
-            .max();
-        match (best, *max) {
-            (Some(p), None) => {
-                ctx.emit(Change {
-                    kind: RowKind::Insert,
-                    row: (category, p),
-                });
-                *max = Some(p);
-            }
-            (Some(p), Some(old)) if p > old => {
+        let category = state
+            .as_ref()
+            .and_then(|s| s.0)
+            .expect("the auction is known")
+            .2;
+        match before {
+            None => ctx.emit(Change {
+                kind: RowKind::Insert,
+                row: (category, p),
+            }),
+            Some(old) => {
                 ctx.emit(Change {
                     kind: RowKind::UpdateBefore,
                     row: (category, old),
@@ -65,9 +46,7 @@ impl KeyedProcessFunction<u64, AuctionOrBid, Max, Change<(u64, u64)>> for Auctio
                     kind: RowKind::UpdateAfter,
                     row: (category, p),
                 });
-                *max = Some(p);
             }
-            _ => {}
         }
     }
 }
@@ -117,7 +96,7 @@ impl KeyedProcessFunction<u64, Change<(u64, u64)>, (i64, i64), Change<Row>> for 
 
 pub fn build(events: DataStream<Event>) -> Built {
     auction_bids(events, "q4-inputs")
-        .process("q4-auction-max", || AuctionMax)
+        .process("q4-auction-max", || MaxPerAuction)
         .key_by(|c: &Change<(u64, u64)>| c.row.0)
         .process("q4-category-avg", || CategoryAverage)
 }

@@ -14,7 +14,7 @@
 use riverbed_compute::operators::process::{Context, KeyedProcessFunction};
 use riverbed_compute::DataStream;
 
-use super::auction_bids::{auction_bids, AuctionOrBid};
+use super::auction_bids::{auction_bids, fold_max, AuctionMax, AuctionOrBid};
 use super::common::insert;
 use super::Built;
 use crate::model::Event;
@@ -23,43 +23,22 @@ use crate::row::Value;
 /// Auctions averaged per row: the current one and 10 preceding.
 const WINDOW: usize = 11;
 
-/// `(auction's (dateTime, expires, seller) once seen, max valid price,
-/// (time, price) of bids waiting for the auction)`.
-type Open = (Option<(i64, i64, u64)>, Option<u64>, Vec<(i64, u64)>);
-
 /// A closed auction: `(seller, expires, id, winning price)`.
 type Closed = (u64, i64, u64, u64);
 
 struct CloseAuction;
 
-impl KeyedProcessFunction<u64, AuctionOrBid, Open, Closed> for CloseAuction {
+impl KeyedProcessFunction<u64, AuctionOrBid, AuctionMax, Closed> for CloseAuction {
     fn process(
         &mut self,
         _id: &u64,
         input: AuctionOrBid,
-        state: &mut Option<Open>,
+        state: &mut Option<AuctionMax>,
         ctx: &mut Context<'_, Closed>,
     ) {
-        let (auction, max, waiting) = state.get_or_insert_with(|| (None, None, Vec::new()));
-        let bids = match input {
-            AuctionOrBid::Auction(a) => {
-                *auction = Some((a.date_time, a.expires, a.seller));
-                ctx.register_timer(a.expires);
-                std::mem::take(waiting)
-            }
-            AuctionOrBid::Bid(b) => {
-                if auction.is_none() {
-                    waiting.push((b.date_time, b.price));
-                    return;
-                }
-                vec![(b.date_time, b.price)]
-            }
-        };
-        let (start, expires, _) = auction.expect("the auction is known here");
-        for (t, p) in bids {
-            if start <= t && t <= expires && max.is_none_or(|m| p > m) {
-                *max = Some(p);
-            }
+        if fold_max(state, input, |a| a.seller).auction_arrived {
+            let expires = state.as_ref().and_then(|s| s.0).expect("just arrived").1;
+            ctx.register_timer(expires);
         }
     }
 
@@ -67,7 +46,7 @@ impl KeyedProcessFunction<u64, AuctionOrBid, Open, Closed> for CloseAuction {
         &mut self,
         id: &u64,
         _time: i64,
-        state: &mut Option<Open>,
+        state: &mut Option<AuctionMax>,
         ctx: &mut Context<'_, Closed>,
     ) {
         if let Some((Some((_, expires, seller)), max, _)) = state {

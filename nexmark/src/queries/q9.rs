@@ -12,7 +12,7 @@ use riverbed_compute::operators::process::{Context, KeyedProcessFunction};
 use riverbed_compute::{Change, DataStream, RowKind};
 
 use super::auction_bids::{auction_bids, in_time, AuctionOrBid};
-use super::common::change;
+use super::common::{change, push_auction};
 use super::Built;
 use crate::model::{Auction, Bid, Event};
 use crate::row::{Row, Value};
@@ -39,23 +39,16 @@ pub fn better(a: &Bid, b: &Bid) -> bool {
 }
 
 fn row(a: &Auction, b: &Bid) -> Row {
-    Row(vec![
-        Value::int(a.id),
-        Value::Str(a.item_name.clone()),
-        Value::Str(a.description.clone()),
-        Value::int(a.initial_bid),
-        Value::int(a.reserve),
-        Value::Time(a.date_time),
-        Value::Time(a.expires),
-        Value::int(a.seller),
-        Value::int(a.category),
-        Value::Str(a.extra.clone()),
+    let mut row = vec![Value::int(a.id)];
+    push_auction(&mut row, a.clone());
+    row.extend([
         Value::int(b.auction),
         Value::int(b.bidder),
         Value::int(b.price),
         Value::Time(b.date_time),
         Value::Str(b.extra.clone()),
-    ])
+    ]);
+    Row(row)
 }
 
 struct WinningBid;
