@@ -5,9 +5,28 @@
 //! (a later write in the same memtable replaces it). Once frozen, a memtable
 //! takes no more writes and waits to be flushed; writers that lose a race
 //! with freezing see `Frozen` and retry on the epoch's new memtable.
+//!
+//! Layout: sorted runs, not a search tree. Writers of large state ship
+//! batches already in key order (a worker writes its cache back sorted), so
+//! a batch becomes one run by copying its bytes into an arena; inserting
+//! the same keys one by one into a tree cost a random path of out-of-line
+//! key comparisons per key and dominated large-state profiles. A batch out
+//! of order is sorted first (stable, the last write of a key wins).
+//!
+//! ```text
+//! run:   data    key₀ value₀ key₁ value₁ …            (one Bytes arena)
+//!        slots   [key off, key len, value off, value len | TOMBSTONE] …
+//!                sorted by key, one slot per key
+//! runs:  oldest … newest; a newer run's slot hides an older run's
+//! ```
+//!
+//! A pushed run merges with the run before it while that one is no larger,
+//! as a binary counter does, so a memtable holds O(log n) runs and a key is
+//! copied O(log n) times; a point read probes the memtable's bloom filter
+//! and then binary-searches the runs newest first. A range delete cuts the
+//! covered slots out of every run (writes after it in the same batch start
+//! a new run).
 
-use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
@@ -18,8 +37,9 @@ use crate::keys::{Epoch, Stamp};
 use crate::range_tombstone::RangeTombstone;
 use crate::write_batch::{Op, WriteBatch};
 
-/// Bookkeeping bytes charged per entry on top of key and value.
-const ENTRY_OVERHEAD: usize = 48;
+/// Bookkeeping bytes charged per entry on top of key and value: a slot, and
+/// slack for the copy a merge of runs makes while both exist.
+const ENTRY_OVERHEAD: usize = 24;
 
 pub struct Memtable {
     stamp: Stamp,
@@ -30,28 +50,9 @@ pub struct Memtable {
     discarded: AtomicBool,
 }
 
-/// A memtable key. Ordered like its bytes, but compared 8 bytes at a time
-/// as big-endian words first: full keys share a 6-byte table|key-group
-/// prefix and are short, so most comparisons finish without a call to
-/// memcmp, which dominated insert and lookup profiles.
-#[derive(Clone, PartialEq, Eq)]
-struct MemKey(Bytes);
-
-impl Ord for MemKey {
-    #[inline]
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        key_cmp(&self.0, &other.0)
-    }
-}
-
-impl PartialOrd for MemKey {
-    #[inline]
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-/// Byte-order comparison, a word at a time while both keys have one.
+/// Byte-order comparison, a word at a time while both keys have one: full
+/// keys share a 6-byte table|key-group prefix and are short, so most
+/// comparisons finish without a call to memcmp.
 #[inline]
 pub fn key_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     let (mut a, mut b) = (a, b);
@@ -78,11 +79,153 @@ pub fn key_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     a.cmp(b)
 }
 
+/// `value_len` of a point tombstone.
+const TOMBSTONE: u32 = u32::MAX;
+
+/// Where one version sits in its run's arena.
+#[derive(Clone, Copy)]
+struct Slot {
+    key: u32,
+    key_len: u32,
+    value: u32,
+    value_len: u32,
+}
+
+/// Keys in order, each once, with their bytes in one arena.
+struct Run {
+    data: Bytes,
+    slots: Vec<Slot>,
+}
+
+impl Run {
+    #[inline]
+    fn key(&self, s: Slot) -> &[u8] {
+        &self.data[s.key as usize..(s.key + s.key_len) as usize]
+    }
+
+    #[inline]
+    fn value(&self, s: Slot) -> Option<&[u8]> {
+        (s.value_len != TOMBSTONE)
+            .then(|| &self.data[s.value as usize..(s.value + s.value_len) as usize])
+    }
+
+    /// The value as an owned version: a slice of the arena, no copy.
+    fn version(&self, s: Slot) -> Value {
+        match s.value_len {
+            TOMBSTONE => Value::Delete,
+            n => Value::Put(self.data.slice(s.value as usize..(s.value + n) as usize)),
+        }
+    }
+
+    /// Index of the first slot whose key is `>= key`.
+    fn lower_bound(&self, key: &[u8]) -> usize {
+        self.slots
+            .partition_point(|&s| key_cmp(self.key(s), key).is_lt())
+    }
+
+    fn find(&self, key: &[u8]) -> Option<Slot> {
+        let i = self.lower_bound(key);
+        self.slots.get(i).copied().filter(|&s| self.key(s) == key)
+    }
+}
+
+/// Builds a run from versions pushed in strictly ascending key order.
+#[derive(Default)]
+struct RunBuilder {
+    data: Vec<u8>,
+    slots: Vec<Slot>,
+}
+
+impl RunBuilder {
+    fn with_capacity(entries: usize, bytes: usize) -> Self {
+        RunBuilder {
+            data: Vec::with_capacity(bytes),
+            slots: Vec::with_capacity(entries),
+        }
+    }
+
+    fn push(&mut self, key: &[u8], value: Option<&[u8]>) {
+        let at = self.data.len() as u32;
+        self.data.extend_from_slice(key);
+        let value_len = match value {
+            Some(v) => {
+                self.data.extend_from_slice(v);
+                v.len() as u32
+            }
+            None => TOMBSTONE,
+        };
+        self.slots.push(Slot {
+            key: at,
+            key_len: key.len() as u32,
+            value: at + key.len() as u32,
+            value_len,
+        });
+    }
+
+    fn finish(self) -> Run {
+        Run {
+            data: Bytes::from(self.data),
+            slots: self.slots,
+        }
+    }
+}
+
+/// Every version of `runs` at or after `start` (and before `end`), in key
+/// order, the newest run's version of each key only.
+struct Merged<'a> {
+    runs: &'a [Run],
+    pos: Vec<usize>,
+    end: Option<&'a [u8]>,
+}
+
+impl<'a> Merged<'a> {
+    fn new(runs: &'a [Run], start: Option<&[u8]>, end: Option<&'a [u8]>) -> Self {
+        let pos = runs
+            .iter()
+            .map(|r| start.map_or(0, |s| r.lower_bound(s)))
+            .collect();
+        Merged { runs, pos, end }
+    }
+}
+
+impl<'a> Iterator for Merged<'a> {
+    type Item = (&'a Run, Slot);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let runs = self.runs;
+        let mut best: Option<(usize, &'a [u8])> = None;
+        // Newest first: an older run's head equal to the best so far is
+        // hidden by it and skipped for good (the newer one stays at its head).
+        for r in (0..runs.len()).rev() {
+            let Some(&s) = runs[r].slots.get(self.pos[r]) else {
+                continue;
+            };
+            let k = runs[r].key(s);
+            match best {
+                None => best = Some((r, k)),
+                Some((_, b)) => match key_cmp(k, b) {
+                    std::cmp::Ordering::Less => best = Some((r, k)),
+                    std::cmp::Ordering::Equal => self.pos[r] += 1,
+                    std::cmp::Ordering::Greater => {}
+                },
+            }
+        }
+        let (r, k) = best?;
+        if self.end.is_some_and(|e| key_cmp(k, e).is_ge()) {
+            return None;
+        }
+        let s = runs[r].slots[self.pos[r]];
+        self.pos[r] += 1;
+        Some((&runs[r], s))
+    }
+}
+
 struct Inner {
-    map: BTreeMap<MemKey, Value>,
-    /// A bloom filter over the keys in `map`: a read of a key the memtable
-    /// lacks (most reads, once state spreads over files) skips the tree
-    /// search and its key comparisons.
+    /// Oldest first.
+    runs: Vec<Run>,
+    /// A bloom filter over the keys in `runs`: a read of a key the memtable
+    /// lacks (most reads, once state spreads over files) skips the runs'
+    /// searches and their key comparisons.
     bloom: Vec<u64>,
     frozen: bool,
 }
@@ -117,6 +260,89 @@ impl Inner {
         let (i, m, j, n) = bloom_bits(key);
         self.bloom[i] & m != 0 && self.bloom[j] & n != 0
     }
+
+    /// Adds the puts and deletes of `ops` (no range deletes) as one run.
+    fn add_run(&mut self, ops: &[Op]) {
+        if ops.is_empty() {
+            return;
+        }
+        let key = op_key;
+        let bytes = ops
+            .iter()
+            .map(|op| match op {
+                Op::Put(k, v) => k.len() + v.len(),
+                Op::Delete(k) | Op::DeleteRange(k, _) => k.len(),
+            })
+            .sum();
+        let mut b = RunBuilder::with_capacity(ops.len(), bytes);
+        let push = |b: &mut RunBuilder, op: &Op| match op {
+            Op::Put(k, v) => b.push(k, Some(v)),
+            Op::Delete(k) => b.push(k, None),
+            Op::DeleteRange(..) => unreachable!("segments hold no range deletes"),
+        };
+        let ascending = ops
+            .windows(2)
+            .all(|w| key_cmp(key(&w[0]), key(&w[1])).is_lt());
+        if ascending {
+            for op in ops {
+                push(&mut b, op);
+            }
+        } else {
+            // Stable, so equal keys keep batch order and the last one wins.
+            let mut order: Vec<usize> = (0..ops.len()).collect();
+            order.sort_by(|&x, &y| key_cmp(key(&ops[x]), key(&ops[y])));
+            for (n, &i) in order.iter().enumerate() {
+                let last_of_key = order
+                    .get(n + 1)
+                    .is_none_or(|&j| key(&ops[j]) != key(&ops[i]));
+                if last_of_key {
+                    push(&mut b, &ops[i]);
+                }
+            }
+        }
+        for op in ops {
+            self.note(key(op));
+        }
+        self.push_run(b.finish());
+    }
+
+    /// Appends `run` as the newest, merging while the run before is no larger.
+    fn push_run(&mut self, run: Run) {
+        self.runs.push(run);
+        while let [.., older, newer] = &self.runs[..] {
+            let fits = older.data.len() + newer.data.len() <= u32::MAX as usize;
+            if older.slots.len() > newer.slots.len() || !fits {
+                break;
+            }
+            let n = self.runs.len();
+            let pair = &self.runs[n - 2..];
+            let bytes = pair.iter().map(|r| r.data.len()).sum();
+            let mut b = RunBuilder::with_capacity(pair[0].slots.len() + pair[1].slots.len(), bytes);
+            for (r, s) in Merged::new(pair, None, None) {
+                b.push(r.key(s), r.value(s));
+            }
+            self.runs.truncate(n - 2);
+            self.runs.push(b.finish());
+        }
+    }
+
+    /// Drops every version with a key in `start..end`.
+    fn remove_range(&mut self, start: &[u8], end: &[u8]) {
+        for run in &mut self.runs {
+            let (lo, hi) = (run.lower_bound(start), run.lower_bound(end));
+            run.slots.drain(lo..hi);
+        }
+        self.runs.retain(|r| !r.slots.is_empty());
+    }
+}
+
+/// The key of a put or delete.
+#[inline]
+fn op_key(op: &Op) -> &[u8] {
+    match op {
+        Op::Put(k, _) | Op::Delete(k) => k,
+        Op::DeleteRange(..) => unreachable!("segments hold no range deletes"),
+    }
 }
 
 /// The memtable was frozen before the write got in.
@@ -128,7 +354,7 @@ impl Memtable {
         Memtable {
             stamp: Stamp { epoch, seq },
             inner: RwLock::new(Inner {
-                map: BTreeMap::new(),
+                runs: Vec::new(),
                 bloom: vec![0; (BLOOM_BITS / 64) as usize],
                 frozen: false,
             }),
@@ -150,7 +376,7 @@ impl Memtable {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.inner.read().map.is_empty()
+        self.inner.read().runs.iter().all(|r| r.slots.is_empty())
     }
 
     /// Applies `batch` in order; returns the bytes added and the range
@@ -162,30 +388,15 @@ impl Memtable {
         }
         let mut added = 0usize;
         let mut tombstones = Vec::new();
-        for op in &batch.ops {
+        let mut segment = 0;
+        for (i, op) in batch.ops.iter().enumerate() {
             match op {
-                Op::Put(k, v) => {
-                    added += k.len() + v.len() + ENTRY_OVERHEAD;
-                    inner.note(k);
-                    inner.map.insert(MemKey(k.clone()), Value::Put(v.clone()));
-                }
-                Op::Delete(k) => {
-                    added += k.len() + ENTRY_OVERHEAD;
-                    inner.note(k);
-                    inner.map.insert(MemKey(k.clone()), Value::Delete);
-                }
+                Op::Put(k, v) => added += k.len() + v.len() + ENTRY_OVERHEAD,
+                Op::Delete(k) => added += k.len() + ENTRY_OVERHEAD,
                 Op::DeleteRange(s, e) => {
-                    let covered: Vec<MemKey> = inner
-                        .map
-                        .range((
-                            Bound::Included(MemKey(s.clone())),
-                            Bound::Excluded(MemKey(e.clone())),
-                        ))
-                        .map(|(k, _)| k.clone())
-                        .collect();
-                    for k in covered {
-                        inner.map.remove(&k);
-                    }
+                    inner.add_run(&batch.ops[segment..i]);
+                    segment = i + 1;
+                    inner.remove_range(s, e);
                     added += s.len() + e.len() + ENTRY_OVERHEAD;
                     tombstones.push(RangeTombstone {
                         start: s.clone(),
@@ -195,6 +406,7 @@ impl Memtable {
                 }
             }
         }
+        inner.add_run(&batch.ops[segment..]);
         self.size.fetch_add(added, Ordering::Relaxed);
         Ok((added, tombstones))
     }
@@ -210,27 +422,21 @@ impl Memtable {
         if !inner.may_hold(key) {
             return None;
         }
-        inner.map.get(&MemKey(Bytes::copy_from_slice(key))).cloned()
+        inner
+            .runs
+            .iter()
+            .rev()
+            .find_map(|r| r.find(key).map(|s| r.version(s)))
     }
 
     /// Versions with keys in `[start, end)` (`end = None`: unbounded), sorted.
     pub fn range(&self, start: &[u8], end: Option<&[u8]>) -> Vec<Entry> {
         let inner = self.inner.read();
-        let upper = end.map_or(Bound::Unbounded, Bound::Excluded);
-        let upper = match upper {
-            Bound::Excluded(e) => Bound::Excluded(MemKey(Bytes::copy_from_slice(e))),
-            _ => Bound::Unbounded,
-        };
-        inner
-            .map
-            .range((
-                Bound::Included(MemKey(Bytes::copy_from_slice(start))),
-                upper,
-            ))
-            .map(|(k, v)| Entry {
-                key: k.0.clone(),
+        Merged::new(&inner.runs, Some(start), end)
+            .map(|(r, s)| Entry {
+                key: r.data.slice(s.key as usize..(s.key + s.key_len) as usize),
                 stamp: self.stamp,
-                value: v.clone(),
+                value: r.version(s),
             })
             .collect()
     }
@@ -238,11 +444,8 @@ impl Memtable {
     /// Calls `f` on every version in key order (used by flush, on a frozen memtable).
     pub fn for_each(&self, mut f: impl FnMut(&[u8], Option<&[u8]>)) {
         let inner = self.inner.read();
-        for (k, v) in inner.map.iter() {
-            match v {
-                Value::Put(v) => f(&k.0, Some(v)),
-                Value::Delete => f(&k.0, None),
-            }
+        for (r, s) in Merged::new(&inner.runs, None, None) {
+            f(r.key(s), r.value(s));
         }
     }
 
@@ -254,7 +457,6 @@ impl Memtable {
         self.discarded.load(Ordering::Acquire)
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,6 +487,93 @@ mod tests {
         assert_eq!(m.get(&k("b")), Some(Value::Put(Bytes::from("3"))));
         assert!(m.freeze());
         assert!(m.apply(&b).is_err());
+    }
+}
+
+#[cfg(test)]
+mod model_tests {
+    //! The memtable against a `BTreeMap` on random batches: sorted and
+    //! shuffled, with repeated keys, deletes and range deletes.
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::keys::{full_key, KeyGroup, TableId};
+
+    #[derive(Debug, Clone)]
+    enum ModelOp {
+        Put(u16, u8),
+        Delete(u16),
+        DeleteRange(u16, u16),
+    }
+
+    fn key(i: u16) -> Bytes {
+        full_key(TableId(7), KeyGroup(1), format!("k{i:04}").as_bytes())
+    }
+
+    fn op() -> impl Strategy<Value = ModelOp> {
+        prop_oneof![
+            8 => (0u16..300, any::<u8>()).prop_map(|(k, v)| ModelOp::Put(k, v)),
+            2 => (0u16..300).prop_map(ModelOp::Delete),
+            1 => (0u16..300, 1u16..40).prop_map(|(k, n)| ModelOp::DeleteRange(k, k + n)),
+        ]
+    }
+
+    fn batch() -> impl Strategy<Value = (Vec<ModelOp>, bool)> {
+        (prop::collection::vec(op(), 0..80), any::<bool>())
+    }
+
+    proptest! {
+        #[test]
+        fn runs_agree_with_a_sorted_map(batches in prop::collection::vec(batch(), 1..40)) {
+            let m = Memtable::new(Epoch(1), 1);
+            let mut model: BTreeMap<Bytes, Value> = BTreeMap::new();
+            for (ops, sort) in batches {
+                let mut ops = ops;
+                if sort {
+                    // Writers of large state send sorted, distinct keys.
+                    ops.retain(|o| !matches!(o, ModelOp::DeleteRange(..)));
+                    ops.sort_by_key(|o| match o { ModelOp::Put(k, _) | ModelOp::Delete(k) => *k, _ => 0 });
+                    ops.dedup_by_key(|o| match o { ModelOp::Put(k, _) | ModelOp::Delete(k) => *k, _ => 0 });
+                }
+                let mut b = WriteBatch::new();
+                for o in &ops {
+                    match *o {
+                        ModelOp::Put(k, v) => {
+                            b.put(key(k), Bytes::from(vec![v; (v % 5) as usize]));
+                            model.insert(key(k), Value::Put(Bytes::from(vec![v; (v % 5) as usize])));
+                        }
+                        ModelOp::Delete(k) => {
+                            b.delete(key(k));
+                            model.insert(key(k), Value::Delete);
+                        }
+                        ModelOp::DeleteRange(s, e) => {
+                            b.delete_range(key(s), key(e));
+                            let gone: Vec<Bytes> = model.range(key(s)..key(e)).map(|(k, _)| k.clone()).collect();
+                            for k in gone {
+                                model.remove(&k);
+                            }
+                        }
+                    }
+                }
+                m.apply(&b).unwrap();
+                for i in 0..345u16 {
+                    prop_assert_eq!(m.get(&key(i)), model.get(&key(i)).cloned(), "key {}", i);
+                }
+                let mut all = Vec::new();
+                m.for_each(|k, v| all.push((Bytes::copy_from_slice(k), v.map(Bytes::copy_from_slice))));
+                let want: Vec<(Bytes, Option<Bytes>)> = model
+                    .iter()
+                    .map(|(k, v)| (k.clone(), match v { Value::Put(v) => Some(v.clone()), Value::Delete => None }))
+                    .collect();
+                prop_assert_eq!(&all, &want);
+                let got: Vec<(Bytes, Value)> = m.range(&key(50), Some(&key(120))).into_iter().map(|e| (e.key, e.value)).collect();
+                let want: Vec<(Bytes, Value)> = model.range(key(50)..key(120)).map(|(k, v)| (k.clone(), v.clone())).collect();
+                prop_assert_eq!(got, want);
+                prop_assert!(m.inner.read().runs.len() <= 12, "runs merge as a binary counter");
+            }
+        }
     }
 }
 
