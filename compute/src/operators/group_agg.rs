@@ -117,18 +117,19 @@ where
             let sks: Vec<Bytes> = keys.iter().map(|(_, sk, _)| sk.clone()).collect();
             self.state.load(&sks, epoch).await?;
             for (k, sk, first) in keys {
-                // Moved out, not copied: an accumulator can be large (a
-                // distinct-count map), and it goes back in below.
-                let old = self.state.take(&sk);
-                let before = old.as_ref().map(|a| (self.agg.result)(a));
-                let mut acc = old.unwrap_or_else(self.agg.create);
-                let mut i = first;
-                while i != NONE {
-                    (self.agg.add)(&mut acc, &batch[i]);
-                    i = next[i];
-                }
-                let new = (self.agg.result)(&acc);
-                self.state.put(sk.clone(), acc);
+                // Folded in place: an accumulator can be large (a
+                // distinct-count map), and one cache lookup serves the key.
+                let agg = &self.agg;
+                let (before, new) = self.state.modify(&sk, |slot| {
+                    let before = slot.as_ref().map(|a| (agg.result)(a));
+                    let acc = slot.get_or_insert_with(agg.create);
+                    let mut i = first;
+                    while i != NONE {
+                        (agg.add)(acc, &batch[i]);
+                        i = next[i];
+                    }
+                    (before, (agg.result)(acc))
+                });
                 match self.mini_batch.pending.entry(sk) {
                     Entry::Occupied(mut p) => p.get_mut().2 = new,
                     Entry::Vacant(v) => {

@@ -6,10 +6,12 @@
 //! batch when the cache is over capacity and at every barrier. State larger
 //! than the cache works: it only costs more store reads.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use hashbrown::HashTable;
 use riverbed_state_store::{full_key, Epoch, KeyGroup, TableId, WriteBatch};
 
 use super::backend::StateBackend;
@@ -18,7 +20,12 @@ use crate::codec::Codec;
 use crate::error::{Error, Result};
 use crate::runtime::metrics::OperatorCounters;
 
-struct Slot<V> {
+/// One cached key. Its hash sits beside it so that a probe compares
+/// hashes before it follows the key's pointer: with many keys, those
+/// pointer chases were cache misses on keys that did not match.
+struct Cached<V> {
+    hash: u64,
+    key: Bytes,
     value: Option<V>,
     dirty: bool,
 }
@@ -36,7 +43,8 @@ pub struct KeyedState<V> {
     operator: String,
     backend: Arc<dyn StateBackend>,
     counters: Arc<OperatorCounters>,
-    cache: HashMap<Bytes, Slot<V>, FastHash>,
+    cache: HashTable<Cached<V>>,
+    hasher: FastHash,
     capacity: usize,
     /// Keys this subtask wrote, when the store held no state at the start:
     /// reads of other keys need not go to the store.
@@ -56,7 +64,8 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
             operator: operator.to_string(),
             backend,
             counters,
-            cache: HashMap::default(),
+            cache: HashTable::new(),
+            hasher: FastHash::default(),
             capacity: capacity.max(1),
             written: None,
         }
@@ -74,28 +83,56 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
         full_key(self.table, KeyGroup(kg), key_bytes)
     }
 
-    /// Makes sure every key of `keys` is cached: one multi-get for the misses.
-    pub async fn load(&mut self, keys: &[Bytes], epoch: Epoch) -> Result<()> {
-        let mut missing: Vec<Bytes> = Vec::new();
-        let mut asked: HashSet<&Bytes, FastHash> = HashSet::default();
-        let mut hits = 0;
-        let mut absent: Vec<Bytes> = Vec::new();
-        for k in keys {
-            if self.cache.contains_key(k) {
-                hits += 1;
-            } else if self.written.as_ref().is_some_and(|w| !w.may_hold(k)) {
-                absent.push(k.clone());
-            } else if asked.insert(k) {
-                missing.push(k.clone());
-            }
-        }
-        for k in absent {
-            self.cache.entry(k).or_insert(Slot {
+    #[inline]
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    #[inline]
+    fn find(&self, h: u64, key: &[u8]) -> Option<&Cached<V>> {
+        self.cache.find(h, |c| c.hash == h && c.key == key)
+    }
+
+    /// The cache entry of `key`, inserted absent and clean if missing.
+    #[inline]
+    fn entry(&mut self, key: &Bytes) -> &mut Cached<V> {
+        let h = self.hash(key);
+        self.cache
+            .entry(h, |c| c.hash == h && c.key == key, |c| c.hash)
+            .or_insert_with(|| Cached {
+                hash: h,
+                key: key.clone(),
                 value: None,
                 dirty: false,
-            });
+            })
+            .into_mut()
+    }
+
+    /// Makes sure every key of `keys` is cached: one multi-get for the misses.
+    pub async fn load(&mut self, keys: &[Bytes], epoch: Epoch) -> Result<()> {
+        let hashes: Vec<u64> = keys.iter().map(|k| self.hash(k)).collect();
+        let mut uncached: Vec<usize> = Vec::new();
+        for (i, (k, &h)) in keys.iter().zip(&hashes).enumerate() {
+            if self.find(h, k).is_none() {
+                uncached.push(i);
+            }
         }
-        OperatorCounters::add(&self.counters.cache_hits, hits);
+        OperatorCounters::add(&self.counters.cache_hits, keys.len() - uncached.len());
+        // The filter's probes in a loop of their own: independent cache
+        // misses the CPU can overlap.
+        let written: Vec<bool> = match &self.written {
+            Some(w) => uncached.iter().map(|&i| w.may_hold(hashes[i])).collect(),
+            None => vec![true; uncached.len()],
+        };
+        let mut missing: Vec<Bytes> = Vec::new();
+        let mut asked: HashSet<&Bytes, FastHash> = HashSet::default();
+        for (&i, may_hold) in uncached.iter().zip(written) {
+            if !may_hold {
+                self.entry(&keys[i]);
+            } else if asked.insert(&keys[i]) {
+                missing.push(keys[i].clone());
+            }
+        }
         if missing.is_empty() {
             return Ok(());
         }
@@ -111,26 +148,34 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
                 })?),
                 None => None,
             };
-            self.cache.insert(
-                k,
-                Slot {
-                    value,
-                    dirty: false,
-                },
-            );
+            let e = self.entry(&k);
+            e.value = value;
+            e.dirty = false;
         }
         Ok(())
     }
 
     /// The cached value of a loaded key.
     pub fn get(&self, key: &Bytes) -> Option<&V> {
-        self.cache.get(key).and_then(|s| s.value.as_ref())
+        self.find(self.hash(key), key)
+            .and_then(|c| c.value.as_ref())
     }
 
     /// Moves the value of a loaded key out of the cache, leaving it absent
     /// until the caller puts or deletes it (its dirty mark is unchanged).
     pub fn take(&mut self, key: &Bytes) -> Option<V> {
-        self.cache.get_mut(key).and_then(|s| s.value.take())
+        let h = self.hash(key);
+        self.cache
+            .find_mut(h, |c| c.hash == h && c.key == key)
+            .and_then(|c| c.value.take())
+    }
+
+    /// Changes a loaded key's value (`None`: absent) in place with one
+    /// lookup, and marks it dirty; returns what `f` returns.
+    pub fn modify<R>(&mut self, key: &Bytes, f: impl FnOnce(&mut Option<V>) -> R) -> R {
+        let e = self.entry(key);
+        e.dirty = true;
+        f(&mut e.value)
     }
 
     /// Updates a loaded key in place, starting from `default()` if absent.
@@ -141,17 +186,11 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
         default: impl FnOnce() -> V,
         f: impl FnOnce(&mut V),
     ) -> bool {
-        let slot = match self.cache.get_mut(key) {
-            Some(s) => s,
-            None => self.cache.entry(key.clone()).or_insert(Slot {
-                value: None,
-                dirty: false,
-            }),
-        };
-        let created = slot.value.is_none();
-        f(slot.value.get_or_insert_with(default));
-        slot.dirty = true;
-        created
+        self.modify(key, |v| {
+            let created = v.is_none();
+            f(v.get_or_insert_with(default));
+            created
+        })
     }
 
     /// The store key of `key` in the key group its encoding hashes to.
@@ -163,53 +202,47 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
     }
 
     pub fn put(&mut self, key: Bytes, value: V) {
-        self.cache.insert(
-            key,
-            Slot {
-                value: Some(value),
-                dirty: true,
-            },
-        );
+        self.modify(&key, |v| *v = Some(value));
     }
 
     pub fn delete(&mut self, key: Bytes) {
-        self.cache.insert(
-            key,
-            Slot {
-                value: None,
-                dirty: true,
-            },
-        );
+        self.modify(&key, |v| *v = None);
     }
 
     /// Ships every dirty entry to the store in one batch.
     pub async fn flush(&mut self, epoch: Epoch) -> Result<()> {
-        let mut batch = WriteBatch::new();
-        let mut buf = Vec::new();
-        // Key order: the store's memtable is a B-tree, and inserting sorted
-        // keys walks paths already in the CPU cache instead of a random
-        // path per key (the write-back dominated large-state profiles).
-        let mut dirty: Vec<(&Bytes, &mut Slot<V>)> =
-            self.cache.iter_mut().filter(|(_, s)| s.dirty).collect();
-        dirty.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        for (k, slot) in dirty {
-            if let Some(w) = &mut self.written {
-                w.insert(k);
+        // Key order: the store keeps a sorted batch as one run instead of
+        // sorting it. Sorted on the first 16 bytes held inline, then on the
+        // whole key, so that most comparisons do not chase key pointers.
+        let mut dirty: Vec<(u128, &mut Cached<V>)> = self
+            .cache
+            .iter_mut()
+            .filter(|c| c.dirty)
+            .map(|c| (prefix(&c.key), c))
+            .collect();
+        if dirty.is_empty() {
+            return Ok(());
+        }
+        dirty.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.key.cmp(&b.1.key)));
+        if let Some(w) = &mut self.written {
+            for (_, c) in &dirty {
+                w.insert(c.hash);
             }
-            match &slot.value {
+        }
+        let mut batch = WriteBatch::with_capacity(dirty.len());
+        let mut buf = Vec::new();
+        for (_, c) in dirty {
+            match &c.value {
                 Some(v) => {
                     buf.clear();
                     v.encode(&mut buf);
-                    batch.put(k.clone(), Bytes::copy_from_slice(&buf));
+                    batch.put(c.key.clone(), Bytes::copy_from_slice(&buf));
                 }
                 None => {
-                    batch.delete(k.clone());
+                    batch.delete(c.key.clone());
                 }
             }
-            slot.dirty = false;
-        }
-        if batch.is_empty() {
-            return Ok(());
+            c.dirty = false;
         }
         OperatorCounters::add(&self.counters.state_writes, batch.len());
         self.backend.write(epoch, &batch).await
@@ -222,7 +255,7 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
         }
         self.flush(epoch).await?;
         let mut keep = self.capacity / 2;
-        self.cache.retain(|_, _| {
+        self.cache.retain(|_| {
             if keep > 0 {
                 keep -= 1;
                 true
@@ -232,4 +265,14 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
         });
         Ok(())
     }
+}
+
+/// The first 16 bytes of `key`, zero-padded, as a big-endian number: it
+/// orders keys as their bytes do, up to ties that the whole key breaks.
+#[inline]
+fn prefix(key: &[u8]) -> u128 {
+    let mut w = [0u8; 16];
+    let n = key.len().min(16);
+    w[..n].copy_from_slice(&key[..n]);
+    u128::from_be_bytes(w)
 }

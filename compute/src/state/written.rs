@@ -14,10 +14,6 @@
 //! number of keys written (from 1.25 MiB) and a probe costs one cache miss
 //! per filter.
 
-use std::hash::BuildHasher;
-
-use crate::state::keyed::FastHash;
-
 const BITS_PER_KEY: usize = 10;
 const PROBES: u32 = 6;
 const FIRST_CAPACITY: usize = 1 << 20;
@@ -57,38 +53,38 @@ impl Bloom {
         self.keys += 1;
     }
 
+    /// Without early exits: callers probe many keys in a tight loop, and
+    /// straight-line probes let the CPU overlap their cache misses.
     #[inline]
     fn may_hold(&self, h: u64) -> bool {
         let (b, mut x) = self.positions(h);
+        let block = &self.blocks[b];
+        let mut all = true;
         for _ in 0..PROBES {
             let bit = (x >> 55) as usize;
-            if self.blocks[b][bit / 64] & (1 << (bit % 64)) == 0 {
-                return false;
-            }
+            all &= block[bit / 64] & (1 << (bit % 64)) != 0;
             x = x.rotate_left(9);
         }
-        true
+        all
     }
 }
 
-/// Keys written by one subtask since it started on an empty store.
+/// Keys written by one subtask since it started on an empty store, by
+/// their 64-bit hashes (the worker cache's, computed once per key).
 pub struct WrittenKeys {
     filters: Vec<Bloom>,
-    hasher: FastHash,
 }
 
 impl Default for WrittenKeys {
     fn default() -> Self {
         WrittenKeys {
             filters: vec![Bloom::new(FIRST_CAPACITY)],
-            hasher: FastHash::default(),
         }
     }
 }
 
 impl WrittenKeys {
-    pub fn insert(&mut self, key: &[u8]) {
-        let h = self.hasher.hash_one(key);
+    pub fn insert(&mut self, h: u64) {
         let last = self.filters.last_mut().expect("at least one filter");
         if last.keys >= last.capacity {
             let capacity = last.capacity * GROWTH;
@@ -97,27 +93,33 @@ impl WrittenKeys {
         self.filters.last_mut().expect("just pushed").insert(h);
     }
 
-    /// False only for keys never inserted.
-    pub fn may_hold(&self, key: &[u8]) -> bool {
-        let h = self.hasher.hash_one(key);
-        self.filters.iter().any(|f| f.may_hold(h))
+    /// False only for hashes never inserted.
+    #[inline]
+    pub fn may_hold(&self, h: u64) -> bool {
+        self.filters
+            .iter()
+            .fold(false, |any, f| any | f.may_hold(h))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::hash::BuildHasher;
+
     use super::*;
+    use crate::state::keyed::FastHash;
 
     #[test]
     fn never_forgets_a_key_and_rarely_claims_one() {
         let mut w = WrittenKeys::default();
+        let h = |i: u64| FastHash::default().hash_one(i.to_be_bytes());
         let n = 1_500_000u64;
         for i in 0..n {
-            w.insert(&i.to_be_bytes());
+            w.insert(h(i));
         }
         assert!(w.filters.len() > 1, "the chain grew");
-        assert!((0..n).all(|i| w.may_hold(&i.to_be_bytes())));
-        let false_positives = (n..2 * n).filter(|i| w.may_hold(&i.to_be_bytes())).count();
+        assert!((0..n).all(|i| w.may_hold(h(i))));
+        let false_positives = (n..2 * n).filter(|&i| w.may_hold(h(i))).count();
         assert!(
             false_positives < (n as usize) * 5 / 100,
             "{false_positives} false positives in {n}"
