@@ -27,6 +27,7 @@
 //! covered slots out of every run (writes after it in the same batch start
 //! a new run).
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
@@ -261,47 +262,44 @@ impl Inner {
         self.bloom[i] & m != 0 && self.bloom[j] & n != 0
     }
 
-    /// Adds the puts and deletes of `ops` (no range deletes) as one run.
-    fn add_run(&mut self, ops: &[Op]) {
+    /// Adds the puts and deletes of `batch`'s ops `ops` (no range deletes)
+    /// as one run.
+    fn add_run(&mut self, batch: &WriteBatch, ops: Range<usize>) {
         if ops.is_empty() {
             return;
         }
-        let key = op_key;
-        let bytes = ops
-            .iter()
-            .map(|op| match op {
-                Op::Put(k, v) => k.len() + v.len(),
-                Op::Delete(k) | Op::DeleteRange(k, _) => k.len(),
-            })
-            .sum();
-        let mut b = RunBuilder::with_capacity(ops.len(), bytes);
-        let push = |b: &mut RunBuilder, op: &Op| match op {
+        let key = |i: usize| op_key(batch.op(i));
+        let push = |b: &mut RunBuilder, i: usize| match batch.op(i) {
             Op::Put(k, v) => b.push(k, Some(v)),
             Op::Delete(k) => b.push(k, None),
             Op::DeleteRange(..) => unreachable!("segments hold no range deletes"),
         };
-        let ascending = ops
-            .windows(2)
-            .all(|w| key_cmp(key(&w[0]), key(&w[1])).is_lt());
+        let bytes = ops
+            .clone()
+            .map(|i| match batch.op(i) {
+                Op::Put(k, v) | Op::DeleteRange(k, v) => k.len() + v.len(),
+                Op::Delete(k) => k.len(),
+            })
+            .sum();
+        let mut b = RunBuilder::with_capacity(ops.len(), bytes);
+        let ascending = (ops.start + 1..ops.end).all(|i| key_cmp(key(i - 1), key(i)).is_lt());
         if ascending {
-            for op in ops {
-                push(&mut b, op);
+            for i in ops.clone() {
+                push(&mut b, i);
             }
         } else {
             // Stable, so equal keys keep batch order and the last one wins.
-            let mut order: Vec<usize> = (0..ops.len()).collect();
-            order.sort_by(|&x, &y| key_cmp(key(&ops[x]), key(&ops[y])));
+            let mut order: Vec<usize> = ops.clone().collect();
+            order.sort_by(|&x, &y| key_cmp(key(x), key(y)));
             for (n, &i) in order.iter().enumerate() {
-                let last_of_key = order
-                    .get(n + 1)
-                    .is_none_or(|&j| key(&ops[j]) != key(&ops[i]));
+                let last_of_key = order.get(n + 1).is_none_or(|&j| key(j) != key(i));
                 if last_of_key {
-                    push(&mut b, &ops[i]);
+                    push(&mut b, i);
                 }
             }
         }
-        for op in ops {
-            self.note(key(op));
+        for i in ops {
+            self.note(key(i));
         }
         self.push_run(b.finish());
     }
@@ -338,7 +336,7 @@ impl Inner {
 
 /// The key of a put or delete.
 #[inline]
-fn op_key(op: &Op) -> &[u8] {
+fn op_key(op: Op<'_>) -> &[u8] {
     match op {
         Op::Put(k, _) | Op::Delete(k) => k,
         Op::DeleteRange(..) => unreachable!("segments hold no range deletes"),
@@ -389,24 +387,24 @@ impl Memtable {
         let mut added = 0usize;
         let mut tombstones = Vec::new();
         let mut segment = 0;
-        for (i, op) in batch.ops.iter().enumerate() {
+        for (i, op) in batch.ops().enumerate() {
             match op {
                 Op::Put(k, v) => added += k.len() + v.len() + ENTRY_OVERHEAD,
                 Op::Delete(k) => added += k.len() + ENTRY_OVERHEAD,
                 Op::DeleteRange(s, e) => {
-                    inner.add_run(&batch.ops[segment..i]);
+                    inner.add_run(batch, segment..i);
                     segment = i + 1;
                     inner.remove_range(s, e);
                     added += s.len() + e.len() + ENTRY_OVERHEAD;
                     tombstones.push(RangeTombstone {
-                        start: s.clone(),
-                        end: e.clone(),
+                        start: Bytes::copy_from_slice(s),
+                        end: Bytes::copy_from_slice(e),
                         stamp: self.stamp,
                     });
                 }
             }
         }
-        inner.add_run(&batch.ops[segment..]);
+        inner.add_run(batch, segment..batch.len());
         self.size.fetch_add(added, Ordering::Relaxed);
         Ok((added, tombstones))
     }

@@ -1,6 +1,10 @@
 //! A batch of writes applied to one epoch, in order, as one unit.
-
-use bytes::Bytes;
+//!
+//! Layout: the keys and values of every op back to back in one buffer, and
+//! per op its kind, where its bytes start and the lengths of its two parts
+//! (key and value, key alone, or range start and end). A writer of many
+//! small entries, such as a worker writing its cache back, makes a few
+//! allocations per batch instead of two per entry.
 
 use crate::error::{Error, Result};
 use crate::keys::{full_key, KeyGroup, TableId, KEY_PREFIX_LEN};
@@ -10,17 +14,36 @@ pub const MAX_KEY_BYTES: usize = 64 << 10;
 /// Largest value: it must fit in one data block frame.
 pub const MAX_VALUE_BYTES: usize = 64 << 20;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
-    Put(Bytes, Bytes),
-    Delete(Bytes),
+/// One op of a batch, borrowing the batch's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op<'a> {
+    Put(&'a [u8], &'a [u8]),
+    Delete(&'a [u8]),
     /// Deletes every key in `start..end` (end exclusive).
-    DeleteRange(Bytes, Bytes),
+    DeleteRange(&'a [u8], &'a [u8]),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Put,
+    Delete,
+    DeleteRange,
+}
+
+/// Where an op's bytes sit in the batch buffer: `first` bytes from `at`
+/// (the key, or the range start), then `second` (the value, or the end).
+#[derive(Debug, Clone, Copy)]
+struct OpRef {
+    kind: Kind,
+    at: usize,
+    first: usize,
+    second: usize,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct WriteBatch {
-    pub(crate) ops: Vec<Op>,
+    data: Vec<u8>,
+    ops: Vec<OpRef>,
     pub(crate) has_range_delete: bool,
 }
 
@@ -29,8 +52,10 @@ impl WriteBatch {
         Self::default()
     }
 
+    /// A batch with room for `n` ops (and their bytes, guessed).
     pub fn with_capacity(n: usize) -> Self {
         WriteBatch {
+            data: Vec::with_capacity(n * 32),
             ops: Vec::with_capacity(n),
             has_range_delete: false,
         }
@@ -44,13 +69,54 @@ impl WriteBatch {
         self.ops.is_empty()
     }
 
-    pub fn ops(&self) -> &[Op] {
-        &self.ops
+    /// The `i`-th op.
+    #[inline]
+    pub fn op(&self, i: usize) -> Op<'_> {
+        let r = self.ops[i];
+        let first = &self.data[r.at..r.at + r.first];
+        let second = &self.data[r.at + r.first..r.at + r.first + r.second];
+        match r.kind {
+            Kind::Put => Op::Put(first, second),
+            Kind::Delete => Op::Delete(first),
+            Kind::DeleteRange => Op::DeleteRange(first, second),
+        }
+    }
+
+    /// The ops in the order they apply.
+    pub fn ops(&self) -> impl ExactSizeIterator<Item = Op<'_>> + '_ {
+        (0..self.ops.len()).map(|i| self.op(i))
+    }
+
+    fn push(&mut self, kind: Kind, first: &[u8], second: &[u8]) {
+        let at = self.data.len();
+        self.data.extend_from_slice(first);
+        self.data.extend_from_slice(second);
+        self.ops.push(OpRef {
+            kind,
+            at,
+            first: first.len(),
+            second: second.len(),
+        });
     }
 
     /// Puts a full key (`table | key_group | user_key`, see `keys.rs`).
-    pub fn put(&mut self, key: Bytes, value: Bytes) -> &mut Self {
-        self.ops.push(Op::Put(key, value));
+    pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> &mut Self {
+        self.push(Kind::Put, key.as_ref(), value.as_ref());
+        self
+    }
+
+    /// Puts a full key whose value `encode` appends to the buffer it is
+    /// given: values are encoded in place, without a buffer of their own.
+    pub fn put_with(&mut self, key: &[u8], encode: impl FnOnce(&mut Vec<u8>)) -> &mut Self {
+        let at = self.data.len();
+        self.data.extend_from_slice(key);
+        encode(&mut self.data);
+        self.ops.push(OpRef {
+            kind: Kind::Put,
+            at,
+            first: key.len(),
+            second: self.data.len() - at - key.len(),
+        });
         self
     }
 
@@ -59,25 +125,25 @@ impl WriteBatch {
         table: TableId,
         group: KeyGroup,
         user_key: &[u8],
-        value: Bytes,
+        value: impl AsRef<[u8]>,
     ) -> &mut Self {
         self.put(full_key(table, group, user_key), value)
     }
 
-    pub fn delete(&mut self, key: Bytes) -> &mut Self {
-        self.ops.push(Op::Delete(key));
+    pub fn delete(&mut self, key: impl AsRef<[u8]>) -> &mut Self {
+        self.push(Kind::Delete, key.as_ref(), &[]);
         self
     }
 
-    pub fn delete_range(&mut self, start: Bytes, end: Bytes) -> &mut Self {
+    pub fn delete_range(&mut self, start: impl AsRef<[u8]>, end: impl AsRef<[u8]>) -> &mut Self {
         self.has_range_delete = true;
-        self.ops.push(Op::DeleteRange(start, end));
+        self.push(Kind::DeleteRange, start.as_ref(), end.as_ref());
         self
     }
 
     /// Rejects the whole batch before any of it is applied.
     pub(crate) fn validate(&self) -> Result<()> {
-        for (i, op) in self.ops.iter().enumerate() {
+        for (i, op) in self.ops().enumerate() {
             match op {
                 Op::Put(k, v) => {
                     check_key(k, i)?;

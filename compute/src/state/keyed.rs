@@ -230,18 +230,11 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
             }
         }
         let mut batch = WriteBatch::with_capacity(dirty.len());
-        let mut buf = Vec::new();
         for (_, c) in dirty {
             match &c.value {
-                Some(v) => {
-                    buf.clear();
-                    v.encode(&mut buf);
-                    batch.put(c.key.clone(), Bytes::copy_from_slice(&buf));
-                }
-                None => {
-                    batch.delete(c.key.clone());
-                }
-            }
+                Some(v) => batch.put_with(&c.key, |buf| v.encode(buf)),
+                None => batch.delete(&c.key),
+            };
             c.dirty = false;
         }
         OperatorCounters::add(&self.counters.state_writes, batch.len());
