@@ -23,6 +23,11 @@ use crate::runtime::metrics::OperatorCounters;
 /// One cached key. Its hash sits beside it so that a probe compares
 /// hashes before it follows the key's pointer: with many keys, those
 /// pointer chases were cache misses on keys that did not match.
+///
+/// Entries live in a vector in the order they were cached, and the hash
+/// index holds only their positions (4 bytes a bucket): the index of a
+/// large cache stays in the CPU's cache, a batch's new keys sit side by
+/// side, and write-back walks memory in order.
 struct Cached<V> {
     hash: u64,
     key: Bytes,
@@ -43,7 +48,8 @@ pub struct KeyedState<V> {
     operator: String,
     backend: Arc<dyn StateBackend>,
     counters: Arc<OperatorCounters>,
-    cache: HashTable<Cached<V>>,
+    entries: Vec<Cached<V>>,
+    index: HashTable<u32>,
     hasher: FastHash,
     capacity: usize,
     /// Keys this subtask wrote, when the store held no state at the start:
@@ -64,9 +70,11 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
             operator: operator.to_string(),
             backend,
             counters,
-            cache: HashTable::new(),
+            entries: Vec::new(),
+            index: HashTable::new(),
             hasher: FastHash::default(),
-            capacity: capacity.max(1),
+            // Positions are u32: a larger cache would not fit in memory anyway.
+            capacity: capacity.clamp(1, u32::MAX as usize / 2),
             written: None,
         }
     }
@@ -88,24 +96,39 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
         self.hasher.hash_one(key)
     }
 
+    /// Position of `key` (hash `h`) in `entries`.
     #[inline]
-    fn find(&self, h: u64, key: &[u8]) -> Option<&Cached<V>> {
-        self.cache.find(h, |c| c.hash == h && c.key == key)
+    fn find(&self, h: u64, key: &[u8]) -> Option<usize> {
+        let entries = &self.entries;
+        self.index
+            .find(h, |&i| {
+                let c = &entries[i as usize];
+                c.hash == h && c.key == key
+            })
+            .map(|&i| i as usize)
     }
 
     /// The cache entry of `key`, inserted absent and clean if missing.
     #[inline]
     fn entry(&mut self, key: &Bytes) -> &mut Cached<V> {
         let h = self.hash(key);
-        self.cache
-            .entry(h, |c| c.hash == h && c.key == key, |c| c.hash)
-            .or_insert_with(|| Cached {
-                hash: h,
-                key: key.clone(),
-                value: None,
-                dirty: false,
-            })
-            .into_mut()
+        let i = match self.find(h, key) {
+            Some(i) => i,
+            None => {
+                let i = self.entries.len();
+                self.entries.push(Cached {
+                    hash: h,
+                    key: key.clone(),
+                    value: None,
+                    dirty: false,
+                });
+                let entries = &self.entries;
+                self.index
+                    .insert_unique(h, i as u32, |&j| entries[j as usize].hash);
+                i
+            }
+        };
+        &mut self.entries[i]
     }
 
     /// Makes sure every key of `keys` is cached: one multi-get for the misses.
@@ -158,16 +181,14 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
     /// The cached value of a loaded key.
     pub fn get(&self, key: &Bytes) -> Option<&V> {
         self.find(self.hash(key), key)
-            .and_then(|c| c.value.as_ref())
+            .and_then(|i| self.entries[i].value.as_ref())
     }
 
     /// Moves the value of a loaded key out of the cache, leaving it absent
     /// until the caller puts or deletes it (its dirty mark is unchanged).
     pub fn take(&mut self, key: &Bytes) -> Option<V> {
-        let h = self.hash(key);
-        self.cache
-            .find_mut(h, |c| c.hash == h && c.key == key)
-            .and_then(|c| c.value.take())
+        let i = self.find(self.hash(key), key)?;
+        self.entries[i].value.take()
     }
 
     /// Changes a loaded key's value (`None`: absent) in place with one
@@ -215,7 +236,7 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
         // sorting it. Sorted on the first 16 bytes held inline, then on the
         // whole key, so that most comparisons do not chase key pointers.
         let mut dirty: Vec<(u128, &mut Cached<V>)> = self
-            .cache
+            .entries
             .iter_mut()
             .filter(|c| c.dirty)
             .map(|c| (prefix(&c.key), c))
@@ -241,21 +262,21 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
         self.backend.write(epoch, &batch).await
     }
 
-    /// Keeps the cache within its capacity: writes back, then forgets half.
+    /// Keeps the cache within its capacity: writes back, then forgets the
+    /// older half (the keys cached longest ago).
     pub async fn shrink(&mut self, epoch: Epoch) -> Result<()> {
-        if self.cache.len() <= self.capacity {
+        if self.entries.len() <= self.capacity {
             return Ok(());
         }
         self.flush(epoch).await?;
-        let mut keep = self.capacity / 2;
-        self.cache.retain(|_| {
-            if keep > 0 {
-                keep -= 1;
-                true
-            } else {
-                false
-            }
-        });
+        let keep = self.capacity / 2;
+        self.entries.drain(..self.entries.len() - keep);
+        self.index.clear();
+        let entries = &self.entries;
+        for (i, c) in entries.iter().enumerate() {
+            self.index
+                .insert_unique(c.hash, i as u32, |&j| entries[j as usize].hash);
+        }
         Ok(())
     }
 }
