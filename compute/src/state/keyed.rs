@@ -33,6 +33,8 @@ struct Cached<V> {
     key: Bytes,
     value: Option<V>,
     dirty: bool,
+    /// The `clock` of the last batch that used this key.
+    last_use: u32,
 }
 
 /// The hasher of state keys in worker-side maps: a fast, well-mixed,
@@ -55,6 +57,9 @@ pub struct KeyedState<V> {
     /// Keys this subtask wrote, when the store held no state at the start:
     /// reads of other keys need not go to the store.
     written: Option<WrittenKeys>,
+    /// Counts loads: the cache's notion of time, for keeping the keys used
+    /// most recently when it shrinks.
+    clock: u32,
 }
 
 impl<V: Codec + Clone + Send> KeyedState<V> {
@@ -76,6 +81,7 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
             // Positions are u32: a larger cache would not fit in memory anyway.
             capacity: capacity.clamp(1, u32::MAX as usize / 2),
             written: None,
+            clock: 0,
         }
     }
 
@@ -121,6 +127,7 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
                     key: key.clone(),
                     value: None,
                     dirty: false,
+                    last_use: self.clock,
                 });
                 let entries = &self.entries;
                 self.index
@@ -128,16 +135,20 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
                 i
             }
         };
-        &mut self.entries[i]
+        let e = &mut self.entries[i];
+        e.last_use = self.clock;
+        e
     }
 
     /// Makes sure every key of `keys` is cached: one multi-get for the misses.
     pub async fn load(&mut self, keys: &[Bytes], epoch: Epoch) -> Result<()> {
+        self.clock = self.clock.wrapping_add(1);
         let hashes: Vec<u64> = keys.iter().map(|k| self.hash(k)).collect();
         let mut uncached: Vec<usize> = Vec::new();
         for (i, (k, &h)) in keys.iter().zip(&hashes).enumerate() {
-            if self.find(h, k).is_none() {
-                uncached.push(i);
+            match self.find(h, k) {
+                Some(at) => self.entries[at].last_use = self.clock,
+                None => uncached.push(i),
             }
         }
         OperatorCounters::add(&self.counters.cache_hits, keys.len() - uncached.len());
@@ -262,15 +273,23 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
         self.backend.write(epoch, &batch).await
     }
 
-    /// Keeps the cache within its capacity: writes back, then forgets the
-    /// older half (the keys cached longest ago).
+    /// Keeps the cache within its capacity: writes back, then forgets all
+    /// but the half used most recently (hot keys stay, however long ago
+    /// they were first cached).
     pub async fn shrink(&mut self, epoch: Epoch) -> Result<()> {
         if self.entries.len() <= self.capacity {
             return Ok(());
         }
         self.flush(epoch).await?;
         let keep = self.capacity / 2;
-        self.entries.drain(..self.entries.len() - keep);
+        let forget = self.entries.len() - keep;
+        if forget < self.entries.len() {
+            // (`clock` wraps after 2^32 loads: one shrink then keeps the
+            // wrong half, which costs reads, never correctness.)
+            self.entries
+                .select_nth_unstable_by_key(forget, |c| c.last_use);
+        }
+        self.entries.drain(..forget);
         self.index.clear();
         let entries = &self.entries;
         for (i, c) in entries.iter().enumerate() {
@@ -289,4 +308,66 @@ fn prefix(key: &[u8]) -> u128 {
     let n = key.len().min(16);
     w[..n].copy_from_slice(&key[..n]);
     u128::from_be_bytes(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use riverbed_state_store::{Options, Store};
+
+    use super::*;
+    use crate::state::EmbeddedBackend;
+
+    /// A hot key stays cached through every shrink while cold keys come
+    /// and go, and every value survives write-back, eviction and reload.
+    #[test]
+    fn hot_keys_stay_cached_and_evicted_values_come_back() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(Options::with_url(dir.path().to_str().unwrap()))
+                .await
+                .unwrap();
+            let backend = Arc::new(EmbeddedBackend::new(Arc::new(store)));
+            let counters = Arc::new(OperatorCounters::default());
+            let mut st: KeyedState<i64> =
+                KeyedState::new(TableId(1), "sum", backend, counters.clone(), 100);
+            let epoch = Epoch(1);
+            let hot = st.state_key(0, b"hot");
+            let mut model: HashMap<Bytes, i64> = HashMap::new();
+            for round in 0..60u64 {
+                let mut keys = vec![hot.clone()];
+                keys.extend(
+                    (0..40).map(|j| st.state_key(1, &((round * 40 + j) % 700).to_be_bytes())),
+                );
+                st.load(&keys, epoch).await.unwrap();
+                for k in &keys {
+                    st.update(k, || 0, |v| *v += 1);
+                    *model.entry(k.clone()).or_default() += 1;
+                }
+                st.shrink(epoch).await.unwrap();
+                assert!(st.entries.len() <= 100);
+                assert!(
+                    st.find(st.hash(&hot), &hot).is_some(),
+                    "round {round}: hot key evicted"
+                );
+            }
+            let keys: Vec<Bytes> = model.keys().cloned().collect();
+            st.load(&keys, epoch).await.unwrap();
+            for (k, v) in &model {
+                assert_eq!(st.get(k), Some(v), "key {k:?}");
+            }
+            let reads = counters
+                .state_reads
+                .load(std::sync::atomic::Ordering::Relaxed);
+            assert!(
+                reads > 700,
+                "cold keys were evicted and read back ({reads} reads)"
+            );
+        });
+    }
 }
