@@ -46,6 +46,14 @@ pub struct Stamp {
     pub seq: u64,
 }
 
+/// The `table | key_group` prefix of every full key of `key_group`.
+pub fn key_prefix(table: TableId, key_group: KeyGroup) -> [u8; KEY_PREFIX_LEN] {
+    let mut p = [0u8; KEY_PREFIX_LEN];
+    p[..4].copy_from_slice(&table.0.to_be_bytes());
+    p[4..].copy_from_slice(&key_group.0.to_be_bytes());
+    p
+}
+
 /// Encodes `table | key_group | user_key` into `buf`.
 pub fn encode_full_key(buf: &mut BytesMut, table: TableId, key_group: KeyGroup, user_key: &[u8]) {
     buf.reserve(KEY_PREFIX_LEN + user_key.len());
@@ -111,6 +119,7 @@ mod tests {
         let b = full_key(TableId(1), KeyGroup(3), b"aa");
         let c = full_key(TableId(2), KeyGroup(0), b"");
         assert!(a < b && b < c);
+        assert_eq!(a[..KEY_PREFIX_LEN], key_prefix(TableId(1), KeyGroup(2)));
         assert_eq!(
             decode_full_key(&a),
             Some((TableId(1), KeyGroup(2), &b"zz"[..]))

@@ -10,9 +10,11 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use hashbrown::HashTable;
 use riverbed_state_store::Epoch;
 
 use super::{Aggregate, Operator};
@@ -93,34 +95,38 @@ where
             // Group the batch by key first: per distinct key one state read
             // and one write, with the records chained through `next`.
             const NONE: usize = usize::MAX;
-            let mut index: HashMap<Bytes, usize, FastHash> = HashMap::default();
-            let mut keys: Vec<(K, Bytes, usize)> = Vec::new();
+            let hasher = FastHash::default();
+            let mut index: HashTable<usize> = HashTable::with_capacity(batch.len());
+            let mut sks: Vec<Bytes> = Vec::new();
+            let mut hashes: Vec<u64> = Vec::new();
+            let mut groups: Vec<(K, usize)> = Vec::new();
             let mut last: Vec<usize> = Vec::new();
             let mut next = vec![NONE; batch.len()];
             for (i, t) in batch.iter().enumerate() {
                 let k = (self.key_fn)(t);
                 let sk = self.state.key_of(&k, self.max_parallelism, &[]);
-                match index.entry(sk) {
-                    Entry::Occupied(e) => {
-                        let g = *e.get();
+                let h = hasher.hash_one(&sk[..]);
+                match index.find(h, |&g| sks[g] == sk) {
+                    Some(&g) => {
                         next[last[g]] = i;
                         last[g] = i;
                     }
-                    Entry::Vacant(v) => {
-                        keys.push((k, v.key().clone(), i));
+                    None => {
+                        index.insert_unique(h, sks.len(), |&g| hashes[g]);
+                        sks.push(sk);
+                        hashes.push(h);
+                        groups.push((k, i));
                         last.push(i);
-                        v.insert(keys.len() - 1);
                     }
                 }
             }
             drop(index);
-            let sks: Vec<Bytes> = keys.iter().map(|(_, sk, _)| sk.clone()).collect();
-            self.state.load(&sks, epoch).await?;
-            for (k, sk, first) in keys {
+            let slots = self.state.load_slots(&sks, epoch).await?;
+            for ((sk, (k, first)), slot) in sks.into_iter().zip(groups).zip(slots) {
                 // Folded in place: an accumulator can be large (a
-                // distinct-count map), and one cache lookup serves the key.
+                // distinct-count map), and the load's slot spares a lookup.
                 let agg = &self.agg;
-                let (before, new) = self.state.modify(&sk, |slot| {
+                let (before, new) = self.state.modify_slot(slot, |slot| {
                     let before = slot.as_ref().map(|a| (agg.result)(a));
                     let acc = slot.get_or_insert_with(agg.create);
                     let mut i = first;

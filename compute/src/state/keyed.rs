@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use hashbrown::HashTable;
+use riverbed_state_store::keys::{key_prefix, KEY_PREFIX_LEN};
 use riverbed_state_store::{full_key, Epoch, KeyGroup, TableId, WriteBatch};
 
 use super::backend::StateBackend;
@@ -44,6 +45,10 @@ struct Cached<V> {
 /// trailing bytes of keys that differ only there (window ends, sequence
 /// numbers) badly enough that lookups spent their time comparing keys.
 pub type FastHash = foldhash::fast::FixedState;
+
+/// Where a loaded key sits in the worker cache until the next shrink.
+#[derive(Debug, Clone, Copy)]
+pub struct Slot(u32);
 
 pub struct KeyedState<V> {
     table: TableId,
@@ -114,10 +119,10 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
             .map(|&i| i as usize)
     }
 
-    /// The cache entry of `key`, inserted absent and clean if missing.
+    /// Position of `key` (hash `h`) in `entries`, inserted absent and
+    /// clean if missing; marks it used now.
     #[inline]
-    fn entry(&mut self, key: &Bytes) -> &mut Cached<V> {
-        let h = self.hash(key);
+    fn position(&mut self, h: u64, key: &Bytes) -> usize {
         let i = match self.find(h, key) {
             Some(i) => i,
             None => {
@@ -135,19 +140,37 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
                 i
             }
         };
-        let e = &mut self.entries[i];
-        e.last_use = self.clock;
-        e
+        self.entries[i].last_use = self.clock;
+        i
+    }
+
+    /// The cache entry of `key`, inserted absent and clean if missing.
+    #[inline]
+    fn entry(&mut self, key: &Bytes) -> &mut Cached<V> {
+        let i = self.position(self.hash(key), key);
+        &mut self.entries[i]
     }
 
     /// Makes sure every key of `keys` is cached: one multi-get for the misses.
     pub async fn load(&mut self, keys: &[Bytes], epoch: Epoch) -> Result<()> {
+        self.load_slots(keys, epoch).await.map(drop)
+    }
+
+    /// [`load`](Self::load), returning where each key sits in the cache:
+    /// [`modify_slot`](Self::modify_slot) then changes it without a second
+    /// lookup. Slots stay valid until the next `shrink`.
+    pub async fn load_slots(&mut self, keys: &[Bytes], epoch: Epoch) -> Result<Vec<Slot>> {
         self.clock = self.clock.wrapping_add(1);
         let hashes: Vec<u64> = keys.iter().map(|k| self.hash(k)).collect();
+        const UNSET: u32 = u32::MAX;
+        let mut slots = vec![Slot(UNSET); keys.len()];
         let mut uncached: Vec<usize> = Vec::new();
         for (i, (k, &h)) in keys.iter().zip(&hashes).enumerate() {
             match self.find(h, k) {
-                Some(at) => self.entries[at].last_use = self.clock,
+                Some(at) => {
+                    self.entries[at].last_use = self.clock;
+                    slots[i] = Slot(at as u32);
+                }
                 None => uncached.push(i),
             }
         }
@@ -158,35 +181,51 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
             Some(w) => uncached.iter().map(|&i| w.may_hold(hashes[i])).collect(),
             None => vec![true; uncached.len()],
         };
-        let mut missing: Vec<Bytes> = Vec::new();
+        let mut missing: Vec<usize> = Vec::new();
         let mut asked: HashSet<&Bytes, FastHash> = HashSet::default();
         for (&i, may_hold) in uncached.iter().zip(written) {
             if !may_hold {
-                self.entry(&keys[i]);
+                slots[i] = Slot(self.position(hashes[i], &keys[i]) as u32);
             } else if asked.insert(&keys[i]) {
-                missing.push(keys[i].clone());
+                missing.push(i);
             }
         }
-        if missing.is_empty() {
-            return Ok(());
+        if !missing.is_empty() {
+            // Sorted, the lookups walk the store's trees and blocks in order.
+            missing.sort_unstable_by(|&x, &y| keys[x].cmp(&keys[y]));
+            let ask: Vec<Bytes> = missing.iter().map(|&i| keys[i].clone()).collect();
+            OperatorCounters::add(&self.counters.state_reads, ask.len());
+            let values = self.backend.multi_get(&ask, epoch).await?;
+            for (&i, v) in missing.iter().zip(values) {
+                let value = match v {
+                    Some(b) => Some(V::from_bytes(&b).ok_or_else(|| Error::StateDecode {
+                        operator: self.operator.clone(),
+                        reason: format!("{} bytes under key {:?}", b.len(), keys[i]),
+                    })?),
+                    None => None,
+                };
+                let at = self.position(hashes[i], &keys[i]);
+                let e = &mut self.entries[at];
+                e.value = value;
+                e.dirty = false;
+                slots[i] = Slot(at as u32);
+            }
         }
-        // Sorted, the lookups walk the store's trees and blocks in order.
-        missing.sort_unstable();
-        OperatorCounters::add(&self.counters.state_reads, missing.len());
-        let values = self.backend.multi_get(&missing, epoch).await?;
-        for (k, v) in missing.into_iter().zip(values) {
-            let value = match v {
-                Some(b) => Some(V::from_bytes(&b).ok_or_else(|| Error::StateDecode {
-                    operator: self.operator.clone(),
-                    reason: format!("{} bytes under key {k:?}", b.len()),
-                })?),
-                None => None,
-            };
-            let e = self.entry(&k);
-            e.value = value;
-            e.dirty = false;
+        // A key given twice was asked for once; its other places find it now.
+        for (i, slot) in slots.iter_mut().enumerate() {
+            if slot.0 == UNSET {
+                *slot = Slot(self.position(hashes[i], &keys[i]) as u32);
+            }
         }
-        Ok(())
+        Ok(slots)
+    }
+
+    /// [`modify`](Self::modify) for a key [`load_slots`](Self::load_slots)
+    /// placed at `slot` (since the last shrink).
+    pub fn modify_slot<R>(&mut self, slot: Slot, f: impl FnOnce(&mut Option<V>) -> R) -> R {
+        let e = &mut self.entries[slot.0 as usize];
+        e.dirty = true;
+        f(&mut e.value)
     }
 
     /// The cached value of a loaded key.
@@ -227,10 +266,14 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
 
     /// The store key of `key` in the key group its encoding hashes to.
     pub fn key_of<K: Codec>(&self, key: &K, max_parallelism: u16, suffix: &[u8]) -> Bytes {
-        let mut kb = key.to_bytes();
-        let kg = crate::runtime::exchange::key_group_of(&kb, max_parallelism);
-        kb.extend_from_slice(suffix);
-        self.state_key(kg, &kb)
+        // Encoded once, after room for the prefix: one allocation per key.
+        let mut buf = Vec::with_capacity(KEY_PREFIX_LEN + 16 + suffix.len());
+        buf.resize(KEY_PREFIX_LEN, 0);
+        key.encode(&mut buf);
+        let kg = crate::runtime::exchange::key_group_of(&buf[KEY_PREFIX_LEN..], max_parallelism);
+        buf[..KEY_PREFIX_LEN].copy_from_slice(&key_prefix(self.table, KeyGroup(kg)));
+        buf.extend_from_slice(suffix);
+        Bytes::from(buf)
     }
 
     pub fn put(&mut self, key: Bytes, value: V) {
@@ -318,6 +361,31 @@ mod tests {
 
     use super::*;
     use crate::state::EmbeddedBackend;
+
+    #[test]
+    fn key_of_is_the_full_key_of_the_encoded_key_in_its_key_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let store = rt
+            .block_on(Store::open(Options::with_url(dir.path().to_str().unwrap())))
+            .unwrap();
+        let backend = Arc::new(EmbeddedBackend::new(Arc::new(store)));
+        let st: KeyedState<i64> = KeyedState::new(TableId(9), "t", backend, Arc::default(), 10);
+        for key in [0u64, 7, 1 << 40, u64::MAX] {
+            for suffix in [&b""[..], b"window-end"] {
+                let kb = key.to_bytes();
+                let kg = crate::runtime::exchange::key_group_of(&kb, 128);
+                let mut user = kb.clone();
+                user.extend_from_slice(suffix);
+                assert_eq!(
+                    st.key_of(&key, 128, suffix),
+                    full_key(TableId(9), KeyGroup(kg), &user)
+                );
+            }
+        }
+    }
 
     /// A hot key stays cached through every shrink while cold keys come
     /// and go, and every value survives write-back, eviction and reload.
