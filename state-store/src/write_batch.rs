@@ -13,6 +13,9 @@ use crate::keys::{full_key, KeyGroup, TableId, KEY_PREFIX_LEN};
 pub const MAX_KEY_BYTES: usize = 64 << 10;
 /// Largest value: it must fit in one data block frame.
 pub const MAX_VALUE_BYTES: usize = 64 << 20;
+/// Largest batch (keys and values together): the memtable addresses a
+/// batch's bytes with 32-bit offsets.
+pub const MAX_BATCH_BYTES: usize = u32::MAX as usize;
 
 /// One op of a batch, borrowing the batch's bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +146,12 @@ impl WriteBatch {
 
     /// Rejects the whole batch before any of it is applied.
     pub(crate) fn validate(&self) -> Result<()> {
+        if self.data.len() > MAX_BATCH_BYTES {
+            return Err(Error::InvalidArgument(format!(
+                "batch of {} bytes exceeds the limit of {MAX_BATCH_BYTES}: split it",
+                self.data.len()
+            )));
+        }
         for (i, op) in self.ops().enumerate() {
             match op {
                 Op::Put(k, v) => {
