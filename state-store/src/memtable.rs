@@ -8,24 +8,25 @@
 //!
 //! Layout: sorted runs, not a search tree. Writers of large state ship
 //! batches already in key order (a worker writes its cache back sorted), so
-//! a batch becomes one run by copying its bytes into an arena; inserting
-//! the same keys one by one into a tree cost a random path of out-of-line
-//! key comparisons per key and dominated large-state profiles. A batch out
-//! of order is sorted first (stable, the last write of a key wins).
+//! a batch becomes one run; inserting the same keys one by one into a tree
+//! cost a random path of out-of-line key comparisons per key and dominated
+//! large-state profiles. A batch out of order has its slots sorted (stable,
+//! the last write of a key wins).
 //!
 //! ```text
-//! run:   data    key₀ value₀ key₁ value₁ …            (one Bytes arena)
-//!        slots   [key off, key len, value off, value len | TOMBSTONE] …
-//!                sorted by key, one slot per key
-//! runs:  oldest … newest; a newer run's slot hides an older run's
+//! arenas: one per batch: the batch's bytes, copied once   key₀ value₀ key₁ value₁ …
+//! slot:   [arena, key offset, key length, value length | TOMBSTONE]   (value follows its key)
+//! run:    slots sorted by key, one per key
+//! runs:   oldest … newest; a newer run's slot hides an older run's
 //! ```
 //!
 //! A pushed run merges with the run before it while that one is no larger,
-//! as a binary counter does, so a memtable holds O(log n) runs and a key is
-//! copied O(log n) times; a point read probes the memtable's bloom filter
-//! and then binary-searches the runs newest first. A range delete cuts the
-//! covered slots out of every run (writes after it in the same batch start
-//! a new run).
+//! as a binary counter does, so a memtable holds O(log n) runs. Merges move
+//! only the 16-byte slots; keys and values stay in their batch's arena,
+//! so a large value is copied once however often its run merges. A point
+//! read probes the memtable's bloom filter and then binary-searches the
+//! runs newest first. A range delete cuts the covered slots out of every
+//! run (writes after it in the same batch start a new run).
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -83,125 +84,97 @@ pub fn key_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
 /// `value_len` of a point tombstone.
 const TOMBSTONE: u32 = u32::MAX;
 
-/// Where one version sits in its run's arena.
+/// Where one version sits: in which arena, and where in it.
 #[derive(Clone, Copy)]
 struct Slot {
+    arena: u32,
     key: u32,
     key_len: u32,
-    value: u32,
     value_len: u32,
 }
 
-/// Keys in order, each once, with their bytes in one arena.
-struct Run {
-    data: Bytes,
-    slots: Vec<Slot>,
-}
+/// The batches' bytes, indexed by `Slot::arena`.
+struct Arenas(Vec<Bytes>);
 
-impl Run {
+impl Arenas {
     #[inline]
     fn key(&self, s: Slot) -> &[u8] {
-        &self.data[s.key as usize..(s.key + s.key_len) as usize]
+        &self.0[s.arena as usize][s.key as usize..(s.key + s.key_len) as usize]
     }
 
     #[inline]
     fn value(&self, s: Slot) -> Option<&[u8]> {
-        (s.value_len != TOMBSTONE)
-            .then(|| &self.data[s.value as usize..(s.value + s.value_len) as usize])
+        let at = (s.key + s.key_len) as usize;
+        (s.value_len != TOMBSTONE).then(|| &self.0[s.arena as usize][at..at + s.value_len as usize])
+    }
+
+    /// The key as an owned `Bytes`: a slice of the arena, no copy.
+    fn key_bytes(&self, s: Slot) -> Bytes {
+        self.0[s.arena as usize].slice(s.key as usize..(s.key + s.key_len) as usize)
     }
 
     /// The value as an owned version: a slice of the arena, no copy.
     fn version(&self, s: Slot) -> Value {
+        let at = (s.key + s.key_len) as usize;
         match s.value_len {
             TOMBSTONE => Value::Delete,
-            n => Value::Put(self.data.slice(s.value as usize..(s.value + n) as usize)),
+            n => Value::Put(self.0[s.arena as usize].slice(at..at + n as usize)),
         }
     }
 
-    /// Index of the first slot whose key is `>= key`.
-    fn lower_bound(&self, key: &[u8]) -> usize {
-        self.slots
-            .partition_point(|&s| key_cmp(self.key(s), key).is_lt())
+    /// Index of the first slot of `run` whose key is `>= key`.
+    fn lower_bound(&self, run: &[Slot], key: &[u8]) -> usize {
+        run.partition_point(|&s| key_cmp(self.key(s), key).is_lt())
     }
 
-    fn find(&self, key: &[u8]) -> Option<Slot> {
-        let i = self.lower_bound(key);
-        self.slots.get(i).copied().filter(|&s| self.key(s) == key)
-    }
-}
-
-/// Builds a run from versions pushed in strictly ascending key order.
-#[derive(Default)]
-struct RunBuilder {
-    data: Vec<u8>,
-    slots: Vec<Slot>,
-}
-
-impl RunBuilder {
-    fn with_capacity(entries: usize, bytes: usize) -> Self {
-        RunBuilder {
-            data: Vec::with_capacity(bytes),
-            slots: Vec::with_capacity(entries),
-        }
-    }
-
-    fn push(&mut self, key: &[u8], value: Option<&[u8]>) {
-        let at = self.data.len() as u32;
-        self.data.extend_from_slice(key);
-        let value_len = match value {
-            Some(v) => {
-                self.data.extend_from_slice(v);
-                v.len() as u32
-            }
-            None => TOMBSTONE,
-        };
-        self.slots.push(Slot {
-            key: at,
-            key_len: key.len() as u32,
-            value: at + key.len() as u32,
-            value_len,
-        });
-    }
-
-    fn finish(self) -> Run {
-        Run {
-            data: Bytes::from(self.data),
-            slots: self.slots,
-        }
+    fn find(&self, run: &[Slot], key: &[u8]) -> Option<Slot> {
+        let i = self.lower_bound(run, key);
+        run.get(i).copied().filter(|&s| self.key(s) == key)
     }
 }
 
 /// Every version of `runs` at or after `start` (and before `end`), in key
 /// order, the newest run's version of each key only.
 struct Merged<'a> {
-    runs: &'a [Run],
+    arenas: &'a Arenas,
+    runs: &'a [Vec<Slot>],
     pos: Vec<usize>,
     end: Option<&'a [u8]>,
 }
 
 impl<'a> Merged<'a> {
-    fn new(runs: &'a [Run], start: Option<&[u8]>, end: Option<&'a [u8]>) -> Self {
+    fn new(
+        arenas: &'a Arenas,
+        runs: &'a [Vec<Slot>],
+        start: Option<&[u8]>,
+        end: Option<&'a [u8]>,
+    ) -> Self {
         let pos = runs
             .iter()
-            .map(|r| start.map_or(0, |s| r.lower_bound(s)))
+            .map(|r| start.map_or(0, |s| arenas.lower_bound(r, s)))
             .collect();
-        Merged { runs, pos, end }
+        Merged {
+            arenas,
+            runs,
+            pos,
+            end,
+        }
     }
 }
 
-impl<'a> Iterator for Merged<'a> {
-    type Item = (&'a Run, Slot);
+impl Iterator for Merged<'_> {
+    type Item = Slot;
 
-    fn next(&mut self) -> Option<Self::Item> {
-        let runs = self.runs;
-        let mut best: Option<(usize, &'a [u8])> = None;
+    fn next(&mut self) -> Option<Slot> {
+        let (runs, arenas) = (self.runs, self.arenas);
+        let mut best: Option<(usize, &[u8])> = None;
         // Newest first: an older run's head equal to the best so far is
         // hidden by it and skipped for good (the newer one stays at its head).
         for r in (0..runs.len()).rev() {
-            let Some(&s) = runs[r].slots.get(self.pos[r]) else {
+            let Some(&s) = runs[r].get(self.pos[r]) else {
                 continue;
             };
-            let k = runs[r].key(s);
+            let k = arenas.key(s);
             match best {
                 None => best = Some((r, k)),
                 Some((_, b)) => match key_cmp(k, b) {
@@ -215,15 +188,16 @@ impl<'a> Iterator for Merged<'a> {
         if self.end.is_some_and(|e| key_cmp(k, e).is_ge()) {
             return None;
         }
-        let s = runs[r].slots[self.pos[r]];
+        let s = runs[r][self.pos[r]];
         self.pos[r] += 1;
-        Some((&runs[r], s))
+        Some(s)
     }
 }
 
 struct Inner {
-    /// Oldest first.
-    runs: Vec<Run>,
+    arenas: Arenas,
+    /// Sorted runs of slots, oldest first.
+    runs: Vec<Vec<Slot>>,
     /// A bloom filter over the keys in `runs`: a read of a key the memtable
     /// lacks (most reads, once state spreads over files) skips the runs'
     /// searches and their key comparisons.
@@ -250,96 +224,81 @@ fn bloom_bits(key: &[u8]) -> (usize, u64, usize, u64) {
 
 impl Inner {
     #[inline]
-    fn note(&mut self, key: &[u8]) {
-        let (i, m, j, n) = bloom_bits(key);
-        self.bloom[i] |= m;
-        self.bloom[j] |= n;
-    }
-
-    #[inline]
     fn may_hold(&self, key: &[u8]) -> bool {
         let (i, m, j, n) = bloom_bits(key);
         self.bloom[i] & m != 0 && self.bloom[j] & n != 0
     }
 
-    /// Adds the puts and deletes of `batch`'s ops `ops` (no range deletes)
-    /// as one run.
-    fn add_run(&mut self, batch: &WriteBatch, ops: Range<usize>) {
+    /// Adds the puts and deletes among `batch`'s ops `ops` (no range
+    /// deletes), whose bytes are in arena `arena`, as one run.
+    fn add_run(&mut self, batch: &WriteBatch, arena: u32, ops: Range<usize>) {
         if ops.is_empty() {
             return;
         }
-        let key = |i: usize| op_key(batch.op(i));
-        let push = |b: &mut RunBuilder, i: usize| match batch.op(i) {
-            Op::Put(k, v) => b.push(k, Some(v)),
-            Op::Delete(k) => b.push(k, None),
-            Op::DeleteRange(..) => unreachable!("segments hold no range deletes"),
-        };
-        let bytes = ops
-            .clone()
-            .map(|i| match batch.op(i) {
-                Op::Put(k, v) | Op::DeleteRange(k, v) => k.len() + v.len(),
-                Op::Delete(k) => k.len(),
+        let mut run: Vec<Slot> = ops
+            .map(|i| {
+                let (op, at) = batch.op_at(i);
+                let (key, value_len) = match op {
+                    Op::Put(k, v) => (k, v.len() as u32),
+                    Op::Delete(k) => (k, TOMBSTONE),
+                    Op::DeleteRange(..) => unreachable!("segments hold no range deletes"),
+                };
+                Slot {
+                    arena,
+                    key: at as u32,
+                    key_len: key.len() as u32,
+                    value_len,
+                }
             })
-            .sum();
-        let mut b = RunBuilder::with_capacity(ops.len(), bytes);
-        let ascending = (ops.start + 1..ops.end).all(|i| key_cmp(key(i - 1), key(i)).is_lt());
-        if ascending {
-            for i in ops.clone() {
-                push(&mut b, i);
-            }
-        } else {
-            // Stable, so equal keys keep batch order and the last one wins.
-            let mut order: Vec<usize> = ops.clone().collect();
-            order.sort_by(|&x, &y| key_cmp(key(x), key(y)));
-            for (n, &i) in order.iter().enumerate() {
-                let last_of_key = order.get(n + 1).is_none_or(|&j| key(j) != key(i));
-                if last_of_key {
-                    push(&mut b, i);
+            .collect();
+        let arenas = &self.arenas;
+        let ascending = run
+            .windows(2)
+            .all(|w| key_cmp(arenas.key(w[0]), arenas.key(w[1])).is_lt());
+        if !ascending {
+            // Stable, so equal keys keep batch order; the last one wins.
+            run.sort_by(|&x, &y| key_cmp(arenas.key(x), arenas.key(y)));
+            let mut keep: Vec<Slot> = Vec::with_capacity(run.len());
+            for s in run {
+                match keep.last_mut() {
+                    Some(last) if arenas.key(*last) == arenas.key(s) => *last = s,
+                    _ => keep.push(s),
                 }
             }
+            run = keep;
         }
-        for i in ops {
-            self.note(key(i));
+        for &s in &run {
+            let (i, m, j, n) = bloom_bits(self.arenas.key(s));
+            self.bloom[i] |= m;
+            self.bloom[j] |= n;
         }
-        self.push_run(b.finish());
+        self.push_run(run);
     }
 
     /// Appends `run` as the newest, merging while the run before is no larger.
-    fn push_run(&mut self, run: Run) {
+    fn push_run(&mut self, run: Vec<Slot>) {
         self.runs.push(run);
         while let [.., older, newer] = &self.runs[..] {
-            let fits = older.data.len() + newer.data.len() <= u32::MAX as usize;
-            if older.slots.len() > newer.slots.len() || !fits {
+            if older.len() > newer.len() {
                 break;
             }
             let n = self.runs.len();
             let pair = &self.runs[n - 2..];
-            let bytes = pair.iter().map(|r| r.data.len()).sum();
-            let mut b = RunBuilder::with_capacity(pair[0].slots.len() + pair[1].slots.len(), bytes);
-            for (r, s) in Merged::new(pair, None, None) {
-                b.push(r.key(s), r.value(s));
-            }
+            let mut merged = Vec::with_capacity(pair[0].len() + pair[1].len());
+            merged.extend(Merged::new(&self.arenas, pair, None, None));
             self.runs.truncate(n - 2);
-            self.runs.push(b.finish());
+            self.runs.push(merged);
         }
     }
 
     /// Drops every version with a key in `start..end`.
     fn remove_range(&mut self, start: &[u8], end: &[u8]) {
+        let arenas = &self.arenas;
         for run in &mut self.runs {
-            let (lo, hi) = (run.lower_bound(start), run.lower_bound(end));
-            run.slots.drain(lo..hi);
+            let (lo, hi) = (arenas.lower_bound(run, start), arenas.lower_bound(run, end));
+            run.drain(lo..hi);
         }
-        self.runs.retain(|r| !r.slots.is_empty());
-    }
-}
-
-/// The key of a put or delete.
-#[inline]
-fn op_key(op: Op<'_>) -> &[u8] {
-    match op {
-        Op::Put(k, _) | Op::Delete(k) => k,
-        Op::DeleteRange(..) => unreachable!("segments hold no range deletes"),
+        self.runs.retain(|r| !r.is_empty());
     }
 }
 
@@ -352,6 +311,7 @@ impl Memtable {
         Memtable {
             stamp: Stamp { epoch, seq },
             inner: RwLock::new(Inner {
+                arenas: Arenas(Vec::new()),
                 runs: Vec::new(),
                 bloom: vec![0; (BLOOM_BITS / 64) as usize],
                 frozen: false,
@@ -374,7 +334,7 @@ impl Memtable {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.inner.read().runs.iter().all(|r| r.slots.is_empty())
+        self.inner.read().runs.iter().all(|r| r.is_empty())
     }
 
     /// Applies `batch` in order; returns the bytes added and the range
@@ -386,13 +346,16 @@ impl Memtable {
         }
         let mut added = 0usize;
         let mut tombstones = Vec::new();
+        // The batch's bytes, copied once; its slots point into them.
+        let arena = inner.arenas.0.len() as u32;
+        inner.arenas.0.push(Bytes::copy_from_slice(batch.data()));
         let mut segment = 0;
         for (i, op) in batch.ops().enumerate() {
             match op {
                 Op::Put(k, v) => added += k.len() + v.len() + ENTRY_OVERHEAD,
                 Op::Delete(k) => added += k.len() + ENTRY_OVERHEAD,
                 Op::DeleteRange(s, e) => {
-                    inner.add_run(batch, segment..i);
+                    inner.add_run(batch, arena, segment..i);
                     segment = i + 1;
                     inner.remove_range(s, e);
                     added += s.len() + e.len() + ENTRY_OVERHEAD;
@@ -404,7 +367,7 @@ impl Memtable {
                 }
             }
         }
-        inner.add_run(batch, segment..batch.len());
+        inner.add_run(batch, arena, segment..batch.len());
         self.size.fetch_add(added, Ordering::Relaxed);
         Ok((added, tombstones))
     }
@@ -420,21 +383,23 @@ impl Memtable {
         if !inner.may_hold(key) {
             return None;
         }
+        let arenas = &inner.arenas;
         inner
             .runs
             .iter()
             .rev()
-            .find_map(|r| r.find(key).map(|s| r.version(s)))
+            .find_map(|r| arenas.find(r, key).map(|s| arenas.version(s)))
     }
 
     /// Versions with keys in `[start, end)` (`end = None`: unbounded), sorted.
     pub fn range(&self, start: &[u8], end: Option<&[u8]>) -> Vec<Entry> {
         let inner = self.inner.read();
-        Merged::new(&inner.runs, Some(start), end)
-            .map(|(r, s)| Entry {
-                key: r.data.slice(s.key as usize..(s.key + s.key_len) as usize),
+        let arenas = &inner.arenas;
+        Merged::new(arenas, &inner.runs, Some(start), end)
+            .map(|s| Entry {
+                key: arenas.key_bytes(s),
                 stamp: self.stamp,
-                value: r.version(s),
+                value: arenas.version(s),
             })
             .collect()
     }
@@ -442,8 +407,9 @@ impl Memtable {
     /// Calls `f` on every version in key order (used by flush, on a frozen memtable).
     pub fn for_each(&self, mut f: impl FnMut(&[u8], Option<&[u8]>)) {
         let inner = self.inner.read();
-        for (r, s) in Merged::new(&inner.runs, None, None) {
-            f(r.key(s), r.value(s));
+        let arenas = &inner.arenas;
+        for s in Merged::new(arenas, &inner.runs, None, None) {
+            f(arenas.key(s), arenas.value(s));
         }
     }
 
@@ -527,6 +493,7 @@ mod model_tests {
         fn runs_agree_with_a_sorted_map(batches in prop::collection::vec(batch(), 1..40)) {
             let m = Memtable::new(Epoch(1), 1);
             let mut model: BTreeMap<Bytes, Value> = BTreeMap::new();
+            let mut batch_bytes = 0;
             for (ops, sort) in batches {
                 let mut ops = ops;
                 if sort {
@@ -556,6 +523,9 @@ mod model_tests {
                     }
                 }
                 m.apply(&b).unwrap();
+                batch_bytes += b.data().len();
+                let arena_bytes: usize = m.inner.read().arenas.0.iter().map(|a| a.len()).sum();
+                prop_assert_eq!(arena_bytes, batch_bytes, "bytes are copied once, never by merges");
                 for i in 0..345u16 {
                     prop_assert_eq!(m.get(&key(i)), model.get(&key(i)).cloned(), "key {}", i);
                 }

@@ -85,6 +85,17 @@ impl WriteBatch {
         }
     }
 
+    /// The bytes of every op, back to back.
+    pub(crate) fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// The `i`-th op and where its bytes start in [`data`](Self::data).
+    #[inline]
+    pub(crate) fn op_at(&self, i: usize) -> (Op<'_>, usize) {
+        (self.op(i), self.ops[i].at)
+    }
+
     /// The ops in the order they apply.
     pub fn ops(&self) -> impl ExactSizeIterator<Item = Op<'_>> + '_ {
         (0..self.ops.len()).map(|i| self.op(i))

@@ -98,7 +98,7 @@ impl Engine for Riverbed {
     async fn put_batch(&mut self, batch: &[(Bytes, Bytes)]) -> Result<()> {
         let mut wb = WriteBatch::with_capacity(batch.len());
         for (k, v) in batch {
-            wb.put(k.clone(), v.clone());
+            wb.put(k, v);
         }
         self.store.write(Epoch(self.epoch), &wb).await?;
         self.batches_in_epoch += 1;
