@@ -192,7 +192,8 @@ where
                     }
                 }
             }
-            let mut windows: Vec<(Bytes, usize, Timestamp, Timestamp)> = Vec::new();
+            let mut sks: Vec<Bytes> = Vec::new();
+            let mut windows: Vec<(usize, Timestamp, Timestamp)> = Vec::new();
             let mut kb = Vec::new();
             for (g, (range, _, ts, first, _)) in groups.iter().enumerate() {
                 kb.clear();
@@ -208,7 +209,8 @@ where
                     any = true;
                     kb.truncate(key_len);
                     kb.extend_from_slice(&end.to_be_bytes());
-                    windows.push((self.state.state_key(kg, &kb), g, start, end));
+                    sks.push(self.state.state_key(kg, &kb));
+                    windows.push((g, start, end));
                 }
                 if !any {
                     let mut i = *first;
@@ -220,17 +222,19 @@ where
             }
             late_rows.sort_unstable();
             OperatorCounters::add(&self.counters.late_records, late_rows.len());
-            let sks: Vec<Bytes> = windows.iter().map(|w| w.0.clone()).collect();
-            self.state.load(&sks, epoch).await?;
-            for (sk, g, start, end) in windows {
+            let slots = self.state.load_slots(&sks, epoch).await?;
+            for ((sk, (g, start, end)), slot) in sks.into_iter().zip(windows).zip(slots) {
                 let (_, key, _, first, _) = &groups[g];
-                let add = &self.agg.add;
-                let new_window = self.state.update(&sk, self.agg.create, |acc| {
+                let (add, create) = (&self.agg.add, &self.agg.create);
+                let new_window = self.state.modify_slot(slot, |acc| {
+                    let created = acc.is_none();
+                    let acc = acc.get_or_insert_with(create);
                     let mut i = *first;
                     while i != NONE {
                         add(acc, &batch[i as usize]);
                         i = next[i as usize];
                     }
+                    created
                 });
                 if new_window {
                     self.timers
