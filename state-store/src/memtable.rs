@@ -42,6 +42,9 @@ use crate::write_batch::{Op, WriteBatch};
 /// Bookkeeping bytes charged per entry on top of key and value: a slot, and
 /// slack for the copy a merge of runs makes while both exist.
 const ENTRY_OVERHEAD: usize = 24;
+/// Bookkeeping bytes charged per batch: its arena's handle and allocation,
+/// which many one-op batches would otherwise leave uncounted.
+const BATCH_OVERHEAD: usize = 64;
 
 pub struct Memtable {
     stamp: Stamp,
@@ -344,7 +347,7 @@ impl Memtable {
         if inner.frozen {
             return Err(Frozen);
         }
-        let mut added = 0usize;
+        let mut added = BATCH_OVERHEAD;
         let mut tombstones = Vec::new();
         // The batch's bytes, copied once; its slots point into them.
         let arena = inner.arenas.0.len() as u32;
