@@ -16,8 +16,10 @@
 //!    engine's checkpoint.
 
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{ensure, Result};
+use bytes::Bytes;
 use serde::Serialize;
 
 use crate::config::RunConfig;
@@ -141,6 +143,31 @@ pub fn rate_of(summaries: &[Summary], engine: &str, w: Workload) -> Option<f64> 
         .map(|s| s.ops_per_sec)
 }
 
+/// Writes `batches`, then settles; returns the time of both.
+async fn fill<E: Engine>(e: &mut E, batches: &[Vec<(Bytes, Bytes)>]) -> Result<Duration> {
+    let (r, t) = timed(async {
+        for b in batches {
+            e.put_batch(b).await?;
+        }
+        e.settle().await
+    })
+    .await;
+    r.map(|()| t)
+}
+
+/// Point-reads every key of `keys`; returns how many were found and the time.
+async fn read_all<E: Engine>(e: &mut E, keys: &[Bytes]) -> Result<(u64, Duration)> {
+    let (r, t) = timed(async {
+        let mut found = 0u64;
+        for k in keys {
+            found += e.get(k).await?.is_some() as u64;
+        }
+        anyhow::Ok(found)
+    })
+    .await;
+    Ok((r?, t))
+}
+
 /// Runs every workload on engine `E` in fresh directories under `root`.
 pub async fn run_engine<E: Engine>(
     name: &'static str,
@@ -173,14 +200,7 @@ pub async fn run_engine<E: Engine>(
     std::fs::create_dir_all(&dir)?;
     let batches = d.batches(0..d.n, 0, cfg.batch);
     let mut e = E::open(&dir).await?;
-    let (r, t) = timed(async {
-        for b in &batches {
-            e.put_batch(b).await?;
-        }
-        e.settle().await
-    })
-    .await;
-    r?;
+    let t = fill(&mut e, &batches).await?;
     push(
         Workload::SequentialFill,
         d.n,
@@ -196,14 +216,7 @@ pub async fn run_engine<E: Engine>(
     std::fs::create_dir_all(&dir)?;
     let batches = d.batches((0..d.n).map(|j| d.scattered(j)), 0, cfg.batch);
     let mut e = E::open(&dir).await?;
-    let (r, t) = timed(async {
-        for b in &batches {
-            e.put_batch(b).await?;
-        }
-        e.settle().await
-    })
-    .await;
-    r?;
+    let t = fill(&mut e, &batches).await?;
     push(
         Workload::RandomFill,
         d.n,
@@ -223,15 +236,8 @@ pub async fn run_engine<E: Engine>(
     let picks: Vec<_> = (0..cfg.point_reads)
         .map(|_| hot[rng.below(hot.len() as u64) as usize].clone())
         .collect();
-    let (r, t) = timed(async {
-        let mut found = 0u64;
-        for k in &picks {
-            found += e.get(k).await?.is_some() as u64;
-        }
-        anyhow::Ok(found)
-    })
-    .await;
-    ensure!(r? == cfg.point_reads, "{name}: hot reads missed keys");
+    let (found, t) = read_all(&mut e, &picks).await?;
+    ensure!(found == cfg.point_reads, "{name}: hot reads missed keys");
     push(
         Workload::PointReadHot,
         cfg.point_reads,
@@ -243,15 +249,11 @@ pub async fn run_engine<E: Engine>(
     let picks: Vec<_> = (0..cfg.point_reads)
         .map(|_| d.key(rng.below(d.n)))
         .collect();
-    let (r, t) = timed(async {
-        let mut found = 0u64;
-        for k in &picks {
-            found += e.get(k).await?.is_some() as u64;
-        }
-        anyhow::Ok(found)
-    })
-    .await;
-    ensure!(r? == cfg.point_reads, "{name}: uniform reads missed keys");
+    let (found, t) = read_all(&mut e, &picks).await?;
+    ensure!(
+        found == cfg.point_reads,
+        "{name}: uniform reads missed keys"
+    );
     push(
         Workload::PointReadUniform,
         cfg.point_reads,

@@ -143,7 +143,8 @@ fn push_time_field(out: &mut Vec<u8>, key: &[u8], ms: i64) -> Result<()> {
     Ok(())
 }
 
-fn push_u64(out: &mut Vec<u8>, mut value: u64) {
+/// Appends `value` in decimal, without the formatting machinery.
+pub(crate) fn push_u64(out: &mut Vec<u8>, mut value: u64) {
     let mut digits = [0u8; 20];
     let mut start = digits.len();
     loop {

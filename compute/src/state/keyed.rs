@@ -123,10 +123,19 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
     /// clean if missing; marks it used now.
     #[inline]
     fn position(&mut self, h: u64, key: &Bytes) -> usize {
-        let i = match self.find(h, key) {
-            Some(i) => i,
-            None => {
+        let entries = &self.entries;
+        let i = match self.index.entry(
+            h,
+            |&i| {
+                let c = &entries[i as usize];
+                c.hash == h && c.key == key
+            },
+            |&i| entries[i as usize].hash,
+        ) {
+            hashbrown::hash_table::Entry::Occupied(o) => *o.get() as usize,
+            hashbrown::hash_table::Entry::Vacant(v) => {
                 let i = self.entries.len();
+                v.insert(i as u32);
                 self.entries.push(Cached {
                     hash: h,
                     key: key.clone(),
@@ -134,9 +143,6 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
                     dirty: false,
                     last_use: self.clock,
                 });
-                let entries = &self.entries;
-                self.index
-                    .insert_unique(h, i as u32, |&j| entries[j as usize].hash);
                 i
             }
         };

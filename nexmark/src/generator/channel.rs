@@ -78,23 +78,10 @@ impl Channels {
 
 /// The name of ordinary channel `c`: `channel-<c>`.
 pub(crate) fn channel_name(c: u64) -> String {
-    let mut name = String::with_capacity(13);
-    name.push_str("channel-");
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    let mut value = c;
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    for &digit in &digits[start..] {
-        name.push(char::from(digit));
-    }
-    name
+    let mut name = Vec::with_capacity(13);
+    name.extend_from_slice(b"channel-");
+    crate::json::push_u64(&mut name, c);
+    String::from_utf8(name).expect("ASCII")
 }
 
 /// Appends `https://www.nexmark.com/<a>/<b>/<c>/item.htm?query=1`.
