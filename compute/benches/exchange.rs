@@ -50,7 +50,8 @@ fn key_by_exchange(c: &mut Criterion) {
                             ..JobConfig::default()
                         },
                         Arc::new(EmbeddedBackend::new(store.clone())),
-                    );
+                    )
+                    .expect("valid job config");
                     env.source("src", 2, move |i, p| (i as u64..n).step_by(p))
                         .key_by(|r: &u64| r.wrapping_mul(0x9e37_79b9_7f4a_7c15))
                         .stream()

@@ -63,7 +63,8 @@ fn time_job(cache: usize, build: impl FnOnce(&Env)) -> Duration {
             state_cache_entries: cache,
             ..JobConfig::default()
         };
-        let env = Env::new(config, Arc::new(EmbeddedBackend::new(store.clone())));
+        let env = Env::new(config, Arc::new(EmbeddedBackend::new(store.clone())))
+            .expect("valid job config");
         build(&env);
         let start = Instant::now();
         env.execute().await.unwrap();

@@ -46,7 +46,7 @@ macro_rules! unsigned {
         }
     )*};
 }
-unsigned!(u8, u16, u32, u64);
+unsigned!(u8, u16, u32, u64, u128);
 
 macro_rules! signed {
     ($($t:ty => $u:ty),*) => {$(
@@ -60,7 +60,7 @@ macro_rules! signed {
         }
     )*};
 }
-signed!(i32 => u32, i64 => u64);
+signed!(i32 => u32, i64 => u64, i128 => u128);
 
 impl Codec for f64 {
     fn encode(&self, out: &mut Vec<u8>) {

@@ -58,6 +58,95 @@ impl Default for JobConfig {
     }
 }
 
+/// The most subtasks per operator. The in-process runtime connects every
+/// pair of subtasks of an exchange with a channel, so memory grows with the
+/// square of the parallelism: 1,024 is about a million channels per exchange.
+pub const MAX_PARALLELISM_LIMIT: usize = 1024;
+
+/// The most key groups: Flink's upper bound for `max_parallelism` (2^15).
+pub const MAX_KEY_GROUPS: u16 = 32_768;
+
+/// The largest source batch, in records (a batch is one allocation).
+pub const MAX_BATCH_SIZE: usize = 1 << 20;
+
+/// The largest worker-side cache, in entries per subtask (positions in the
+/// cache's index are 32-bit).
+pub const MAX_STATE_CACHE_ENTRIES: usize = 1 << 31;
+
+impl JobConfig {
+    /// Checks every setting before anything is built: a bad value is refused
+    /// with the name of its field, before any subtask, channel, thread or
+    /// store exists.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &'static str, reason: String| Err(Error::InvalidConfig { field, reason });
+        if self.max_parallelism == 0 || self.max_parallelism > MAX_KEY_GROUPS {
+            return bad(
+                "max_parallelism",
+                format!(
+                    "max_parallelism {} is outside 1..={MAX_KEY_GROUPS}",
+                    self.max_parallelism
+                ),
+            );
+        }
+        if self.parallelism == 0 {
+            return bad("parallelism", "parallelism must be at least 1".into());
+        }
+        if self.parallelism > usize::from(self.max_parallelism) {
+            return bad(
+                "parallelism",
+                format!(
+                    "parallelism {} exceeds max_parallelism {}",
+                    self.parallelism, self.max_parallelism
+                ),
+            );
+        }
+        if self.parallelism > MAX_PARALLELISM_LIMIT {
+            return bad(
+                "parallelism",
+                format!(
+                    "parallelism {} is above {MAX_PARALLELISM_LIMIT}, the most this runtime \
+                     runs (each exchange connects every pair of subtasks)",
+                    self.parallelism
+                ),
+            );
+        }
+        if self.batch_size == 0 || self.batch_size > MAX_BATCH_SIZE {
+            return bad(
+                "batch_size",
+                format!(
+                    "batch_size {} is outside 1..={MAX_BATCH_SIZE} records",
+                    self.batch_size
+                ),
+            );
+        }
+        if self.state_cache_entries == 0 || self.state_cache_entries > MAX_STATE_CACHE_ENTRIES {
+            return bad(
+                "state_cache_entries",
+                format!(
+                    "state_cache_entries {} is outside 1..={MAX_STATE_CACHE_ENTRIES}",
+                    self.state_cache_entries
+                ),
+            );
+        }
+        if self.mini_batch_records == 0 {
+            return bad(
+                "mini_batch_records",
+                "mini_batch_records must be at least 1 (usize::MAX: no size trigger)".into(),
+            );
+        }
+        if self.mini_batch_latency_ms < 0 {
+            return bad(
+                "mini_batch_latency_ms",
+                format!(
+                    "mini_batch_latency_ms {} is negative",
+                    self.mini_batch_latency_ms
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// What a finished job reports.
 #[derive(Debug, Clone)]
 pub struct JobReport {
@@ -103,9 +192,12 @@ pub(crate) enum SinkEvent {
 }
 
 impl Env {
-    pub fn new(config: JobConfig, backend: Arc<dyn StateBackend>) -> Self {
+    /// A job with `config`, its state in `backend`. Fails, with the field
+    /// named, when [`JobConfig::validate`] does: nothing is built then.
+    pub fn new(config: JobConfig, backend: Arc<dyn StateBackend>) -> Result<Self> {
+        config.validate()?;
         let (tx, rx) = mpsc::unbounded_channel();
-        Env {
+        Ok(Env {
             graph: Arc::new(Mutex::new(Graph {
                 tasks: Vec::new(),
                 next_table: 1,
@@ -118,7 +210,7 @@ impl Env {
             registry: Registry::default(),
             acks: tx,
             acks_rx: Arc::new(Mutex::new(Some(rx))),
-        }
+        })
     }
 
     pub fn config(&self) -> &JobConfig {
@@ -184,17 +276,6 @@ impl Env {
             }
             (std::mem::take(&mut g.tasks), g.sinks)
         };
-        if self.config.parallelism == 0 || self.config.max_parallelism == 0 {
-            return Err(Error::InvalidJob(
-                "parallelism and max_parallelism must be at least 1".into(),
-            ));
-        }
-        if self.config.parallelism > usize::from(self.config.max_parallelism) {
-            return Err(Error::InvalidJob(format!(
-                "parallelism {} exceeds max_parallelism {}",
-                self.config.parallelism, self.config.max_parallelism
-            )));
-        }
         let mut acks = self
             .acks_rx
             .lock()

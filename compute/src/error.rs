@@ -6,6 +6,9 @@ pub enum Error {
     /// The job graph is not runnable; found before anything runs.
     #[error("invalid job: {0}")]
     InvalidJob(String),
+    /// A job setting is out of range; `field` is its name in `JobConfig`.
+    #[error("{reason}")]
+    InvalidConfig { field: &'static str, reason: String },
     /// The state store failed.
     #[error("state: {0}")]
     State(#[from] riverbed_state_store::Error),
@@ -22,6 +25,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A source could not read its input (a malformed record, a position
+    /// it did not report, an unreadable file); the message says where.
+    #[error("{0}")]
+    Source(String),
     /// The job was cancelled.
     #[error("job cancelled")]
     Cancelled,

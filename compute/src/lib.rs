@@ -22,6 +22,7 @@ pub use env::{Env, JobConfig, JobReport};
 pub use error::{Error, Result};
 pub use operators::window::{WindowResult, Windows};
 pub use operators::Aggregate;
+pub use source::{EventTime, IterReader, Position, Source, SourceReader};
 pub use state::{EmbeddedBackend, StateBackend};
 pub use stream::{DataStream, KeyedStream};
 pub use time::{Timestamp, WatermarkStrategy};

@@ -26,7 +26,7 @@ use crate::runtime::exchange::{send_all, MergePull, Partitioner, CHANNEL_BATCHES
 use crate::runtime::message::Msg;
 use crate::runtime::pull::{BoxPull, Transform};
 use crate::sink::{CollectHandle, Sink};
-use crate::source::{EventTime, SourcePull};
+use crate::source::{EventTime, IterReader, OpenReader, Source, SourcePull, SourceReader};
 use crate::state::KeyedState;
 use crate::time::{KeyFn, Timestamp, TimestampFn, WatermarkStrategy, MIN_WATERMARK};
 
@@ -65,7 +65,7 @@ impl Env {
     where
         I: Iterator<Item = T> + Send + 'static,
     {
-        self.make_source(name, parallelism, make, None)
+        self.make_source(name, parallelism, iter_readers(make), None)
     }
 
     /// A source with event time: timestamps read by `timestamp`, watermarks
@@ -85,19 +85,33 @@ impl Env {
             timestamp: Arc::new(timestamp),
             strategy,
         };
-        self.make_source(name, parallelism, make, Some(et))
+        self.make_source(name, parallelism, iter_readers(make), Some(et))
     }
 
-    fn make_source<T: Send + 'static, I>(
+    /// A stream read from `source` by `parallelism` subtasks, with event time
+    /// when `event_time` says how to read it. Each subtask opens its reader
+    /// on its first pull, inside the running job.
+    pub fn from_source<T: Send + 'static>(
         &self,
         name: &str,
         parallelism: usize,
-        make: impl Fn(usize, usize) -> I,
+        source: Arc<dyn Source<T>>,
+        event_time: Option<EventTime<T>>,
+    ) -> DataStream<T> {
+        let open = move |i: usize, p: usize| -> OpenReader<T> {
+            let source = source.clone();
+            Box::new(move || source.reader(i, p))
+        };
+        self.make_source(name, parallelism, open, event_time)
+    }
+
+    fn make_source<T: Send + 'static>(
+        &self,
+        name: &str,
+        parallelism: usize,
+        open: impl Fn(usize, usize) -> OpenReader<T>,
         et: Option<EventTime<T>>,
-    ) -> DataStream<T>
-    where
-        I: Iterator<Item = T> + Send + 'static,
-    {
+    ) -> DataStream<T> {
         if parallelism == 0 {
             self.invalid(format!("source {name:?} has parallelism 0"));
         }
@@ -105,7 +119,8 @@ impl Env {
         let pulls = (0..parallelism)
             .map(|i| {
                 Box::new(SourcePull {
-                    iter: Box::new(make(i, parallelism)),
+                    open: Some(open(i, parallelism)),
+                    reader: None,
                     batch_size: self.config.batch_size.max(1),
                     event_time: et.clone(),
                     max_ts: MIN_WATERMARK,
@@ -125,6 +140,16 @@ impl Env {
             timestamp: et.as_ref().map(|e| e.timestamp.clone()),
             watermarks: et.is_some(),
         }
+    }
+}
+
+/// Readers over the iterators `make` builds now, at graph construction.
+fn iter_readers<T: Send + 'static, I: Iterator<Item = T> + Send + 'static>(
+    make: impl Fn(usize, usize) -> I,
+) -> impl Fn(usize, usize) -> OpenReader<T> {
+    move |i, p| {
+        let reader: Box<dyn SourceReader<T>> = Box::new(IterReader::new(make(i, p)));
+        Box::new(move || Ok(reader))
     }
 }
 

@@ -356,7 +356,8 @@ fn a_running_job_can_be_cancelled() {
                 .await
                 .unwrap(),
         );
-        let env = Env::new(config(2), Arc::new(EmbeddedBackend::new(store.clone())));
+        let env = Env::new(config(2), Arc::new(EmbeddedBackend::new(store.clone())))
+            .expect("valid job config");
         let seen = CollectHandle::new();
         let h = seen.clone();
         env.source("endless", 2, |i, _| {

@@ -1,6 +1,6 @@
 //! How events live in operator state: the compute layer's [`Codec`] for
 //! persons, auctions and bids (joins and winners keep them per key).
-//! Fields in declaration order, each with its own codec.
+//! Fields in declaration order, each with its own codec; `seq` last.
 
 use riverbed_compute::Codec;
 
@@ -16,11 +16,12 @@ impl Codec for Person {
         self.state.encode(out);
         self.date_time.encode(out);
         self.extra.encode(out);
+        self.seq.encode(out);
     }
 
     fn decode(input: &mut &[u8]) -> Option<Self> {
         Some(Person {
-            id: u64::decode(input)?,
+            id: i64::decode(input)?,
             name: String::decode(input)?,
             email_address: String::decode(input)?,
             credit_card: String::decode(input)?,
@@ -28,6 +29,7 @@ impl Codec for Person {
             state: String::decode(input)?,
             date_time: i64::decode(input)?,
             extra: String::decode(input)?,
+            seq: u64::decode(input)?,
         })
     }
 }
@@ -44,20 +46,22 @@ impl Codec for Auction {
         self.seller.encode(out);
         self.category.encode(out);
         self.extra.encode(out);
+        self.seq.encode(out);
     }
 
     fn decode(input: &mut &[u8]) -> Option<Self> {
         Some(Auction {
-            id: u64::decode(input)?,
+            id: i64::decode(input)?,
             item_name: String::decode(input)?,
             description: String::decode(input)?,
-            initial_bid: u64::decode(input)?,
-            reserve: u64::decode(input)?,
+            initial_bid: i64::decode(input)?,
+            reserve: i64::decode(input)?,
             date_time: i64::decode(input)?,
             expires: i64::decode(input)?,
-            seller: u64::decode(input)?,
-            category: u64::decode(input)?,
+            seller: i64::decode(input)?,
+            category: i64::decode(input)?,
             extra: String::decode(input)?,
+            seq: u64::decode(input)?,
         })
     }
 }
@@ -71,17 +75,19 @@ impl Codec for Bid {
         self.url.encode(out);
         self.date_time.encode(out);
         self.extra.encode(out);
+        self.seq.encode(out);
     }
 
     fn decode(input: &mut &[u8]) -> Option<Self> {
         Some(Bid {
-            auction: u64::decode(input)?,
-            bidder: u64::decode(input)?,
-            price: u64::decode(input)?,
+            auction: i64::decode(input)?,
+            bidder: i64::decode(input)?,
+            price: i64::decode(input)?,
             channel: String::decode(input)?,
             url: String::decode(input)?,
             date_time: i64::decode(input)?,
             extra: String::decode(input)?,
+            seq: u64::decode(input)?,
         })
     }
 }

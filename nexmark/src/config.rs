@@ -31,12 +31,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 /// First person id; person ids count up from here (suite: `FIRST_PERSON_ID`).
-pub const FIRST_PERSON_ID: u64 = 1000;
+pub const FIRST_PERSON_ID: i64 = 1000;
 /// First auction id; auction ids count up from here (suite: `FIRST_AUCTION_ID`).
-pub const FIRST_AUCTION_ID: u64 = 1000;
+pub const FIRST_AUCTION_ID: i64 = 1000;
 /// First category id; categories are `FIRST_CATEGORY_ID..FIRST_CATEGORY_ID + 5`
 /// (suite: `FIRST_CATEGORY_ID`).
-pub const FIRST_CATEGORY_ID: u64 = 10;
+pub const FIRST_CATEGORY_ID: i64 = 10;
 
 /// Default [`GeneratorConfig::base_time_ms`]: 2015-07-15 00:00:00.000 UTC in
 /// milliseconds since the Unix epoch. The suite takes the wall clock at start

@@ -26,11 +26,14 @@ pub enum Error {
     InvalidArgument(String),
 
     /// A line of an event file is not a valid event. `line` is 1-based;
-    /// `reason` says what is wrong (malformed JSON, missing field, bad
-    /// timestamp, `event_type` not matching the nested object, ...).
-    #[error("event file line {line}: {reason}")]
+    /// `reason` says what is wrong (malformed JSON, missing field, a number
+    /// outside `BIGINT`, bad timestamp, `event_type` not matching the nested
+    /// object, a line over the length limit, ...).
+    #[error("{}line {line}: {reason}", file_prefix(file))]
     Json {
-        /// 1-based line number in the input.
+        /// The file, when the input is one.
+        file: Option<PathBuf>,
+        /// 1-based line number in the input (in the file, when named).
         line: u64,
         /// What is wrong with the line.
         reason: String,
@@ -60,7 +63,18 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// The state directory is held by another run.
+    #[error("{}", .0)]
+    Busy(String),
+
     /// The streaming job of a query failed (state store, operator, sink).
     #[error("{0}")]
     Compute(#[from] riverbed_compute::Error),
+}
+
+fn file_prefix(file: &Option<PathBuf>) -> String {
+    match file {
+        Some(f) => format!("{}: ", f.display()),
+        None => "event file ".to_string(),
+    }
 }

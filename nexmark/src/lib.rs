@@ -35,7 +35,8 @@
 //!
 //! Modules: [`config`] (settings and timing rules), [`model`] (the events),
 //! [`generator`] (the rules that make them), [`json`] (event files),
-//! [`timestamp`] (the text form of timestamps), [`error`].
+//! [`timestamp`] (the text form of timestamps), [`source`] (the generator
+//! and event files as replayable sources), [`error`].
 
 pub mod codec;
 pub mod config;
@@ -46,6 +47,7 @@ pub mod model;
 pub mod queries;
 pub mod row;
 pub mod runner;
+pub mod source;
 pub mod timestamp;
 
 pub use config::{

@@ -6,13 +6,15 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+use riverbed_nexmark::json::DEFAULT_MAX_LINE_BYTES;
 use riverbed_nexmark::queries::{self, QUERIES};
-use riverbed_nexmark::runner::{self, report, EventSource, RunOptions};
+use riverbed_nexmark::runner::{self, report, EventSource, RunOptions, StateDirLock};
+use riverbed_nexmark::source::EventFiles;
 use riverbed_nexmark::{json, Error, Generator, GeneratorConfig};
 
 #[global_allocator]
@@ -48,17 +50,39 @@ struct RunArgs {
     /// Number of generated events (ignored with --source).
     #[arg(long, short, default_value_t = 10_000_000)]
     events: u64,
+    /// Events per second of event time: the suite's TPS
+    /// (`first-event.rate` / `next-event.rate`). Spaces the generated
+    /// timestamps; it does not pace the run. The suite's published runs use
+    /// 100 M events at 10 M/s: `--events 100000000 --rate 10000000`.
+    #[arg(long, default_value_t = 10_000, conflicts_with = "source")]
+    rate: u64,
     /// Subtasks per operator (and source).
     #[arg(long, short, default_value_t = 2)]
     parallelism: usize,
-    /// Read events from this JSON-lines file instead of generating them.
-    #[arg(long)]
-    source: Option<PathBuf>,
-    /// Directory for the state store of each query (emptied before each query).
+    /// Key groups of the keyed state (the most parallelism the state can
+    /// be split for), 1 to 32768.
+    #[arg(long, default_value_t = 128)]
+    max_parallelism: u16,
+    /// Read events from JSON-lines files instead of generating them: a
+    /// file, or a folder (its files, recursively, in name order; names
+    /// starting with `.` or `_` are skipped). May be given several times.
+    /// The files are streamed: each source subtask reads its own
+    /// line-aligned byte range.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    source: Vec<PathBuf>,
+    /// The longest line an event file may hold; a longer one is an error
+    /// naming its line.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE_BYTES)]
+    max_line_bytes: usize,
+    /// Directory for the state store of each query (emptied before each
+    /// query). One run at a time: a second run on the same directory fails
+    /// at once.
     #[arg(long, default_value = "target/nexmark-state")]
     state_dir: PathBuf,
     /// Write each query's result changelog as JSON lines into DIR/<query>/
-    /// (q10 writes its partitioned CSV files into DIR/q10/bid/).
+    /// (q10 writes its partitioned CSV files into DIR/q10/bid/). Results are
+    /// staged and replace DIR/<query>/ whole when the query completes; a
+    /// failed run leaves the last complete results as they were.
     #[arg(long, value_name = "DIR")]
     output: Option<PathBuf>,
     /// q13's side input, a file of `key,value` lines (default: keys 0..9999
@@ -90,6 +114,9 @@ struct GenerateArgs {
     /// Seed of the generator.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Events per second of event time (the suite's TPS).
+    #[arg(long, default_value_t = 10_000)]
+    rate: u64,
 }
 
 fn main() -> ExitCode {
@@ -129,8 +156,10 @@ fn main() -> ExitCode {
 fn generate(args: GenerateArgs) -> Result<(), Error> {
     let generator = Generator::new(GeneratorConfig {
         seed: args.seed,
+        first_event_rate: args.rate,
         ..GeneratorConfig::default()
-    })?;
+    })
+    .map_err(rate_flag)?;
     let mut writer = json::create_file(&args.out)?;
     let start = Instant::now();
     let mut batch = Vec::with_capacity(4096);
@@ -155,6 +184,20 @@ fn generate(args: GenerateArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// A generator setting in the runner's words (`first_event_rate` is `--rate`).
+fn rate_flag(e: Error) -> Error {
+    match e {
+        Error::InvalidConfig(m) if m.contains("first_event_rate") => {
+            Error::InvalidArgument("--rate must be at least 1 event per second".into())
+        }
+        other => other,
+    }
+}
+
+/// Every check of a run comes first, in an order that opens nothing until
+/// the settings are known good: query names, job settings, the generator's
+/// settings or the listing of the event files, then the state directory's
+/// lock, the side input, and only then threads and stores.
 fn run(args: RunArgs) -> Result<(), Error> {
     let selected: Vec<_> = if args.query == "all" {
         QUERIES.iter().collect()
@@ -166,30 +209,34 @@ fn run(args: RunArgs) -> Result<(), Error> {
             ))
         })?]
     };
-    if args.parallelism == 0 {
-        return Err(Error::InvalidArgument(
-            "--parallelism must be at least 1".into(),
-        ));
-    }
-    let source = match &args.source {
-        Some(path) => EventSource::file(path)?,
-        None => EventSource::generator(
+    let mut options = RunOptions::new(&args.state_dir);
+    options.parallelism = args.parallelism;
+    options.max_parallelism = args.max_parallelism;
+    options.output = args.output.clone();
+    options.state_cache_entries = args.state_cache;
+    options.job_config()?;
+    let source = if args.source.is_empty() {
+        EventSource::generator(
             GeneratorConfig {
                 seed: args.seed,
+                first_event_rate: args.rate,
                 ..GeneratorConfig::default()
             },
             args.events,
-        )?,
+        )
+        .map_err(rate_flag)?
+    } else {
+        EventSource::Files(EventFiles::list(&args.source, args.max_line_bytes)?)
     };
-    let mut options = RunOptions::new(&args.state_dir);
-    options.parallelism = args.parallelism;
-    options.output = args.output.clone();
-    options.state_cache_entries = args.state_cache.max(1);
+    let lock = Arc::new(StateDirLock::acquire(&args.state_dir)?);
+    options.lock = Some(lock);
     if let Some(path) = &args.side_input {
         options.side_input = Arc::new(runner::read_side_input(path)?);
     }
+    // Subtasks are tasks, not threads: one worker thread per core is enough.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.parallelism.max(2))
+        .worker_threads(args.parallelism.min(cores).max(2))
         .enable_all()
         .build()
         .map_err(|source| Error::Io {
@@ -199,14 +246,17 @@ fn run(args: RunArgs) -> Result<(), Error> {
     let mut reports = Vec::new();
     for q in selected {
         let progress = Arc::new(AtomicU64::new(0));
-        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done = Arc::new(AtomicU8::new(RUNNING));
         let printer = (!args.quiet).then(|| {
             let (progress, done, total, name) =
-                (progress.clone(), done.clone(), source.len(), q.name);
+                (progress.clone(), done.clone(), source.known_len(), q.name);
             std::thread::spawn(move || show_progress(name, total, &progress, &done))
         });
         let result = rt.block_on(runner::run_query(q, &source, &options, progress));
-        done.store(true, Ordering::Relaxed);
+        done.store(
+            if result.is_ok() { FINISHED } else { FAILED },
+            Ordering::Relaxed,
+        );
         if let Some(p) = printer {
             let _ = p.join();
         }
@@ -223,14 +273,14 @@ fn run(args: RunArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// States of a query for its progress line.
+const RUNNING: u8 = 0;
+const FINISHED: u8 = 1;
+const FAILED: u8 = 2;
+
 /// Prints the events read so far to stderr until `done`: in place on a
 /// terminal, a line every 5 s otherwise.
-fn show_progress(
-    name: &str,
-    total: u64,
-    progress: &AtomicU64,
-    done: &std::sync::atomic::AtomicBool,
-) {
+fn show_progress(name: &str, total: Option<u64>, progress: &AtomicU64, done: &AtomicU8) {
     let tty = std::io::stderr().is_terminal();
     let every = if tty {
         Duration::from_secs(1)
@@ -239,36 +289,35 @@ fn show_progress(
     };
     let start = Instant::now();
     let mut last = Instant::now();
-    while !done.load(Ordering::Relaxed) {
+    while done.load(Ordering::Relaxed) == RUNNING {
         std::thread::sleep(Duration::from_millis(100));
         if last.elapsed() < every {
             continue;
         }
         last = Instant::now();
         let n = progress.load(Ordering::Relaxed);
-        let pct = if total > 0 {
-            100.0 * n as f64 / total as f64
-        } else {
-            100.0
+        let of = match total {
+            Some(0) => " / 0 events (100%)".to_string(),
+            Some(t) => format!(" / {t} events ({:.0}%)", 100.0 * n as f64 / t as f64),
+            None => " events".to_string(),
         };
         let rate = runner::rate(n, start.elapsed());
         let mut err = std::io::stderr().lock();
         if tty {
-            let _ = write!(
-                err,
-                "\r{name}: {n} / {total} events ({pct:.0}%), {:.2} M events/s   ",
-                rate / 1e6
-            );
+            let _ = write!(err, "\r{name}: {n}{of}, {:.2} M events/s   ", rate / 1e6);
         } else {
-            let _ = writeln!(
-                err,
-                "{name}: {n} / {total} events ({pct:.0}%), {:.2} M events/s",
-                rate / 1e6
-            );
+            let _ = writeln!(err, "{name}: {n}{of}, {:.2} M events/s", rate / 1e6);
         }
     }
     let n = progress.load(Ordering::Relaxed);
     let mut err = std::io::stderr().lock();
+    if done.load(Ordering::Relaxed) == FAILED {
+        // The error is the one line a failed run prints: clear ours.
+        if tty {
+            let _ = write!(err, "\r\x1b[K");
+        }
+        return;
+    }
     let end = if tty { "\r" } else { "" };
     let _ = writeln!(
         err,

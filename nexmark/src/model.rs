@@ -1,17 +1,24 @@
 //! The three Nexmark event kinds and the event that carries one of them.
 //!
 //! Field names follow the suite's `model/{Person,Auction,Bid}.java` (in Rust
-//! case: `emailAddress` is `email_address`). Ids and prices are `u64` (the
-//! suite's `BIGINT` values are never negative), timestamps are `i64`
-//! milliseconds since the Unix epoch (the suite's `TIMESTAMP(3)`), strings
-//! are owned `String`s so that an event moves between threads without shared
-//! reference counts.
+//! case: `emailAddress` is `email_address`). Ids, prices and categories are
+//! `i64`, exactly the suite's `BIGINT` (the generator's are never negative,
+//! an event file's may be); timestamps are `i64` milliseconds since the Unix
+//! epoch (the suite's `TIMESTAMP(3)`); strings are owned `String`s so that an
+//! event moves between threads without shared reference counts.
+//!
+//! Each event also carries `seq`, its place in the input: the generator's
+//! event number, or the event's 0-based line in an event file (several
+//! files count on from one to the next). It is not a column of the suite and
+//! is not written to files. Where Flink keeps one of several rows that tie on
+//! what a query orders by, it keeps the one that arrived first or last;
+//! `seq` is that arrival order, made deterministic under parallel sources.
 
 /// A person who may sell items or bid on them (suite: `Person`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Person {
     /// Person id, from [`FIRST_PERSON_ID`](crate::FIRST_PERSON_ID) upwards.
-    pub id: u64,
+    pub id: i64,
     /// First and last name, e.g. `"Peter Shultz"`.
     pub name: String,
     /// E-mail address, e.g. `"abc@xyz.com"`.
@@ -26,43 +33,48 @@ pub struct Person {
     pub date_time: i64,
     /// Padding that brings the person to its configured average size.
     pub extra: String,
+    /// Place in the input (see the module docs).
+    pub seq: u64,
 }
 
 /// An item put up for auction by a person (suite: `Auction`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Auction {
     /// Auction id, from [`FIRST_AUCTION_ID`](crate::FIRST_AUCTION_ID) upwards.
-    pub id: u64,
+    pub id: i64,
     /// Name of the item.
     pub item_name: String,
     /// Description of the item.
     pub description: String,
     /// Starting price, in cents.
-    pub initial_bid: u64,
-    /// Reserve price, in cents; always above `initial_bid`.
-    pub reserve: u64,
+    pub initial_bid: i64,
+    /// Reserve price, in cents; above `initial_bid` in generated events.
+    pub reserve: i64,
     /// When the auction opened (ms since the Unix epoch).
     pub date_time: i64,
-    /// When the auction closes (ms since the Unix epoch); always after
-    /// `date_time`. Bids at or after this instant do not count.
+    /// When the auction closes (ms since the Unix epoch); after `date_time`
+    /// in generated events.
     pub expires: i64,
     /// Person id of the seller.
-    pub seller: u64,
-    /// Category id, in `FIRST_CATEGORY_ID..FIRST_CATEGORY_ID + 5`.
-    pub category: u64,
+    pub seller: i64,
+    /// Category id, in `FIRST_CATEGORY_ID..FIRST_CATEGORY_ID + 5` in
+    /// generated events.
+    pub category: i64,
     /// Padding that brings the auction to its configured average size.
     pub extra: String,
+    /// Place in the input (see the module docs).
+    pub seq: u64,
 }
 
 /// A bid on an auction (suite: `Bid`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Bid {
     /// Auction id the bid is for.
-    pub auction: u64,
+    pub auction: i64,
     /// Person id of the bidder.
-    pub bidder: u64,
+    pub bidder: i64,
     /// Offered price, in cents.
-    pub price: u64,
+    pub price: i64,
     /// Channel the bid came through, e.g. `"Google"` or `"channel-4711"`.
     pub channel: String,
     /// URL the bid came from.
@@ -71,6 +83,8 @@ pub struct Bid {
     pub date_time: i64,
     /// Padding that brings the bid to its configured average size.
     pub extra: String,
+    /// Place in the input (see the module docs).
+    pub seq: u64,
 }
 
 /// Kind of an event, with the suite's `event_type` codes.
@@ -130,6 +144,15 @@ impl Event {
             Event::Person(_) => EventType::Person,
             Event::Auction(_) => EventType::Auction,
             Event::Bid(_) => EventType::Bid,
+        }
+    }
+
+    /// Place in the input (see the module docs).
+    pub fn seq(&self) -> u64 {
+        match self {
+            Event::Person(p) => p.seq,
+            Event::Auction(a) => a.seq,
+            Event::Bid(b) => b.seq,
         }
     }
 

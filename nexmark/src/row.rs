@@ -6,7 +6,13 @@
 //! the SQL types the suite's sink tables use: `BIGINT` ([`Value::Int`]),
 //! `VARCHAR` ([`Value::Str`]), `TIMESTAMP(3)` ([`Value::Time`], ms since the
 //! epoch, UTC), `DECIMAL(23, 3)` ([`Value::Dec3`], in thousandths, so
-//! `0.908 * price` is the exact integer `908 * price`), and `NULL`.
+//! `0.908 * price` is the exact integer `908 * price`, which can pass `i64`
+//! and is kept in an `i128`), and `NULL`.
+//!
+//! Sums of `BIGINT` can pass `i64` too; they are kept exactly
+//! ([`Value::Sum`]) and printed as the integer they are, where Flink's
+//! `BIGINT` sum would wrap around. `AVG` of `BIGINT` values is computed from
+//! the exact sum and always fits `BIGINT`.
 
 use std::fmt::Write as _;
 
@@ -23,7 +29,9 @@ pub enum Value {
     /// A `TIMESTAMP(3)`: milliseconds since the Unix epoch, UTC.
     Time(i64),
     /// A `DECIMAL(_, 3)`: the value times 1000.
-    Dec3(i64),
+    Dec3(i128),
+    /// An exact sum of `BIGINT` values (printed as an integer).
+    Sum(i128),
 }
 
 /// One result row, columns in the order of the query's sink table.
@@ -36,9 +44,19 @@ impl Value {
         Value::Str(s.into())
     }
 
-    /// An unsigned id or price as `BIGINT` (the generator's values fit).
-    pub fn int(v: u64) -> Value {
-        Value::Int(v as i64)
+    /// A `BIGINT`.
+    pub fn int(v: i64) -> Value {
+        Value::Int(v)
+    }
+
+    /// A count of events as `BIGINT` (a count never passes `i64`).
+    pub fn count(n: u64) -> Value {
+        Value::Int(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+
+    /// `0.908 * v` as the suite's `DECIMAL(23, 3)`, exactly.
+    pub fn euros(v: i64) -> Value {
+        Value::Dec3(908 * i128::from(v))
     }
 
     /// Appends the value as a JSON value: numbers, strings, `null`;
@@ -50,6 +68,9 @@ impl Value {
                 let _ = write!(out, "{v}");
             }
             Value::Dec3(v) => write_dec3(*v, out),
+            Value::Sum(v) => {
+                let _ = write!(out, "{v}");
+            }
             Value::Str(s) => write_json_str(s, out),
             Value::Time(ms) => {
                 let mut b = Vec::with_capacity(23);
@@ -65,7 +86,7 @@ impl Value {
     }
 }
 
-fn write_dec3(v: i64, out: &mut String) {
+fn write_dec3(v: i128, out: &mut String) {
     let sign = if v < 0 { "-" } else { "" };
     let a = v.unsigned_abs();
     let _ = write!(out, "{sign}{}.{:03}", a / 1000, a % 1000);
@@ -127,6 +148,10 @@ impl Codec for Value {
                 out.push(4);
                 v.encode(out);
             }
+            Value::Sum(v) => {
+                out.push(5);
+                v.encode(out);
+            }
         }
     }
 
@@ -138,7 +163,8 @@ impl Codec for Value {
             1 => Value::Int(i64::decode(input)?),
             2 => Value::Str(String::decode(input)?),
             3 => Value::Time(i64::decode(input)?),
-            4 => Value::Dec3(i64::decode(input)?),
+            4 => Value::Dec3(i128::decode(input)?),
+            5 => Value::Sum(i128::decode(input)?),
             _ => return None,
         })
     }
@@ -176,12 +202,30 @@ mod tests {
     }
 
     #[test]
+    fn extreme_decimals_and_sums_print_exactly() {
+        let mut s = String::new();
+        Value::euros(i64::MAX).write_json(&mut s);
+        assert_eq!(s, "8374821809464136432.756");
+        s.clear();
+        Value::euros(i64::MIN).write_json(&mut s);
+        assert_eq!(s, "-8374821809464136433.664");
+        s.clear();
+        Value::Sum(i128::from(i64::MAX) * 3).write_json(&mut s);
+        assert_eq!(s, "27670116110564327421");
+        s.clear();
+        Value::euros(1).write_json(&mut s);
+        assert_eq!(s, "0.908");
+    }
+
+    #[test]
     fn rows_round_trip_through_the_codec() {
         let row = Row(vec![
             Value::Int(-3),
             Value::str("x"),
             Value::Null,
             Value::Dec3(-1),
+            Value::Dec3(i128::from(i64::MAX) * 908),
+            Value::Sum(i128::MIN),
         ]);
         assert_eq!(Row::from_bytes(&row.to_bytes()), Some(row));
     }

@@ -43,7 +43,7 @@ fn first_ids_are_the_suites() {
     };
     assert_eq!(first_person.id, FIRST_PERSON_ID);
     assert_eq!(FIRST_PERSON_ID, 1000);
-    let auction_ids: Vec<u64> = (1..=3)
+    let auction_ids: Vec<i64> = (1..=3)
         .map(|n| match generator.event(n) {
             Event::Auction(a) => a.id,
             other => panic!("event {n} is an auction, got {other:?}"),
@@ -68,9 +68,9 @@ fn first_ids_are_the_suites() {
 fn ids_and_references_stay_in_their_windows() {
     let generator = default_generator();
     let config = generator.config().clone();
-    let active_people = u64::from(config.num_active_people);
-    let in_flight = u64::from(config.num_in_flight_auctions);
-    let (mut people, mut auctions) = (0u64, 0u64);
+    let active_people = i64::from(config.num_active_people);
+    let in_flight = i64::from(config.num_in_flight_auctions);
+    let (mut people, mut auctions) = (0i64, 0i64);
     for event in generator.events(0..300_000) {
         // The newest ids so far (events 0 and 1 create the first of each).
         let newest_person = FIRST_PERSON_ID + people.max(1) - 1;
@@ -346,10 +346,17 @@ fn assert_error_on_line(bad: &[u8], reason: &str) {
         reader.read_event().unwrap().unwrap();
     }
     match reader.read_event() {
-        Err(Error::Json { line, reason: got }) => {
+        Err(Error::Json {
+            line, reason: got, ..
+        }) => {
             assert_eq!(line, bad_line, "{got}");
             assert!(got.contains(reason), "expected {reason:?} in {got:?}");
-            let message = Error::Json { line, reason: got }.to_string();
+            let message = Error::Json {
+                file: None,
+                line,
+                reason: got,
+            }
+            .to_string();
             assert!(message.contains("line 4"), "{message}");
         }
         other => panic!(
@@ -378,7 +385,7 @@ fn reader_errors_name_the_line_and_the_fault() {
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (b"{\"event_type\":2,".to_vec(), "malformed JSON"),
         (b"not json".to_vec(), "malformed JSON"),
-        (without_price.into_bytes(), "missing field `price`"),
+        (without_price.into_bytes(), "missing field bid.price"),
         (
             good_bid
                 .replacen("2015-07-15", "2015-13-15", 1)
@@ -401,13 +408,13 @@ fn reader_errors_name_the_line_and_the_fault() {
             good_bid
                 .replacen("\"person\":null", "\"person\":{}", 1)
                 .into_bytes(),
-            "missing field `id`",
+            "missing field person.id",
         ),
         (
             good_bid
                 .replacen("\"price\":", "\"price\":\"x\",\"p\":", 1)
                 .into_bytes(),
-            "invalid type",
+            "bid.price: expected an integer (BIGINT), found a string",
         ),
         (
             good_bid
@@ -417,9 +424,9 @@ fn reader_errors_name_the_line_and_the_fault() {
         ),
         (
             b"{\"event_type\":2,\"bid\":null} \xff".to_vec(),
-            "malformed JSON",
+            "not UTF-8",
         ),
-        (b"[]".to_vec(), "invalid event"),
+        (b"[]".to_vec(), "malformed JSON: expected `{`"),
     ];
     for (bad, reason) in cases {
         assert_error_on_line(&bad, reason);

@@ -27,7 +27,7 @@ const URL: &str = "https://www.nexmark.com/a/b/c/item.htm?query=1";
 // ---------------------------------------------------------------------------
 
 /// A bid with channel `"channel-1"`, url [`URL`] and empty extra.
-fn new_bid(auction: u64, bidder: u64, price: u64, t: i64) -> Bid {
+fn new_bid(auction: i64, bidder: i64, price: i64, t: i64) -> Bid {
     Bid {
         auction,
         bidder,
@@ -36,15 +36,16 @@ fn new_bid(auction: u64, bidder: u64, price: u64, t: i64) -> Bid {
         url: URL.into(),
         date_time: t,
         extra: String::new(),
+        seq: 0,
     }
 }
 
-fn bid(auction: u64, bidder: u64, price: u64, t: i64) -> Event {
+fn bid(auction: i64, bidder: i64, price: i64, t: i64) -> Event {
     Event::Bid(new_bid(auction, bidder, price, t))
 }
 
 /// A bid through `channel` from `url`.
-fn bid_via(channel: &str, url: &str, auction: u64) -> Event {
+fn bid_via(channel: &str, url: &str, auction: i64) -> Event {
     Event::Bid(Bid {
         channel: channel.into(),
         url: url.into(),
@@ -54,7 +55,7 @@ fn bid_via(channel: &str, url: &str, auction: u64) -> Event {
 
 /// An auction with item `item-<id>`, description `desc-<id>`, initial bid
 /// 100, reserve 200 and extra `ax-<id>`.
-fn new_auction(id: u64, seller: u64, category: u64, t: i64, expires: i64) -> Auction {
+fn new_auction(id: i64, seller: i64, category: i64, t: i64, expires: i64) -> Auction {
     Auction {
         id,
         item_name: format!("item-{id}"),
@@ -66,16 +67,17 @@ fn new_auction(id: u64, seller: u64, category: u64, t: i64, expires: i64) -> Auc
         seller,
         category,
         extra: format!("ax-{id}"),
+        seq: 0,
     }
 }
 
-fn auction(id: u64, seller: u64, category: u64, t: i64, expires: i64) -> Event {
+fn auction(id: i64, seller: i64, category: i64, t: i64, expires: i64) -> Event {
     Event::Auction(new_auction(id, seller, category, t, expires))
 }
 
 /// A person in `state` with e-mail `<name>@x.com`, card `0000 0000 0000
 /// <id>`, city `city-<id>` and extra `px-<id>`.
-fn person(id: u64, name: &str, state: &str, t: i64) -> Event {
+fn person(id: i64, name: &str, state: &str, t: i64) -> Event {
     Event::Person(Person {
         id,
         name: name.into(),
@@ -85,11 +87,27 @@ fn person(id: u64, name: &str, state: &str, t: i64) -> Event {
         state: state.into(),
         date_time: t,
         extra: format!("px-{id}"),
+        seq: 0,
     })
 }
 
+/// The rows of `query` over `events`, numbered (`seq`) in list order: the
+/// list is the input's order.
 fn run(query: &str, events: &[Event]) -> Vec<Row> {
-    evaluate(query, events, &BTreeMap::new()).expect("a deterministic query")
+    let numbered: Vec<Event> = events
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(n, mut e)| {
+            match &mut e {
+                Event::Person(p) => p.seq = n as u64,
+                Event::Auction(a) => a.seq = n as u64,
+                Event::Bid(b) => b.seq = n as u64,
+            }
+            e
+        })
+        .collect();
+    evaluate(query, &numbered, &BTreeMap::new()).expect("a deterministic query")
 }
 
 fn i(v: i64) -> Value {
@@ -182,7 +200,7 @@ fn q10_dates_agree_with_the_crate_timestamp_text() {
     // calendar against the crate's (two independent methods).
     let step = 37 * HOUR + 11 * MIN + 7;
     let events: Vec<Event> = (0..20_000)
-        .map(|n| bid(n as u64, 1, 1, -63_000_000_000 + n * step))
+        .map(|n| bid(n, 1, 1, -63_000_000_000 + n * step))
         .collect();
     for row in run("q10", &events) {
         let Value::Time(ms) = row.0[3] else {
@@ -196,7 +214,7 @@ fn q10_dates_agree_with_the_crate_timestamp_text() {
 
 #[test]
 fn q14_keeps_strict_price_bounds_and_classifies_hours() {
-    const P: u64 = 2_000_000; // 0.908 * P = 1_816_000, well inside
+    const P: i64 = 2_000_000; // 0.908 * P = 1_816_000, well inside
     let with_extra = |e: Event, extra: &str| match e {
         Event::Bid(b) => Event::Bid(Bid {
             extra: extra.into(),
@@ -355,7 +373,7 @@ fn q3_joins_category_10_auctions_with_western_sellers() {
 
 #[test]
 fn q13_joins_auction_mod_10000_with_the_side_input() {
-    let side: BTreeMap<u64, String> = [(1, "one".to_string()), (7, "seven".to_string())].into();
+    let side: BTreeMap<i64, String> = [(1, "one".to_string()), (7, "seven".to_string())].into();
     let events = [
         bid(10_001, 1, 5, T0),
         bid(1, 2, 6, T0),
@@ -493,7 +511,7 @@ fn q4_counts_bids_between_open_and_expiry_inclusive() {
 }
 
 #[test]
-fn q9_picks_highest_then_earliest_then_smallest_bid() {
+fn q9_picks_highest_then_earliest_then_first_bid() {
     let via = |channel: &str, extra: &str, b: Bid| {
         Event::Bid(Bid {
             channel: channel.into(),
@@ -503,9 +521,10 @@ fn q9_picks_highest_then_earliest_then_smallest_bid() {
     };
     let events = [
         auction(1, 100, 10, T0 + SEC, T0 + 5 * SEC),
+        // The first of three with the same price and time: wins (Flink's
+        // top-1 keeps the first row of a tie).
         via("a", "", new_bid(1, 9, 20, T0 + 2 * SEC)),
         via("z", "", new_bid(1, 8, 20, T0 + 2 * SEC)),
-        // Same price and time, smallest bidder, then smallest channel: wins.
         via("b", "w", new_bid(1, 8, 20, T0 + 2 * SEC)),
         // Same price at the expiry, but later.
         bid(1, 1, 20, T0 + 5 * SEC),
@@ -534,7 +553,7 @@ fn q9_picks_highest_then_earliest_then_smallest_bid() {
         ]
     };
     let mut first = auction_cols(1, 10, T0 + SEC, T0 + 5 * SEC);
-    first.extend([i(1), i(8), i(20), t(T0 + 2 * SEC), s("w")]);
+    first.extend([i(1), i(9), i(20), t(T0 + 2 * SEC), s("")]);
     let mut second = auction_cols(2, 11, T0 + 3 * SEC, T0 + 4 * SEC);
     second.extend([i(2), i(4), i(1), t(T0 + 3 * SEC), s("")]);
     assert_eq!(run("q9", &events), rows(vec![first, second]));
@@ -545,8 +564,8 @@ fn q6_averages_the_last_11_closed_auctions_of_a_seller() {
     let mut events = Vec::new();
     // Seller 1: auction k (1..=12) sells for 10 k and closes at 13 - k s, so
     // they close in the order 12, 11, .., 1 with prices 120, 110, .., 10.
-    for k in 1..=12u64 {
-        let expires = T0 + (13 - k as i64) * SEC;
+    for k in 1..=12i64 {
+        let expires = T0 + (13 - k) * SEC;
         events.push(auction(k, 1, 10, T0, expires));
         events.push(bid(k, 50, 10 * k, T0 + 500));
         events.push(bid(k, 51, 10 * k - 1, T0 + 600));
@@ -746,9 +765,11 @@ fn q16_groups_by_channel_and_day_with_the_latest_minute() {
 
 #[test]
 fn q17_aggregates_prices_per_auction_and_day() {
+    // The last column, the sum, is exact (Value::Sum).
     let group = |auction: i64, day: &str, values: &[i64]| {
         let mut row = vec![i(auction), s(day)];
-        row.extend(ints(values));
+        row.extend(ints(&values[..values.len() - 1]));
+        row.push(Value::Sum(i128::from(values[values.len() - 1])));
         row
     };
     assert_eq!(
@@ -783,17 +804,18 @@ fn q18_keeps_the_latest_bid_whatever_the_stream_order() {
         bid(1, 1, 10, T0 + 5 * SEC),
         // Earlier though later in the stream: loses.
         bid(1, 1, 99, T0 + 3 * SEC),
-        // Same time: the largest price, then the largest channel.
+        // Same time: the last in the stream wins (Flink's keep-last
+        // replaces on an equal time), whatever its price.
         via("z", new_bid(1, 2, 5, T0 + 4 * SEC)),
         via("b", new_bid(1, 2, 7, T0 + 4 * SEC)),
-        via("a", new_bid(1, 2, 7, T0 + 4 * SEC)),
+        via("a", new_bid(1, 2, 3, T0 + 4 * SEC)),
         bid(2, 1, 3, T0 + SEC),
     ];
     assert_eq!(
         run("q18", &events),
         rows(vec![
             bid7(1, 1, 10, "channel-1", T0 + 5 * SEC),
-            bid7(1, 2, 7, "b", T0 + 4 * SEC),
+            bid7(1, 2, 3, "a", T0 + 4 * SEC),
             bid7(2, 1, 3, "channel-1", T0 + SEC),
         ])
     );
@@ -833,13 +855,14 @@ fn q19_ranks_the_top_10_prices_per_auction() {
             ranked(1, 9, 50, T0 + 9 * SEC, 1),
             ranked(1, 9, 40, T0 + SEC, 2),
             ranked(1, 1, 40, T0 + 2 * SEC, 3),
-            ranked(1, 1, 30, T0 + 3 * SEC, 4),
-            ranked(1, 2, 30, T0 + 3 * SEC, 5),
-            ranked(1, 3, 30, T0 + 3 * SEC, 6),
+            // Equal prices in stream order, the later one falling out.
+            ranked(1, 3, 30, T0 + 3 * SEC, 4),
+            ranked(1, 1, 30, T0 + 3 * SEC, 5),
+            ranked(1, 2, 30, T0 + 3 * SEC, 6),
             ranked(1, 5, 20, T0 + 4 * SEC, 7),
-            ranked(1, 6, 10, T0 + 5 * SEC, 8),
-            ranked(1, 6, 10, T0 + 6 * SEC, 9),
-            ranked(1, 7, 5, T0 + 7 * SEC, 10),
+            ranked(1, 6, 10, T0 + 6 * SEC, 8),
+            ranked(1, 6, 10, T0 + 5 * SEC, 9),
+            ranked(1, 7, 5, T0 + 8 * SEC, 10),
             ranked(2, 1, 4, T0, 1),
             ranked(2, 1, 3, T0, 2),
         ])
@@ -855,7 +878,7 @@ fn every_query_gives_rows_of_its_sink_width_on_generated_events() {
     let generator = Generator::new(GeneratorConfig::default()).unwrap();
     let events: Vec<Event> = (0..20_000).map(|n| generator.event(n)).collect();
     let bids = events.iter().filter(|e| matches!(e, Event::Bid(_))).count();
-    let side: BTreeMap<u64, String> = (0..10_000)
+    let side: BTreeMap<i64, String> = (0..10_000)
         .step_by(3)
         .map(|k| (k, format!("v{k}")))
         .collect();

@@ -10,6 +10,13 @@
 //! parallelism (rows with equal encodings are equal rows, so which copy
 //! holds a rank cannot be observed).
 //!
+//! Flink's `AppendOnlyTopNFunction` instead ranks rows with equal sort keys
+//! by arrival: the earlier first, the later the first to fall out. Arrival
+//! order across parallel sources is not deterministic; a job that wants
+//! Flink's rule deterministically carries each record's place in its input
+//! and ends the sort key with it, reversed (`(price, Reverse(seq))`), as
+//! Nexmark's q19 does.
+//!
 //! Output: `Change<(key, rank, row)>` with ranks `1..=N`. Each `(key, rank)`
 //! holds at most one row at a time, so materialising the changelog keyed by
 //! `(key, rank)` gives exactly the current top N. Per input batch, each key

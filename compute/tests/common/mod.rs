@@ -28,7 +28,8 @@ pub fn run_job<X: Send + 'static>(
         opts.memtable_bytes = 64 << 10;
         opts.max_memory_bytes = 256 << 10;
         let store = Arc::new(Store::open(opts).await.expect("open store"));
-        let env = Env::new(config, Arc::new(EmbeddedBackend::new(store.clone())));
+        let env = Env::new(config, Arc::new(EmbeddedBackend::new(store.clone())))
+            .expect("valid job config");
         let handle = build(&env);
         let report = env.execute().await?;
         store.close().await.expect("close store");

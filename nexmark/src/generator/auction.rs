@@ -79,16 +79,18 @@ pub(crate) fn next_auction(
     rng: &mut Rng,
     event_id: u64,
     timestamp: i64,
+    seq: u64,
 ) -> Auction {
-    let id = last_base0_auction_id(config, event_id) as u64 + FIRST_AUCTION_ID;
+    let id = last_base0_auction_id(config, event_id) + FIRST_AUCTION_ID;
 
     let seller = if rng.below(u64::from(config.hot_sellers_ratio)) > 0 {
         (last_base0_person_id(config, event_id) / HOT_SELLER_RATIO) * HOT_SELLER_RATIO
     } else {
         next_base0_person_id(config, rng, event_id)
-    } + FIRST_PERSON_ID;
+    } as i64
+        + FIRST_PERSON_ID;
 
-    let category = FIRST_CATEGORY_ID + rng.below(NUM_CATEGORIES);
+    let category = FIRST_CATEGORY_ID + rng.below(NUM_CATEGORIES) as i64;
     let initial_bid = next_price(rng);
     let expires = timestamp + next_auction_length_ms(config, rng, event_id, timestamp);
     let item_name = next_string(rng, 20);
@@ -96,17 +98,19 @@ pub(crate) fn next_auction(
     let reserve = initial_bid + next_price(rng);
     let current_size = 8 + item_name.len() + description.len() + 8 + 8 + 8 + 8 + 8;
     let extra = next_extra(rng, current_size, config.avg_auction_byte_size);
+    // Ids count events and prices are at most twice MAX_PRICE: all fit BIGINT.
     Auction {
         id,
         item_name,
         description,
-        initial_bid,
-        reserve,
+        initial_bid: initial_bid as i64,
+        reserve: reserve as i64,
         date_time: timestamp,
         expires,
         seller,
         category,
         extra,
+        seq,
     }
 }
 

@@ -32,26 +32,30 @@ pub(crate) const HOT_BIDDER_RATIO: u64 = 100;
 /// A bid comes through a hot channel with probability `1 - 1/this`.
 const HOT_CHANNELS_RATIO: u64 = 2;
 
-/// The bid of event `event_id`, placed at `timestamp`.
+/// The bid of event `event_id`, placed at `timestamp`, at place `seq` of
+/// the stream.
 pub(crate) fn next_bid(
     config: &GeneratorConfig,
     channels: &Channels,
     rng: &mut Rng,
     event_id: u64,
     timestamp: i64,
+    seq: u64,
 ) -> Bid {
     let auction = if rng.below(u64::from(config.hot_auction_ratio)) > 0 {
         let last = last_base0_auction_id(config, event_id).max(0) as u64;
         (last / HOT_AUCTION_RATIO) * HOT_AUCTION_RATIO
     } else {
         next_base0_auction_id(config, rng, event_id)
-    } + FIRST_AUCTION_ID;
+    } as i64
+        + FIRST_AUCTION_ID;
 
     let bidder = if rng.below(u64::from(config.hot_bidders_ratio)) > 0 {
         (last_base0_person_id(config, event_id) / HOT_BIDDER_RATIO) * HOT_BIDDER_RATIO + 1
     } else {
         next_base0_person_id(config, rng, event_id)
-    } + FIRST_PERSON_ID;
+    } as i64
+        + FIRST_PERSON_ID;
 
     let price = next_price(rng);
 
@@ -64,14 +68,16 @@ pub(crate) fn next_bid(
     };
 
     let extra = next_extra(rng, 8 + 8 + 8 + 8, config.avg_bid_byte_size);
+    // Ids count events and prices are at most MAX_PRICE: all fit BIGINT.
     Bid {
         auction,
         bidder,
-        price,
+        price: price as i64,
         channel,
         url: url.to_owned(),
         date_time: timestamp,
         extra,
+        seq,
     }
 }
 
@@ -85,17 +91,17 @@ mod tests {
         let config = GeneratorConfig::default();
         let channels = Channels::new(0);
         let event_id = 1_000_010; // a bid: offset 10 of its epoch
-        let hot_auction = (last_base0_auction_id(&config, event_id) as u64 / 100) * 100 + 1000;
-        let hot_bidder = (last_base0_person_id(&config, event_id) / 100) * 100 + 1 + 1000;
+        let hot_auction = (last_base0_auction_id(&config, event_id) / 100) * 100 + 1000;
+        let hot_bidder = (last_base0_person_id(&config, event_id) as i64 / 100) * 100 + 1 + 1000;
         let (mut auctions, mut bidders, mut hot_channels) = (0, 0, 0);
         let rounds = 20_000;
         for i in 0..rounds {
             let mut rng = Rng::new(0, Stream::Event, i);
-            let bid = next_bid(&config, &channels, &mut rng, event_id, 5);
+            let bid = next_bid(&config, &channels, &mut rng, event_id, 5, 9);
             auctions += usize::from(bid.auction == hot_auction);
             bidders += usize::from(bid.bidder == hot_bidder);
             hot_channels += usize::from(HOT_CHANNELS.contains(&bid.channel.as_str()));
-            assert_eq!(bid.date_time, 5);
+            assert_eq!((bid.date_time, bid.seq), (5, 9));
         }
         // Hot with probability 1/2 (auction) and 3/4 (bidder), plus the rare
         // non-hot draw that lands on the same id.

@@ -109,10 +109,10 @@ impl Generator {
         let mut rng = Rng::new(config.seed, Stream::Event, id);
         match self.kind_of_id(id) {
             EventType::Person => {
-                Event::Person(person::next_person(config, &mut rng, id, timestamp))
+                Event::Person(person::next_person(config, &mut rng, id, timestamp, n))
             }
             EventType::Auction => {
-                Event::Auction(auction::next_auction(config, &mut rng, id, timestamp))
+                Event::Auction(auction::next_auction(config, &mut rng, id, timestamp, n))
             }
             EventType::Bid => Event::Bid(bid::next_bid(
                 config,
@@ -120,6 +120,7 @@ impl Generator {
                 &mut rng,
                 id,
                 timestamp,
+                n,
             )),
         }
     }

@@ -72,8 +72,9 @@ pub(crate) fn next_person(
     rng: &mut Rng,
     event_id: u64,
     timestamp: i64,
+    seq: u64,
 ) -> Person {
-    let id = last_base0_person_id(config, event_id) + FIRST_PERSON_ID;
+    let id = last_base0_person_id(config, event_id) as i64 + FIRST_PERSON_ID;
 
     let first = FIRST_NAMES[rng.index(FIRST_NAMES.len())];
     let last = LAST_NAMES[rng.index(LAST_NAMES.len())];
@@ -104,6 +105,7 @@ pub(crate) fn next_person(
         state,
         date_time: timestamp,
         extra,
+        seq,
     }
 }
 
@@ -166,8 +168,8 @@ mod tests {
         let config = GeneratorConfig::default();
         let mut rng = Rng::new(0, Stream::Event, 0);
         for event_id in 0..200 {
-            let person = next_person(&config, &mut rng, event_id * 50, 77);
-            assert_eq!(person.id, FIRST_PERSON_ID + event_id);
+            let person = next_person(&config, &mut rng, event_id * 50, 77, 0);
+            assert_eq!(person.id, FIRST_PERSON_ID + event_id as i64);
             let (first, last) = person.name.split_once(' ').unwrap();
             assert!(FIRST_NAMES.contains(&first) && LAST_NAMES.contains(&last));
             assert!(person.email_address.ends_with(".com"));

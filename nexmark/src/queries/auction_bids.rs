@@ -13,7 +13,7 @@ pub enum AuctionOrBid {
 }
 
 impl AuctionOrBid {
-    pub fn auction_id(&self) -> u64 {
+    pub fn auction_id(&self) -> i64 {
         match self {
             AuctionOrBid::Auction(a) => a.id,
             AuctionOrBid::Bid(b) => b.auction,
@@ -38,21 +38,21 @@ pub fn in_time(auction: &Auction, bid_time: i64) -> bool {
 /// highest price of its bids placed while it was open, (time, price) of
 /// bids that came before the auction)`. `tag` is the auction field a query
 /// carries on (category, seller).
-pub type AuctionMax = (Option<(i64, i64, u64)>, Option<u64>, Vec<(i64, u64)>);
+pub type AuctionMax = (Option<(i64, i64, i64)>, Option<i64>, Vec<(i64, i64)>);
 
 /// What folding one input into an [`AuctionMax`] changed.
 pub struct Folded {
     /// The input was the auction itself.
     pub auction_arrived: bool,
     /// An in-time bid raised the maximum: `(before, after)`.
-    pub raised: Option<(Option<u64>, u64)>,
+    pub raised: Option<(Option<i64>, i64)>,
 }
 
 /// Folds an auction or a bid into the auction's state.
 pub fn fold_max(
     state: &mut Option<AuctionMax>,
     input: AuctionOrBid,
-    tag: fn(&Auction) -> u64,
+    tag: fn(&Auction) -> i64,
 ) -> Folded {
     let (auction, max, waiting) = state.get_or_insert_with(|| (None, None, Vec::new()));
     let (auction_arrived, bids) = match input {
@@ -93,7 +93,7 @@ pub fn fold_max(
 
 /// Auctions and bids of the event stream keyed by auction id, with their
 /// `dateTime` as event time.
-pub fn auction_bids(events: DataStream<Event>, name: &str) -> KeyedStream<AuctionOrBid, u64> {
+pub fn auction_bids(events: DataStream<Event>, name: &str) -> KeyedStream<AuctionOrBid, i64> {
     events
         .flat_map(name, |e| match e {
             Event::Auction(a) => Some(AuctionOrBid::Auction(a)),

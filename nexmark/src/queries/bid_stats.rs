@@ -27,7 +27,7 @@ type Acc = (Vec<i64>, FlagMap, FlagMap);
 /// Flags per id. A hash map: a hot group holds hundreds of thousands of
 /// ids, and a tree walk per bid cost more than the rest of the query.
 #[derive(Clone, Default)]
-pub struct FlagMap(HashMap<u64, u8, BuildHasherDefault<IdHasher>>);
+pub struct FlagMap(HashMap<i64, u8, BuildHasherDefault<IdHasher>>);
 
 /// Ids are small integers: one multiply spreads them over the table.
 #[derive(Default)]
@@ -49,11 +49,11 @@ impl Hasher for IdHasher {
     }
 }
 
-/// Encoding: `count u64 | (id u64, flags u8)*` in ascending id order, so
+/// Encoding: `count u64 | (id i64, flags u8)*` in ascending id order, so
 /// equal maps encode equally.
 impl Codec for FlagMap {
     fn encode(&self, out: &mut Vec<u8>) {
-        let mut entries: Vec<(u64, u8)> = self.0.iter().map(|(&k, &v)| (k, v)).collect();
+        let mut entries: Vec<(i64, u8)> = self.0.iter().map(|(&k, &v)| (k, v)).collect();
         entries.sort_unstable();
         out.reserve(8 + entries.len() * 9);
         (entries.len() as u64).encode(out);
@@ -70,7 +70,7 @@ impl Codec for FlagMap {
             BuildHasherDefault::default(),
         );
         for _ in 0..n {
-            map.insert(u64::decode(input)?, u8::decode(input)?);
+            map.insert(i64::decode(input)?, u8::decode(input)?);
         }
         Some(FlagMap(map))
     }

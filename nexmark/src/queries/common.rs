@@ -31,7 +31,7 @@ pub fn change(kind: RowKind, row: Row) -> Change<Row> {
 
 /// The suite's price rank of q15–q17: 1 below 10 000, 2 below 1 000 000,
 /// else 3 (as index 0, 1, 2).
-pub fn price_rank(price: u64) -> usize {
+pub fn price_rank(price: i64) -> usize {
     if price < 10_000 {
         0
     } else if price < 1_000_000 {

@@ -16,6 +16,17 @@
 //! by the count, truncated toward zero (Flink's `AVG` on integers).
 //! `DATE_FORMAT(t, 'yyyy-MM-dd')` and `'HH:mm'` and `HOUR(t)` are UTC.
 //!
+//! Numbers are the SQL types: `BIGINT` is `i64`, products with `0.908` are
+//! exact `DECIMAL(23, 3)`, `SUM`s are exact (where Flink's `BIGINT` sum would
+//! wrap, the true value is printed) and `AVG`s come from exact sums.
+//!
+//! Ties: where the SQL keeps one of several rows that tie on its `ORDER BY`
+//! (q9, q18, q19), Flink decides by arrival order. Here arrival order is the
+//! *event order*, each event's `seq` (its number in the generator, its line
+//! in the event files), carried with the record, so the tie goes the way it
+//! would in Flink reading the input in order, at any parallelism. The other
+//! queries keep every tied row (q5, q7) or order by unique keys (q6).
+//!
 //! - **q0** pass-through: every bid as `(auction, bidder, price, dateTime, extra)`.
 //! - **q1** currency: every bid as `(auction, bidder, price * 0.908 [Dec3], dateTime, extra)`.
 //! - **q2** selection: `(auction, price)` of bids with `auction % 123 == 0`.
@@ -48,8 +59,8 @@
 //!   auction; one row per person and window.
 //! - **q9** winning bids: per auction, among its bids with
 //!   `auction.dateTime <= bid.dateTime <= auction.expires`, the one with the
-//!   highest price, then the earliest `dateTime`, then (our tie-break where
-//!   Flink picks any) the smallest `(bidder, channel, url, extra)`; row:
+//!   highest price, then the earliest `dateTime`, then the earliest in event
+//!   order (Flink's top-1 keeps the first row of a tie); row:
 //!   `(id, itemName, description, initialBid, reserve, dateTime, expires,
 //!   seller, category, extra, auction, bidder, price, bid dateTime, bid extra)`.
 //! - **q10** log to file system: every bid as `(auction, bidder, price,
@@ -86,12 +97,14 @@
 //!   total_bids, rank1_bids, rank2_bids, rank3_bids, min_price, max_price,
 //!   avg_price, sum_price)`.
 //! - **q18** last bid: per `(bidder, auction)`, the bid with the latest
-//!   `dateTime` (ties: the largest `(price, channel, url, extra)`), as
-//!   `(auction, bidder, price, channel, url, dateTime, extra)`.
+//!   `dateTime`, of equal ones the latest in event order (Flink's keep-last
+//!   deduplication replaces on an equal time), as `(auction, bidder, price,
+//!   channel, url, dateTime, extra)`.
 //! - **q19** top 10 prices per auction: per auction the 10 bids with the
-//!   highest price (ties: earlier `dateTime` first, then smaller `(bidder,
-//!   channel, url, extra)`), as `(auction, bidder, price, channel, url,
-//!   dateTime, extra, rank_number 1..=10)`.
+//!   highest price, equal prices in event order (Flink's top-N ranks a tie
+//!   by arrival: the earlier first, the later falls out first), as
+//!   `(auction, bidder, price, channel, url, dateTime, extra, rank_number
+//!   1..=10)`.
 //! - **q20** bids with their auction, category 10: inner join on
 //!   `bid.auction == auction.id` with `category == 10`: `(auction, bidder,
 //!   price, channel, url, bid dateTime, bid extra, itemName, description,
@@ -155,7 +168,7 @@ pub type Built = DataStream<Change<Row>>;
 #[derive(Clone, Default)]
 pub struct QueryContext {
     /// q13's side input: `key -> value`.
-    pub side_input: Arc<HashMap<u64, String>>,
+    pub side_input: Arc<HashMap<i64, String>>,
 }
 
 /// Adds query `name` to the job reading `events`.

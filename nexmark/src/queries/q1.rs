@@ -12,7 +12,7 @@ pub fn build(events: DataStream<Event>) -> Built {
         insert(vec![
             Value::int(b.auction),
             Value::int(b.bidder),
-            Value::Dec3(908 * b.price as i64),
+            Value::euros(b.price),
             Value::Time(b.date_time),
             Value::Str(b.extra),
         ])

@@ -9,13 +9,13 @@ use riverbed_compute::{Aggregate, DataStream};
 pub fn build(events: DataStream<Event>) -> Built {
     bids(events, "q11-bids")
         .map("q11-project", |b: Bid| (b.bidder, b.date_time))
-        .with_timestamps(|r: &(u64, i64)| r.1)
-        .key_by(|r: &(u64, i64)| r.0)
+        .with_timestamps(|r: &(i64, i64)| r.1)
+        .key_by(|r: &(i64, i64)| r.0)
         .session_window("q11-sessions", 10_000, Aggregate::count, |a, b| *a += *b)
         .map("q11-rows", |w| {
             insert(vec![
                 Value::int(w.key),
-                Value::int(w.value),
+                Value::count(w.value),
                 Value::Time(w.start),
                 Value::Time(w.end),
             ])

@@ -10,13 +10,13 @@ use riverbed_compute::{Aggregate, DataStream, Windows};
 pub fn build(events: DataStream<Event>) -> Built {
     bids(events, "q12-bids")
         .map("q12-project", |b: Bid| (b.bidder, b.date_time))
-        .with_timestamps(|r: &(u64, i64)| r.1)
-        .key_by(|r: &(u64, i64)| r.0)
+        .with_timestamps(|r: &(i64, i64)| r.1)
+        .key_by(|r: &(i64, i64)| r.0)
         .window_processing_time("q12-windows", Windows::tumbling(10_000), Aggregate::count)
         .map("q12-rows", |w| {
             insert(vec![
                 Value::int(w.key),
-                Value::int(w.value),
+                Value::count(w.value),
                 Value::Time(w.start),
                 Value::Time(w.end),
             ])

@@ -11,7 +11,7 @@ use crate::model::Event;
 use crate::row::Value;
 use riverbed_compute::DataStream;
 
-pub fn build(events: DataStream<Event>, side: Arc<HashMap<u64, String>>) -> Built {
+pub fn build(events: DataStream<Event>, side: Arc<HashMap<i64, String>>) -> Built {
     bids(events, "q13-bids").flat_map("q13-lookup", move |b| {
         let value = side.get(&(b.auction % 10_000))?.clone();
         Some(insert(vec![

@@ -21,8 +21,9 @@ pub fn time_type(hour: i64) -> &'static str {
 
 pub fn build(events: DataStream<Event>) -> Built {
     bids(events, "q14-bids").flat_map("q14-calc", |b| {
-        // 0.908 * price in thousandths, compared with the bounds * 1000.
-        let euros = 908 * b.price as i64;
+        // 0.908 * price in thousandths (exact, in i128), compared with the
+        // bounds * 1000.
+        let euros = 908 * i128::from(b.price);
         if euros <= 1_000_000_000 || euros >= 50_000_000_000 {
             return None;
         }

@@ -1,7 +1,9 @@
 //! q18, last bid: per `(bidder, auction)` the bid with the latest
 //! `dateTime` (`ROW_NUMBER() OVER (... ORDER BY dateTime DESC) <= 1`), as an
-//! updating result. Equal times go to the largest `(price, channel, url,
-//! extra)` so that the result does not depend on arrival order.
+//! updating result. Flink runs it as keep-last deduplication on the row
+//! time, which replaces the kept row by one with an equal `dateTime` that
+//! arrives later; here "later" is the event order (`seq`), so the result
+//! is Flink's for the input's order, whatever the parallelism.
 
 use riverbed_compute::operators::process::{Context, KeyedProcessFunction};
 use riverbed_compute::{Change, DataStream, RowKind};
@@ -11,9 +13,10 @@ use super::Built;
 use crate::model::{Bid, Event};
 use crate::row::{Row, Value};
 
-fn later(a: &Bid, b: &Bid) -> bool {
-    (a.date_time, a.price, &a.channel, &a.url, &a.extra)
-        > (b.date_time, b.price, &b.channel, &b.url, &b.extra)
+/// Whether `a` replaces `b`: a later `dateTime`, or the same one later in
+/// the input.
+pub fn later(a: &Bid, b: &Bid) -> bool {
+    (a.date_time, a.seq) > (b.date_time, b.seq)
 }
 
 pub(crate) fn bid_row(b: &Bid) -> Vec<Value> {
@@ -30,10 +33,10 @@ pub(crate) fn bid_row(b: &Bid) -> Vec<Value> {
 
 struct LastBid;
 
-impl KeyedProcessFunction<(u64, u64), Bid, Bid, Change<Row>> for LastBid {
+impl KeyedProcessFunction<(i64, i64), Bid, Bid, Change<Row>> for LastBid {
     fn process(
         &mut self,
-        _key: &(u64, u64),
+        _key: &(i64, i64),
         bid: Bid,
         last: &mut Option<Bid>,
         ctx: &mut Context<'_, Change<Row>>,

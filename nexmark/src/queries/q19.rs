@@ -1,7 +1,9 @@
 //! q19, top 10 prices per auction: `ROW_NUMBER() OVER (PARTITION BY auction
-//! ORDER BY price DESC) <= 10`, an updating result with the rank. Equal
-//! prices go to the earlier bid, then the smaller `(bidder, channel, url,
-//! extra)`, so that the result does not depend on arrival order.
+//! ORDER BY price DESC) <= 10`, an updating result with the rank. Flink's
+//! append-only top-N ranks rows with equal prices in arrival order (a later
+//! one goes after, and is the first to fall out); here arrival order is the
+//! event order (`seq`), so the result is Flink's for the input's order,
+//! whatever the parallelism.
 
 use std::cmp::Reverse;
 
@@ -16,17 +18,8 @@ use crate::row::{Row, Value};
 pub fn build(events: DataStream<Event>) -> Built {
     bids(events, "q19-bids")
         .key_by(|b: &Bid| b.auction)
-        .top_n("q19-top10", 10, |b: &Bid| {
-            (
-                b.price,
-                Reverse(b.date_time),
-                Reverse(b.bidder),
-                Reverse(b.channel.clone()),
-                Reverse(b.url.clone()),
-                Reverse(b.extra.clone()),
-            )
-        })
-        .map("q19-rows", |c: Change<(u64, u32, Bid)>| {
+        .top_n("q19-top10", 10, |b: &Bid| (b.price, Reverse(b.seq)))
+        .map("q19-rows", |c: Change<(i64, u32, Bid)>| {
             let (_, rank, bid) = c.row;
             let mut row = bid_row(&bid);
             row.push(Value::Int(i64::from(rank)));

@@ -19,10 +19,10 @@ type Seen = (Option<Option<Auction>>, Vec<Bid>);
 
 struct Expand;
 
-impl KeyedProcessFunction<u64, AuctionOrBid, Seen, (Bid, Auction)> for Expand {
+impl KeyedProcessFunction<i64, AuctionOrBid, Seen, (Bid, Auction)> for Expand {
     fn process(
         &mut self,
-        _id: &u64,
+        _id: &i64,
         input: AuctionOrBid,
         state: &mut Option<Seen>,
         ctx: &mut Context<'_, (Bid, Auction)>,

@@ -20,10 +20,10 @@ type Out = (Bid, Person, Auction);
 
 struct ThreeWay;
 
-impl KeyedProcessFunction<u64, Event, Seen, Out> for ThreeWay {
+impl KeyedProcessFunction<i64, Event, Seen, Out> for ThreeWay {
     fn process(
         &mut self,
-        _id: &u64,
+        _id: &i64,
         e: Event,
         state: &mut Option<Seen>,
         ctx: &mut Context<'_, Out>,

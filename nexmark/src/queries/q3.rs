@@ -16,24 +16,24 @@ use crate::row::Value;
 #[derive(Clone)]
 enum Input {
     /// A person: id, and `(name, city, state)` when in one of the states.
-    Person(u64, Option<(String, String, String)>),
+    Person(i64, Option<(String, String, String)>),
     /// An auction in category 10: seller, auction id.
-    Auction(u64, u64),
+    Auction(i64, i64),
 }
 
 /// `(the person once seen: (name, city, state) if in one of the states;
 /// auction ids waiting for the person)`. A person outside the states
 /// drops the waiting auctions and every later one.
-type Seen = (Option<Option<(String, String, String)>>, Vec<u64>);
+type Seen = (Option<Option<(String, String, String)>>, Vec<i64>);
 
-type Out = (String, String, String, u64);
+type Out = (String, String, String, i64);
 
 struct Suggest;
 
-impl KeyedProcessFunction<u64, Input, Seen, Out> for Suggest {
+impl KeyedProcessFunction<i64, Input, Seen, Out> for Suggest {
     fn process(
         &mut self,
-        _id: &u64,
+        _id: &i64,
         input: Input,
         state: &mut Option<Seen>,
         ctx: &mut Context<'_, Out>,

@@ -16,13 +16,13 @@ use crate::row::{Row, Value};
 
 struct MaxPerAuction;
 
-impl KeyedProcessFunction<u64, AuctionOrBid, AuctionMax, Change<(u64, u64)>> for MaxPerAuction {
+impl KeyedProcessFunction<i64, AuctionOrBid, AuctionMax, Change<(i64, i64)>> for MaxPerAuction {
     fn process(
         &mut self,
-        _id: &u64,
+        _id: &i64,
         input: AuctionOrBid,
         state: &mut Option<AuctionMax>,
-        ctx: &mut Context<'_, Change<(u64, u64)>>,
+        ctx: &mut Context<'_, Change<(i64, i64)>>,
     ) {
         let Some((before, p)) = fold_max(state, input, |a| a.category).raised else {
             return;
@@ -53,20 +53,27 @@ impl KeyedProcessFunction<u64, AuctionOrBid, AuctionMax, Change<(u64, u64)>> for
 
 struct CategoryAverage;
 
-fn avg_row(category: u64, sum: i64, count: i64) -> Row {
-    Row(vec![Value::int(category), Value::Int(sum / count)])
+/// `AVG(final)`: the exact sum over the count, truncated toward zero like
+/// Flink's `AVG` of `BIGINT`; an average of `BIGINT` values fits `BIGINT`.
+fn avg_row(category: i64, sum: i128, count: i64) -> Row {
+    Row(vec![Value::int(category), Value::Int(avg(sum, count))])
 }
 
-impl KeyedProcessFunction<u64, Change<(u64, u64)>, (i64, i64), Change<Row>> for CategoryAverage {
+fn avg(sum: i128, count: i64) -> i64 {
+    (sum / i128::from(count)) as i64
+}
+
+/// Per category: the exact sum of the auctions' maxima, and their count.
+impl KeyedProcessFunction<i64, Change<(i64, i64)>, (i128, i64), Change<Row>> for CategoryAverage {
     fn process(
         &mut self,
-        category: &u64,
-        c: Change<(u64, u64)>,
-        state: &mut Option<(i64, i64)>,
+        category: &i64,
+        c: Change<(i64, i64)>,
+        state: &mut Option<(i128, i64)>,
         ctx: &mut Context<'_, Change<Row>>,
     ) {
         let (sum, count) = state.unwrap_or((0, 0));
-        let price = c.row.1 as i64;
+        let price = i128::from(c.row.1);
         let (new_sum, new_count) = match c.kind {
             RowKind::Insert | RowKind::UpdateAfter => (sum + price, count + 1),
             RowKind::UpdateBefore | RowKind::Delete => (sum - price, count - 1),
@@ -78,7 +85,7 @@ impl KeyedProcessFunction<u64, Change<(u64, u64)>, (i64, i64), Change<Row>> for 
                 avg_row(*category, new_sum, new_count),
             )),
             (_, 0) => ctx.emit(change(RowKind::Delete, avg_row(*category, sum, count))),
-            _ if sum / count != new_sum / new_count => {
+            _ if avg(sum, count) != avg(new_sum, new_count) => {
                 ctx.emit(change(
                     RowKind::UpdateBefore,
                     avg_row(*category, sum, count),
@@ -97,6 +104,6 @@ impl KeyedProcessFunction<u64, Change<(u64, u64)>, (i64, i64), Change<Row>> for 
 pub fn build(events: DataStream<Event>) -> Built {
     auction_bids(events, "q4-inputs")
         .process("q4-auction-max", || MaxPerAuction)
-        .key_by(|c: &Change<(u64, u64)>| c.row.0)
+        .key_by(|c: &Change<(i64, i64)>| c.row.0)
         .process("q4-category-avg", || CategoryAverage)
 }

@@ -15,17 +15,17 @@ use crate::model::{Bid, Event};
 use crate::row::Value;
 
 /// Per window: `(max count, auctions with it, window end)`.
-type Best = (u64, Vec<u64>, i64);
+type Best = (u64, Vec<i64>, i64);
 
 struct Winners;
 
-impl KeyedProcessFunction<i64, WindowResult<u64, u64>, Best, (u64, u64)> for Winners {
+impl KeyedProcessFunction<i64, WindowResult<i64, u64>, Best, (i64, u64)> for Winners {
     fn process(
         &mut self,
         _start: &i64,
-        w: WindowResult<u64, u64>,
+        w: WindowResult<i64, u64>,
         best: &mut Option<Best>,
-        ctx: &mut Context<'_, (u64, u64)>,
+        ctx: &mut Context<'_, (i64, u64)>,
     ) {
         match best {
             Some((max, auctions, _)) => {
@@ -48,7 +48,7 @@ impl KeyedProcessFunction<i64, WindowResult<u64, u64>, Best, (u64, u64)> for Win
         _start: &i64,
         _time: i64,
         best: &mut Option<Best>,
-        ctx: &mut Context<'_, (u64, u64)>,
+        ctx: &mut Context<'_, (i64, u64)>,
     ) {
         if let Some((max, auctions, _)) = best.take() {
             for a in auctions {
@@ -63,17 +63,17 @@ pub fn build(events: DataStream<Event>) -> Built {
         // Only the auction and time travel on: no strings through the
         // exchange or the window.
         .map("q5-project", |b: Bid| (b.auction, b.date_time))
-        .with_timestamps(|r: &(u64, i64)| r.1)
-        .key_by(|r: &(u64, i64)| r.0)
+        .with_timestamps(|r: &(i64, i64)| r.1)
+        .key_by(|r: &(i64, i64)| r.0)
         .window(
             "q5-counts",
             Windows::hopping(10_000, 2_000),
             Aggregate::count,
         )
-        .with_timestamps(|w: &WindowResult<u64, u64>| w.end - 1)
-        .key_by(|w: &WindowResult<u64, u64>| w.start)
+        .with_timestamps(|w: &WindowResult<i64, u64>| w.end - 1)
+        .key_by(|w: &WindowResult<i64, u64>| w.start)
         .process("q5-max", || Winners)
         .map("q5-rows", |(a, n)| {
-            insert(vec![Value::int(a), Value::int(n)])
+            insert(vec![Value::int(a), Value::count(n)])
         })
 }

@@ -24,14 +24,14 @@ use crate::row::Value;
 const WINDOW: usize = 11;
 
 /// A closed auction: `(seller, expires, id, winning price)`.
-type Closed = (u64, i64, u64, u64);
+type Closed = (i64, i64, i64, i64);
 
 struct CloseAuction;
 
-impl KeyedProcessFunction<u64, AuctionOrBid, AuctionMax, Closed> for CloseAuction {
+impl KeyedProcessFunction<i64, AuctionOrBid, AuctionMax, Closed> for CloseAuction {
     fn process(
         &mut self,
-        _id: &u64,
+        _id: &i64,
         input: AuctionOrBid,
         state: &mut Option<AuctionMax>,
         ctx: &mut Context<'_, Closed>,
@@ -44,7 +44,7 @@ impl KeyedProcessFunction<u64, AuctionOrBid, AuctionMax, Closed> for CloseAuctio
 
     fn on_timer(
         &mut self,
-        id: &u64,
+        id: &i64,
         _time: i64,
         state: &mut Option<AuctionMax>,
         ctx: &mut Context<'_, Closed>,
@@ -58,17 +58,17 @@ impl KeyedProcessFunction<u64, AuctionOrBid, AuctionMax, Closed> for CloseAuctio
 }
 
 /// `(closed auctions not yet averaged, the last WINDOW winning prices)`.
-type Recent = (Vec<(i64, u64, u64)>, Vec<u64>);
+type Recent = (Vec<(i64, i64, i64)>, Vec<i64>);
 
 struct SellerAverage;
 
-impl KeyedProcessFunction<u64, Closed, Recent, (u64, u64)> for SellerAverage {
+impl KeyedProcessFunction<i64, Closed, Recent, (i64, i64)> for SellerAverage {
     fn process(
         &mut self,
-        _seller: &u64,
+        _seller: &i64,
         (_, expires, id, price): Closed,
         state: &mut Option<Recent>,
-        ctx: &mut Context<'_, (u64, u64)>,
+        ctx: &mut Context<'_, (i64, i64)>,
     ) {
         let (pending, _) = state.get_or_insert_with(|| (Vec::new(), Vec::new()));
         pending.push((expires, id, price));
@@ -77,10 +77,10 @@ impl KeyedProcessFunction<u64, Closed, Recent, (u64, u64)> for SellerAverage {
 
     fn on_timer(
         &mut self,
-        seller: &u64,
+        seller: &i64,
         time: i64,
         state: &mut Option<Recent>,
-        ctx: &mut Context<'_, (u64, u64)>,
+        ctx: &mut Context<'_, (i64, i64)>,
     ) {
         let Some((pending, recent)) = state else {
             return;
@@ -92,7 +92,9 @@ impl KeyedProcessFunction<u64, Closed, Recent, (u64, u64)> for SellerAverage {
                 recent.remove(0);
             }
             recent.push(price);
-            let avg = recent.iter().sum::<u64>() / recent.len() as u64;
+            // Exact: 11 prices can pass i64; their average cannot.
+            let sum: i128 = recent.iter().map(|&p| i128::from(p)).sum();
+            let avg = (sum / recent.len() as i128) as i64;
             ctx.emit((*seller, avg));
         }
     }

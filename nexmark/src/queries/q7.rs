@@ -18,7 +18,7 @@ use crate::model::{Bid, Event};
 const SIZE: i64 = 10_000;
 
 /// Per window end: `(max price of the window's own bids, candidates)`.
-type Candidates = (Option<u64>, Vec<Bid>);
+type Candidates = (Option<i64>, Vec<Bid>);
 
 struct HighestBid;
 

@@ -19,9 +19,9 @@ const SIZE: i64 = 10_000;
 #[derive(Clone)]
 enum Input {
     /// A person: id, name, window start.
-    Person(u64, String, i64),
+    Person(i64, String, i64),
     /// An auction: seller, window start.
-    Auction(u64, i64),
+    Auction(i64, i64),
 }
 
 /// `(person's (name, window start) once known, auction windows seen before
@@ -30,13 +30,13 @@ type Seen = (Option<(String, i64)>, Vec<i64>, bool);
 
 struct NewUsers;
 
-impl KeyedProcessFunction<u64, Input, Seen, (u64, String, i64)> for NewUsers {
+impl KeyedProcessFunction<i64, Input, Seen, (i64, String, i64)> for NewUsers {
     fn process(
         &mut self,
-        id: &u64,
+        id: &i64,
         input: Input,
         state: &mut Option<Seen>,
-        ctx: &mut Context<'_, (u64, String, i64)>,
+        ctx: &mut Context<'_, (i64, String, i64)>,
     ) {
         let (person, windows, emitted) = state.get_or_insert_with(|| (None, Vec::new(), false));
         if *emitted {

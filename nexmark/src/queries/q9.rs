@@ -1,6 +1,9 @@
 //! q9, winning bids: for each auction, its best bid among those placed
-//! while it was open (highest price, then earliest, then the smallest
-//! `(bidder, channel, url, extra)`), as an updating result.
+//! while it was open (`ORDER BY price DESC, dateTime ASC`, first row), as
+//! an updating result. Flink's top-1 keeps the first of rows that tie on
+//! both and drops the later ones; here "first" is the event order (`seq`),
+//! so the result is Flink's for the input's order, whatever the
+//! parallelism.
 //!
 //! Keyed by auction id: the key keeps the auction, its best bid so far and
 //! the bids that arrived before the auction did. A better bid retracts the
@@ -20,22 +23,10 @@ use crate::row::{Row, Value};
 /// `(auction once seen, best bid, bids waiting for the auction)`.
 type Winner = (Option<Auction>, Option<Bid>, Vec<Bid>);
 
-/// Whether `a` beats `b`.
+/// Whether `a` beats `b`: a higher price, an earlier `dateTime`, an earlier
+/// place in the input.
 pub fn better(a: &Bid, b: &Bid) -> bool {
-    let rank = |x: &Bid| {
-        (
-            Reverse(x.price),
-            x.date_time,
-            x.bidder,
-            x.channel.clone(),
-            x.url.clone(),
-            x.extra.clone(),
-        )
-    };
-    if a.price != b.price {
-        return a.price > b.price;
-    }
-    rank(a) < rank(b)
+    (Reverse(a.price), a.date_time, a.seq) < (Reverse(b.price), b.date_time, b.seq)
 }
 
 fn row(a: &Auction, b: &Bid) -> Row {
@@ -53,10 +44,10 @@ fn row(a: &Auction, b: &Bid) -> Row {
 
 struct WinningBid;
 
-impl KeyedProcessFunction<u64, AuctionOrBid, Winner, Change<Row>> for WinningBid {
+impl KeyedProcessFunction<i64, AuctionOrBid, Winner, Change<Row>> for WinningBid {
     fn process(
         &mut self,
-        _id: &u64,
+        _id: &i64,
         input: AuctionOrBid,
         state: &mut Option<Winner>,
         ctx: &mut Context<'_, Change<Row>>,

@@ -2,10 +2,15 @@
 //! their state in a state store on a local directory (or any object store
 //! URL), and measures them the way the suite does (events, cores = CPU time
 //! / wall time of the process, time, throughput per core).
+//!
+//! Every setting is checked before anything is built ([`RunOptions::job_config`]);
+//! the state directory is locked for the run ([`lock`]); results are staged
+//! and published whole when a query completes ([`output`]).
 
+pub mod lock;
+pub mod output;
 pub mod report;
 pub mod sink;
-pub mod source;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,21 +26,28 @@ use riverbed_state_store::{Options, Store};
 use crate::error::{Error, Result};
 use crate::queries::{self, QueryContext, QueryInfo};
 use crate::row::Row;
+pub use crate::source::EventSource;
+pub use lock::StateDirLock;
 pub use report::{cpu_time, peak_rss, QueryReport};
-pub use source::EventSource;
 
 /// How to run a query.
 #[derive(Clone)]
 pub struct RunOptions {
     pub parallelism: usize,
+    /// Key groups of every keyed operator (the most parallelism a job's
+    /// state can be split for).
+    pub max_parallelism: u16,
     /// The store of a query lives in `<state_dir>/<query>`, emptied first.
     pub state_dir: PathBuf,
+    /// The lock on `state_dir` when the caller holds it for several
+    /// queries; without it each query locks the directory itself.
+    pub lock: Option<Arc<StateDirLock>>,
     /// Write results as JSON lines under `<output>/<query>/`.
     pub output: Option<PathBuf>,
     /// Entries of the worker-side state cache per subtask.
     pub state_cache_entries: usize,
     /// q13's side input.
-    pub side_input: Arc<HashMap<u64, String>>,
+    pub side_input: Arc<HashMap<i64, String>>,
     /// The processing-time clock (q12); the system clock by default.
     pub clock: Option<Arc<dyn Clock>>,
     /// Keep every result change in memory (tests).
@@ -46,7 +58,9 @@ impl RunOptions {
     pub fn new(state_dir: impl Into<PathBuf>) -> Self {
         RunOptions {
             parallelism: 2,
+            max_parallelism: JobConfig::default().max_parallelism,
             state_dir: state_dir.into(),
+            lock: None,
             output: None,
             state_cache_entries: JobConfig::default().state_cache_entries,
             side_input: Arc::new(default_side_input()),
@@ -54,16 +68,52 @@ impl RunOptions {
             collect: false,
         }
     }
+
+    /// The job settings of a query, checked: the error names the flag of
+    /// the runner that is out of range. Nothing is allocated or opened
+    /// before this passes.
+    pub fn job_config(&self) -> Result<JobConfig> {
+        let mut config = JobConfig {
+            parallelism: self.parallelism,
+            max_parallelism: self.max_parallelism,
+            state_cache_entries: self.state_cache_entries,
+            ..JobConfig::default()
+        };
+        if let Some(clock) = &self.clock {
+            config.clock = clock.clone();
+        }
+        config.validate().map_err(|e| match e {
+            riverbed_compute::Error::InvalidConfig { field, reason } => {
+                let flag = match field {
+                    "parallelism" => "--parallelism",
+                    "max_parallelism" => "--max-parallelism",
+                    "state_cache_entries" => "--state-cache",
+                    other => other,
+                };
+                Error::InvalidArgument(format!("{flag}: {}", flagged(&reason)))
+            }
+            other => Error::Compute(other),
+        })?;
+        Ok(config)
+    }
+}
+
+/// A validation message in the runner's words: field names as flags.
+fn flagged(reason: &str) -> String {
+    reason
+        .replace("max_parallelism", "--max-parallelism")
+        .replace("state_cache_entries", "--state-cache")
+        .replacen("parallelism ", "--parallelism ", 1)
 }
 
 /// q13's side input when no file is given: keys 0..10 000, each with the
 /// text of its key (the suite ships a file of that shape).
-pub fn default_side_input() -> HashMap<u64, String> {
-    (0..10_000u64).map(|k| (k, k.to_string())).collect()
+pub fn default_side_input() -> HashMap<i64, String> {
+    (0..10_000i64).map(|k| (k, k.to_string())).collect()
 }
 
 /// Reads a side input file of `key,value` lines.
-pub fn read_side_input(path: &Path) -> Result<HashMap<u64, String>> {
+pub fn read_side_input(path: &Path) -> Result<HashMap<i64, String>> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -80,9 +130,9 @@ pub fn read_side_input(path: &Path) -> Result<HashMap<u64, String>> {
                 i + 1
             ))
         })?;
-        let key = k.trim().parse::<u64>().map_err(|_| {
+        let key = k.trim().parse::<i64>().map_err(|_| {
             Error::InvalidArgument(format!(
-                "{} line {}: key {k:?} is not a non-negative integer",
+                "{} line {}: key {k:?} is not an integer in BIGINT",
                 path.display(),
                 i + 1
             ))
@@ -106,6 +156,11 @@ pub async fn run_query(
     options: &RunOptions,
     progress: Arc<AtomicU64>,
 ) -> Result<QueryRun> {
+    let config = options.job_config()?;
+    let _lock = match &options.lock {
+        Some(held) if held.dir() == options.state_dir => None,
+        _ => Some(StateDirLock::acquire(&options.state_dir)?),
+    };
     let dir = options.state_dir.join(query.name);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|source| Error::Io {
@@ -120,26 +175,58 @@ pub async fn run_query(
     let url = dir.to_str().ok_or_else(|| {
         Error::InvalidArgument(format!("state directory {} is not UTF-8", dir.display()))
     })?;
+    let staged = match (&options.output, options.collect) {
+        (Some(out), false) => Some(output::Staged::prepare(out, query.name)?),
+        _ => None,
+    };
+    let result = execute(
+        query,
+        source,
+        options,
+        config,
+        &dir,
+        url,
+        staged.as_ref(),
+        progress,
+    )
+    .await;
+    match (result, staged) {
+        (Ok(run), Some(staged)) => {
+            staged.publish()?;
+            Ok(run)
+        }
+        (Err(e), Some(staged)) => {
+            staged.discard();
+            Err(e)
+        }
+        (result, None) => result,
+    }
+}
+
+#[allow(clippy::disallowed_methods)] // the runner measures wall time
+#[allow(clippy::too_many_arguments)]
+async fn execute(
+    query: &QueryInfo,
+    source: &EventSource,
+    options: &RunOptions,
+    config: JobConfig,
+    dir: &Path,
+    url: &str,
+    staged: Option<&output::Staged>,
+    progress: Arc<AtomicU64>,
+) -> Result<QueryRun> {
     let store = Arc::new(
         Store::open(Options::with_url(url))
             .await
             .map_err(compute_err)?,
     );
-    let mut config = JobConfig {
-        parallelism: options.parallelism,
-        state_cache_entries: options.state_cache_entries,
-        ..JobConfig::default()
-    };
-    if let Some(clock) = &options.clock {
-        config.clock = clock.clone();
-    }
-    let env = Env::new(config, Arc::new(EmbeddedBackend::new(store.clone())));
+    let env = Env::new(config, Arc::new(EmbeddedBackend::new(store.clone())))?;
     let events = source.stream(&env, options.parallelism, progress);
     let ctx = QueryContext {
         side_input: options.side_input.clone(),
     };
     let results = queries::build(query.name, events, &ctx)?;
-    let rows = Arc::new(AtomicU64::new(0));
+    let counts = Arc::new(sink::RowCounts::default());
     let handle = CollectHandle::new();
     if options.collect {
         results.sink("nexmark-sink", {
@@ -147,16 +234,16 @@ pub async fn run_query(
             move |_| Ok(h.sink())
         });
     } else {
-        let json_dir = options.output.as_ref().map(|o| o.join(query.name));
-        let partition_dir = (query.name == "q10").then(|| match &options.output {
-            Some(o) => o.join("q10").join("bid"),
+        let json_dir = staged.map(|s| s.staging.clone());
+        let partition_dir = (query.name == "q10").then(|| match staged {
+            Some(s) => s.staging.join("bid"),
             None => dir.join("output").join("bid"),
         });
-        let (rows, columns) = (rows.clone(), query.columns);
+        let (counts, columns) = (counts.clone(), query.columns);
         results.sink("nexmark-sink", move |i| {
             sink::ResultSink::create(
                 i,
-                rows.clone(),
+                counts.clone(),
                 columns,
                 json_dir.as_deref(),
                 partition_dir.as_deref(),
@@ -165,22 +252,28 @@ pub async fn run_query(
     }
     let cpu_before = cpu_time();
     let wall = std::time::Instant::now();
-    let job = env.execute().await.map_err(Error::Compute)?;
+    let job = env.execute().await.map_err(Error::Compute);
     let wall = wall.elapsed();
     let cpu = cpu_time().saturating_sub(cpu_before);
     let metrics = store.metrics();
-    store.close().await.map_err(compute_err)?;
+    let closed = store.close().await.map_err(compute_err);
+    let job = job?;
+    closed?;
     let changes = handle.take();
-    let rows = if options.collect {
-        changes.len() as u64
-    } else {
-        rows.load(Ordering::Relaxed)
-    };
+    if options.collect {
+        counts.count(changes.iter().map(|c| c.kind));
+    }
+    let events = job
+        .operator(crate::source::SOURCE_NAME)
+        .map_or(0, |o| o.records_out);
     Ok(QueryRun {
         report: QueryReport {
             query: query.name.to_string(),
-            events: source.len(),
-            rows,
+            events,
+            changelog_rows: counts.changes.load(Ordering::Relaxed),
+            final_rows: query
+                .updating
+                .then(|| counts.net.load(Ordering::Relaxed).max(0) as u64),
             wall,
             cpu,
             state_reads: job.operators.iter().map(|o| o.state_reads).sum(),

@@ -11,9 +11,14 @@ use serde::Serialize;
 #[derive(Clone, Debug, Serialize)]
 pub struct QueryReport {
     pub query: String,
+    /// Events the source read.
     pub events: u64,
-    /// Result changes the sink received.
-    pub rows: u64,
+    /// Changelog rows the sink received (inserts, updates, deletes). For
+    /// updating queries it varies between identical runs, with mini-batching.
+    pub changelog_rows: u64,
+    /// Rows of the final table the changelog builds, for updating queries
+    /// (for insert-only ones it is `changelog_rows`).
+    pub final_rows: Option<u64>,
     #[serde(serialize_with = "secs")]
     pub wall: Duration,
     /// CPU time of the whole process (user + system) during the run.
@@ -83,9 +88,10 @@ pub fn table(reports: &[QueryReport]) -> String {
         "Time(s)",
         "Cores * Time(s)",
         "Throughput/Cores",
-        "Result rows",
+        "Changelog rows",
+        "Final rows",
     ];
-    let rows: Vec<[String; 7]> = reports
+    let rows: Vec<[String; 8]> = reports
         .iter()
         .map(|r| {
             [
@@ -95,7 +101,8 @@ pub fn table(reports: &[QueryReport]) -> String {
                 format!("{:.3}", r.wall.as_secs_f64()),
                 format!("{:.3}", r.cpu.as_secs_f64()),
                 per_second(r.throughput_per_core()),
-                grouped(r.rows),
+                grouped(r.changelog_rows),
+                r.final_rows.map(grouped).unwrap_or_default(),
             ]
         })
         .collect();
@@ -139,6 +146,7 @@ pub fn table(reports: &[QueryReport]) -> String {
             format!("{wall:.3}"),
             format!("{cpu:.3}"),
             per_second(events as f64 / cpu.max(1e-9)),
+            String::new(),
             String::new(),
         ];
         let cells: Vec<&str> = total.iter().map(String::as_str).collect();
@@ -190,7 +198,8 @@ mod tests {
         QueryReport {
             query: q.into(),
             events,
-            rows: 5,
+            changelog_rows: 5,
+            final_rows: (q == "q5").then_some(3),
             wall: Duration::from_secs_f64(wall),
             cpu: Duration::from_secs_f64(cpu),
             state_reads: 0,
@@ -213,6 +222,15 @@ mod tests {
         assert!(t.contains("2.50 M/s"), "{t}");
         assert!(t.contains("2.0 K/s"), "{t}");
         assert!(t.contains("Total"), "{t}");
+        assert!(
+            t.contains("Changelog rows") && t.contains("Final rows"),
+            "{t}"
+        );
+        assert!(
+            t.lines()
+                .any(|l| l.starts_with("| q5 ") && l.contains("| 3 ")),
+            "{t}"
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Where a run's results go: counted always; with `--output`, written as
+//! Where a run's results go: counted always (changelog rows, and the net
+//! rows of the final table they build); with `--output`, written as
 //! JSON lines (one file per subtask, the changelog kind as `"op"`); for
 //! q10, written as CSV files partitioned by `dt` and `hm`, like the suite's
 //! filesystem sink (`<dir>/dt=2015-07-15/hm=00:05/part-<subtask>.csv`,
@@ -8,7 +9,7 @@ use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use riverbed_compute::sink::Sink;
@@ -33,9 +34,35 @@ fn io_error(path: &Path, e: std::io::Error) -> riverbed_compute::Error {
     }
 }
 
+/// What the sinks of a query received, summed over subtasks.
+#[derive(Debug, Default)]
+pub struct RowCounts {
+    /// Changelog rows (every insert, update and delete).
+    pub changes: AtomicU64,
+    /// Rows of the final table: inserts and update-afters add one,
+    /// update-befores and deletes take one away.
+    pub net: AtomicI64,
+}
+
+impl RowCounts {
+    /// Counts a batch of changes of these kinds.
+    pub fn count(&self, kinds: impl Iterator<Item = RowKind>) {
+        let (mut changes, mut net) = (0u64, 0i64);
+        for kind in kinds {
+            changes += 1;
+            net += match kind {
+                RowKind::Insert | RowKind::UpdateAfter => 1,
+                RowKind::UpdateBefore | RowKind::Delete => -1,
+            };
+        }
+        self.changes.fetch_add(changes, Ordering::Relaxed);
+        self.net.fetch_add(net, Ordering::Relaxed);
+    }
+}
+
 /// One subtask's result sink.
 pub struct ResultSink {
-    rows: Arc<AtomicU64>,
+    counts: Arc<RowCounts>,
     columns: &'static [&'static str],
     json: Option<(PathBuf, BufWriter<File>)>,
     partitions: Option<Partitioned>,
@@ -43,11 +70,11 @@ pub struct ResultSink {
 }
 
 impl ResultSink {
-    /// A sink counting into `rows`, writing JSON lines into `json_dir` and
+    /// A sink counting into `counts`, writing JSON lines into `json_dir` and
     /// partitioned CSV into `partition_dir` when given.
     pub fn create(
         subtask: usize,
-        rows: Arc<AtomicU64>,
+        counts: Arc<RowCounts>,
         columns: &'static [&'static str],
         json_dir: Option<&Path>,
         partition_dir: Option<&Path>,
@@ -62,7 +89,7 @@ impl ResultSink {
             None => None,
         };
         Ok(ResultSink {
-            rows,
+            counts,
             columns,
             json,
             partitions: partition_dir.map(|d| Partitioned {
@@ -77,7 +104,7 @@ impl ResultSink {
 
 impl Sink<Change<Row>> for ResultSink {
     fn write(&mut self, batch: Vec<Change<Row>>) -> riverbed_compute::Result<()> {
-        self.rows.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        self.counts.count(batch.iter().map(|c| c.kind));
         if let Some((path, out)) = &mut self.json {
             for c in &batch {
                 self.line.clear();

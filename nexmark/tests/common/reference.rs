@@ -29,7 +29,7 @@ const MS_PER_DAY: i64 = 86_400_000;
 pub fn evaluate(
     query: &str,
     events: &[Event],
-    side_input: &BTreeMap<u64, String>,
+    side_input: &BTreeMap<i64, String>,
 ) -> Option<Vec<Row>> {
     let mut rows = match query {
         "q0" => q0(events),
@@ -120,14 +120,14 @@ fn q3(events: &[Event]) -> Vec<Row> {
 /// as by id while auction ids are unique).
 fn q4(events: &[Event]) -> Vec<Row> {
     let bids_of = group_by(bids(events), |b| b.auction);
-    let mut finals: BTreeMap<(u64, u64), u64> = BTreeMap::new();
+    let mut finals: BTreeMap<(i64, i64), i64> = BTreeMap::new();
     for a in auctions(events) {
         if let Some(price) = winning_price(a, &bids_of) {
             let best = finals.entry((a.id, a.category)).or_insert(price);
             *best = (*best).max(price);
         }
     }
-    let mut per_category: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    let mut per_category: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
     for ((_, category), price) in finals {
         per_category.entry(category).or_default().push(price);
     }
@@ -142,7 +142,7 @@ fn q5(events: &[Event]) -> Vec<Row> {
     const SIZE: i64 = 10 * SECOND;
     const SLIDE: i64 = 2 * SECOND;
     // (window start, auction) -> number of bids.
-    let mut counts: BTreeMap<(i64, u64), i64> = BTreeMap::new();
+    let mut counts: BTreeMap<(i64, i64), i64> = BTreeMap::new();
     for b in bids(events) {
         // The windows [start, start + SIZE) holding the bid: the last one
         // starts at or before it, each earlier one SLIDE before that.
@@ -173,7 +173,7 @@ fn q6(events: &[Event]) -> Vec<Row> {
     let bids_of = group_by(bids(events), |b| b.auction);
     // seller -> closed auctions as (expires, id, winning price); sorted, in
     // the order they close.
-    let mut closed: BTreeMap<u64, Vec<(i64, u64, u64)>> = BTreeMap::new();
+    let mut closed: BTreeMap<i64, Vec<(i64, i64, i64)>> = BTreeMap::new();
     for a in auctions(events) {
         if let Some(price) = winning_price(a, &bids_of) {
             closed
@@ -185,7 +185,7 @@ fn q6(events: &[Event]) -> Vec<Row> {
     let mut rows = Vec::new();
     for (seller, mut sold) in closed {
         sold.sort();
-        let prices: Vec<u64> = sold.iter().map(|&(_, _, price)| price).collect();
+        let prices: Vec<i64> = sold.iter().map(|&(_, _, price)| price).collect();
         for i in 0..prices.len() {
             let window = &prices[i.saturating_sub(10)..=i];
             rows.push(Row(vec![int(seller), average(window)]));
@@ -198,7 +198,7 @@ fn q6(events: &[Event]) -> Vec<Row> {
 fn q7(events: &[Event]) -> Vec<Row> {
     const SIZE: i64 = 10 * SECOND;
     // Window end -> max price of the bids in [end - SIZE, end).
-    let mut max_of_window: BTreeMap<i64, u64> = BTreeMap::new();
+    let mut max_of_window: BTreeMap<i64, i64> = BTreeMap::new();
     for b in bids(events) {
         let max = max_of_window
             .entry(align(b.date_time, SIZE) + SIZE)
@@ -224,10 +224,10 @@ fn q7(events: &[Event]) -> Vec<Row> {
 /// several registrations or auctions of one id in a window give one row.
 fn q8(events: &[Event]) -> Vec<Row> {
     const SIZE: i64 = 10 * SECOND;
-    let registered: BTreeSet<(u64, &str, i64)> = persons(events)
+    let registered: BTreeSet<(i64, &str, i64)> = persons(events)
         .map(|p| (p.id, p.name.as_str(), align(p.date_time, SIZE)))
         .collect();
-    let selling: BTreeSet<(u64, i64)> = auctions(events)
+    let selling: BTreeSet<(i64, i64)> = auctions(events)
         .map(|a| (a.seller, align(a.date_time, SIZE)))
         .collect();
     registered
@@ -237,13 +237,12 @@ fn q8(events: &[Event]) -> Vec<Row> {
         .collect()
 }
 
-/// q9 winning bids: per auction id, the in-time bid with the highest price, earliest, smallest.
+/// q9 winning bids: per auction id, the in-time bid with the highest price, earliest, first.
 ///
-/// Ties beyond the contract's key (only possible between identical bids or
-/// between auction events sharing an id) keep the first in stream order.
+/// Auction events sharing an id: the first in stream order keeps a winner.
 fn q9(events: &[Event]) -> Vec<Row> {
     let bids_of = group_by(bids(events), |b| b.auction);
-    let mut winners: BTreeMap<u64, (&Auction, &Bid)> = BTreeMap::new();
+    let mut winners: BTreeMap<i64, (&Auction, &Bid)> = BTreeMap::new();
     for a in auctions(events) {
         for b in bids_of.get(&a.id).into_iter().flatten() {
             if !in_time(a, b) {
@@ -305,7 +304,7 @@ fn q10(events: &[Event]) -> Vec<Row> {
 /// joins the session when `t <= last + gap`.
 fn q11(events: &[Event]) -> Vec<Row> {
     const GAP: i64 = 10 * SECOND;
-    let mut times: BTreeMap<u64, Vec<i64>> = BTreeMap::new();
+    let mut times: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
     for b in bids(events) {
         times.entry(b.bidder).or_default().push(b.date_time);
     }
@@ -336,7 +335,7 @@ fn q11(events: &[Event]) -> Vec<Row> {
 }
 
 /// q13 bounded side input join: bids whose `auction % 10000` is a side-input key, with its value.
-fn q13(events: &[Event], side_input: &BTreeMap<u64, String>) -> Vec<Row> {
+fn q13(events: &[Event], side_input: &BTreeMap<i64, String>) -> Vec<Row> {
     bids(events)
         .filter_map(|b| {
             let value = side_input.get(&(b.auction % 10_000))?;
@@ -421,9 +420,10 @@ fn q16(events: &[Event]) -> Vec<Row> {
         .collect()
 }
 
-/// q17 auction statistics: per `(auction, day)`, bid counts by rank and min/max/avg/sum of price.
+/// q17 auction statistics: per `(auction, day)`, bid counts by rank and min/max/avg/sum of price
+/// (the sum exact, past `i64` if need be).
 fn q17(events: &[Event]) -> Vec<Row> {
-    let mut groups: BTreeMap<(u64, String), Vec<u64>> = BTreeMap::new();
+    let mut groups: BTreeMap<(i64, String), Vec<i64>> = BTreeMap::new();
     for b in bids(events) {
         groups
             .entry((b.auction, day(b.date_time)))
@@ -444,15 +444,15 @@ fn q17(events: &[Event]) -> Vec<Row> {
                 int(*prices.iter().min().expect("a group has a bid")),
                 int(*prices.iter().max().expect("a group has a bid")),
                 average(&prices),
-                int(prices.iter().sum()),
+                Value::Sum(prices.iter().map(|&p| i128::from(p)).sum()),
             ])
         })
         .collect()
 }
 
-/// q18 last bid: per `(bidder, auction)`, the latest (ties: largest price, channel, url, extra).
+/// q18 last bid: per `(bidder, auction)`, the latest; of equal times the later event.
 fn q18(events: &[Event]) -> Vec<Row> {
-    let mut latest: BTreeMap<(u64, u64), &Bid> = BTreeMap::new();
+    let mut latest: BTreeMap<(i64, i64), &Bid> = BTreeMap::new();
     for b in bids(events) {
         let key = (b.bidder, b.auction);
         match latest.get(&key) {
@@ -466,17 +466,16 @@ fn q18(events: &[Event]) -> Vec<Row> {
 }
 
 /// Ascending sort key putting the kept bid of q18 last: latest `dateTime`,
-/// then largest `(price, channel, url, extra)`.
-fn latest_order(b: &Bid) -> (i64, u64, &str, &str, &str) {
-    (b.date_time, b.price, &b.channel, &b.url, &b.extra)
+/// then latest in the input.
+fn latest_order(b: &Bid) -> (i64, u64) {
+    (b.date_time, b.seq)
 }
 
-/// q19 top 10 prices per auction: highest price, then earliest, then smallest; rank 1..=10.
+/// q19 top 10 prices per auction: highest price, equal prices in input order; rank 1..=10.
 fn q19(events: &[Event]) -> Vec<Row> {
     let mut rows = Vec::new();
     for (_, mut of_auction) in group_by(bids(events), |b| b.auction) {
-        // Stable: bids equal in every field keep their stream order.
-        of_auction.sort_by_key(|&b| winning_order(b));
+        of_auction.sort_by_key(|&b| (Reverse(b.price), b.seq));
         for (rank, b) in of_auction.into_iter().take(10).enumerate() {
             let mut row = bid7(b);
             row.push(Value::Int(rank as i64 + 1));
@@ -611,7 +610,7 @@ fn in_time(a: &Auction, b: &Bid) -> bool {
 }
 
 /// The max price of the in-time bids of `a`, if it has any (q4, q6).
-fn winning_price(a: &Auction, bids_of: &BTreeMap<u64, Vec<&Bid>>) -> Option<u64> {
+fn winning_price(a: &Auction, bids_of: &BTreeMap<i64, Vec<&Bid>>) -> Option<i64> {
     bids_of
         .get(&a.id)?
         .iter()
@@ -620,17 +619,10 @@ fn winning_price(a: &Auction, bids_of: &BTreeMap<u64, Vec<&Bid>>) -> Option<u64>
         .max()
 }
 
-/// Ascending sort key putting the best bid first (q9, q19): highest price,
-/// then earliest `dateTime`, then smallest `(bidder, channel, url, extra)`.
-fn winning_order(b: &Bid) -> (Reverse<u64>, i64, u64, &str, &str, &str) {
-    (
-        Reverse(b.price),
-        b.date_time,
-        b.bidder,
-        &b.channel,
-        &b.url,
-        &b.extra,
-    )
+/// Ascending sort key putting the winning bid of q9 first: highest price,
+/// then earliest `dateTime`, then earliest in the input.
+fn winning_order(b: &Bid) -> (Reverse<i64>, i64, u64) {
+    (Reverse(b.price), b.date_time, b.seq)
 }
 
 /// The value of the first match of `(&|^)channel_id=([^&]*)` in `url`, group 2
@@ -648,7 +640,7 @@ fn url_channel_id(url: &str) -> Option<&str> {
 }
 
 /// q15-q17 price ranks: 1 below 10_000, 2 from 10_000 below 1_000_000, 3 from 1_000_000.
-fn price_rank(price: u64) -> usize {
+fn price_rank(price: i64) -> usize {
     match price {
         0..=9_999 => 1,
         10_000..=999_999 => 2,
@@ -661,8 +653,8 @@ fn price_rank(price: u64) -> usize {
 #[derive(Default)]
 struct PriceRanks {
     bids: [i64; 4],
-    bidders: [BTreeSet<u64>; 4],
-    auctions: [BTreeSet<u64>; 4],
+    bidders: [BTreeSet<i64>; 4],
+    auctions: [BTreeSet<i64>; 4],
 }
 
 impl PriceRanks {
@@ -711,9 +703,9 @@ fn persons(events: &[Event]) -> impl Iterator<Item = &Person> + '_ {
 /// The items grouped by `key`, each group in the items' order.
 fn group_by<'a, T>(
     items: impl Iterator<Item = &'a T>,
-    key: impl Fn(&T) -> u64,
-) -> BTreeMap<u64, Vec<&'a T>> {
-    let mut groups: BTreeMap<u64, Vec<&T>> = BTreeMap::new();
+    key: impl Fn(&T) -> i64,
+) -> BTreeMap<i64, Vec<&'a T>> {
+    let mut groups: BTreeMap<i64, Vec<&T>> = BTreeMap::new();
     for item in items {
         groups.entry(key(item)).or_default().push(item);
     }
@@ -744,8 +736,8 @@ fn bid7(b: &Bid) -> Vec<Value> {
     ]
 }
 
-fn int(v: u64) -> Value {
-    Value::Int(i64::try_from(v).expect("BIGINT value fits in i64"))
+fn int(v: i64) -> Value {
+    Value::Int(v)
 }
 
 fn text(s: &str) -> Value {
@@ -756,19 +748,16 @@ fn time(ms: i64) -> Value {
     Value::Time(ms)
 }
 
-/// `0.908 * price` in thousandths: `908 * price` (q1, q14).
-fn euro_thousandths(price: u64) -> i64 {
-    i64::try_from(price)
-        .ok()
-        .and_then(|p| p.checked_mul(908))
-        .expect("0.908 * price fits in DECIMAL thousandths")
+/// `0.908 * price` in thousandths: `908 * price`, exactly (q1, q14).
+fn euro_thousandths(price: i64) -> i128 {
+    i128::from(price) * 908
 }
 
-/// `AVG` of `BIGINT`s: the sum divided by the count, truncated toward zero.
-fn average(values: &[u64]) -> Value {
-    let sum: u128 = values.iter().map(|&v| u128::from(v)).sum();
-    let avg = sum / values.len() as u128;
-    Value::Int(i64::try_from(avg).expect("average fits in i64"))
+/// `AVG` of `BIGINT`s: the exact sum divided by the count, truncated toward zero.
+fn average(values: &[i64]) -> Value {
+    let sum: i128 = values.iter().map(|&v| i128::from(v)).sum();
+    let avg = sum / values.len() as i128;
+    Value::Int(i64::try_from(avg).expect("an average of i64 values fits in i64"))
 }
 
 /// The start of the `size`-wide window, aligned to the epoch, holding `t`.

@@ -1,0 +1,734 @@
+//! The parser of one event line: JSON (RFC 8259) restricted to what the
+//! event format holds, written for speed and for errors that name the field.
+//!
+//! A general JSON library builds or visits every value through layers of
+//! generic code; an event line has one shape, so this parser walks it
+//! directly: keys are matched as bytes, strings without escapes are copied
+//! once, integers are read with overflow checks straight into `i64`. Unknown
+//! keys are skipped whatever their value (objects and arrays to a depth of
+//! [`MAX_DEPTH`]); keys may come in any order; a repeated key is an error.
+//!
+//! Types are the suite's SQL types: ids, prices and `category` are `BIGINT`,
+//! so a number with a fraction or an exponent, or one outside
+//! `i64::MIN..=i64::MAX`, is refused with the field named, never rounded or
+//! wrapped. `NULL` has no place in the event model and is refused for every
+//! field but the two nested rows that the event's kind does not use.
+
+use std::borrow::Cow;
+
+use crate::model::{Auction, Bid, Event, EventType, Person};
+use crate::timestamp::parse_timestamp;
+
+/// Nesting depth up to which the values of unknown keys are skipped.
+pub const MAX_DEPTH: usize = 64;
+
+/// Parses `line` (one JSON object, with or without its line terminator)
+/// into the event at place `seq` of its input. The error says what is wrong
+/// and where, without the line number (the caller knows it).
+pub fn parse_event(line: &[u8], seq: u64) -> Result<Event, String> {
+    let text = std::str::from_utf8(line)
+        .map_err(|e| format!("not UTF-8: invalid byte at column {}", e.valid_up_to() + 1))?;
+    let mut p = Parser { s: text, i: 0 };
+    let event = p.event(seq)?;
+    p.ws();
+    if p.i < p.s.len() {
+        return Err(p.malformed("trailing characters after the event object"));
+    }
+    Ok(event)
+}
+
+/// The value a field holds, checked against the field's type.
+enum Scalar<'a> {
+    Int(i64),
+    Str(Cow<'a, str>),
+}
+
+struct Parser<'a> {
+    s: &'a str,
+    i: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn bytes(&self) -> &'a [u8] {
+        self.s.as_bytes()
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes().get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn malformed(&self, what: &str) -> String {
+        format!("malformed JSON: {what} (column {})", self.i + 1)
+    }
+
+    fn expect(&mut self, c: u8, what: &str) -> Result<(), String> {
+        self.ws();
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else if self.peek().is_none() {
+            Err(self.malformed(&format!("the line ends where {what} was expected")))
+        } else {
+            Err(self.malformed(&format!("expected {what}")))
+        }
+    }
+
+    /// After a value in an object: `true` if another member follows.
+    fn next_member(&mut self) -> Result<bool, String> {
+        self.ws();
+        match self.peek() {
+            Some(b',') => {
+                self.i += 1;
+                Ok(true)
+            }
+            Some(b'}') => {
+                self.i += 1;
+                Ok(false)
+            }
+            None => Err(self.malformed("the line ends inside an object")),
+            _ => Err(self.malformed("expected `,` or `}`")),
+        }
+    }
+
+    /// Starts an object: `true` if it has a first member (the `{` is read).
+    fn open_object(&mut self, what: &str) -> Result<bool, String> {
+        self.expect(b'{', what)?;
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// A member's key and its `:`.
+    fn key(&mut self) -> Result<Cow<'a, str>, String> {
+        self.ws();
+        match self.peek() {
+            Some(b'"') => {}
+            None => return Err(self.malformed("the line ends inside an object")),
+            Some(_) => return Err(self.malformed("expected a key in double quotes")),
+        }
+        let key = self.string()?;
+        self.expect(b':', "`:` after a key")?;
+        Ok(key)
+    }
+
+    /// A string at the cursor (which is at its opening quote).
+    fn string(&mut self) -> Result<Cow<'a, str>, String> {
+        self.i += 1;
+        let start = self.i;
+        let bytes = self.bytes();
+        let rest = &bytes[start..];
+        let Some(end) = memchr::memchr2(b'"', b'\\', rest) else {
+            return Err(self.malformed("unterminated string"));
+        };
+        if let Some(c) = rest[..end].iter().position(|&c| c < 0x20) {
+            self.i = start + c;
+            return Err(self.malformed("control character in a string"));
+        }
+        if rest[end] == b'"' {
+            self.i = start + end + 1;
+            return Ok(Cow::Borrowed(&self.s[start..start + end]));
+        }
+        // Escapes: decode into an owned string from here on.
+        let mut out = String::with_capacity(end + 16);
+        out.push_str(&self.s[start..start + end]);
+        self.i = start + end;
+        loop {
+            let Some(c) = self.peek() else {
+                return Err(self.malformed("unterminated string"));
+            };
+            match c {
+                b'"' => {
+                    self.i += 1;
+                    return Ok(Cow::Owned(out));
+                }
+                b'\\' => self.escape(&mut out)?,
+                c if c < 0x20 => return Err(self.malformed("control character in a string")),
+                _ => {
+                    let run_end = memchr::memchr2(b'"', b'\\', &bytes[self.i..])
+                        .map_or(bytes.len(), |n| self.i + n);
+                    let run = &bytes[self.i..run_end];
+                    if let Some(c) = run.iter().position(|&c| c < 0x20) {
+                        self.i += c;
+                        return Err(self.malformed("control character in a string"));
+                    }
+                    out.push_str(&self.s[self.i..run_end]);
+                    self.i = run_end;
+                }
+            }
+        }
+    }
+
+    /// One escape sequence at the cursor (at its backslash), appended.
+    fn escape(&mut self, out: &mut String) -> Result<(), String> {
+        let c = self.bytes().get(self.i + 1).copied();
+        self.i += 2;
+        let decoded = match c {
+            Some(b'"') => '"',
+            Some(b'\\') => '\\',
+            Some(b'/') => '/',
+            Some(b'b') => '\u{8}',
+            Some(b'f') => '\u{c}',
+            Some(b'n') => '\n',
+            Some(b'r') => '\r',
+            Some(b't') => '\t',
+            Some(b'u') => {
+                let first = self.hex4()?;
+                let code = if (0xd800..0xdc00).contains(&first) {
+                    // A high surrogate must be followed by `\u` and a low one.
+                    if self.bytes().get(self.i..self.i + 2) != Some(b"\\u") {
+                        return Err(self.malformed("unpaired surrogate in \\u escape"));
+                    }
+                    self.i += 2;
+                    let second = self.hex4()?;
+                    if !(0xdc00..0xe000).contains(&second) {
+                        return Err(self.malformed("unpaired surrogate in \\u escape"));
+                    }
+                    0x10000 + ((first - 0xd800) << 10) + (second - 0xdc00)
+                } else {
+                    first
+                };
+                char::from_u32(code)
+                    .ok_or_else(|| self.malformed("unpaired surrogate in \\u escape"))?
+            }
+            _ => {
+                self.i -= 1;
+                return Err(self.malformed("invalid escape in a string"));
+            }
+        };
+        out.push(decoded);
+        Ok(())
+    }
+
+    fn hex4(&mut self) -> Result<u32, String> {
+        let digits = self
+            .bytes()
+            .get(self.i..self.i + 4)
+            .ok_or_else(|| self.malformed("short \\u escape"))?;
+        let mut v = 0u32;
+        for &d in digits {
+            let n = (d as char)
+                .to_digit(16)
+                .ok_or_else(|| self.malformed("invalid hex digit in \\u escape"))?;
+            v = v * 16 + n;
+        }
+        self.i += 4;
+        Ok(v)
+    }
+
+    /// A JSON number that must be an integer in `i64`. `field` names it.
+    fn integer(&mut self, field: &str) -> Result<i64, String> {
+        let bytes = self.bytes();
+        let start = self.i;
+        let negative = self.peek() == Some(b'-');
+        if negative {
+            self.i += 1;
+        }
+        let digits_start = self.i;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.i += 1;
+        }
+        let digits = &bytes[digits_start..self.i];
+        if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
+            self.i = start;
+            return Err(self.malformed(&format!("{field}: invalid number")));
+        }
+        if let Some(b'.' | b'e' | b'E') = self.peek() {
+            while let Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            return Err(format!(
+                "{field}: {} is not an integer; the field is BIGINT",
+                &self.s[start..self.i]
+            ));
+        }
+        // Accumulate negatively, so that i64::MIN is reachable.
+        let mut v: i64 = 0;
+        for &d in digits {
+            v = match v
+                .checked_mul(10)
+                .and_then(|v| v.checked_sub(i64::from(d - b'0')))
+            {
+                Some(v) => v,
+                None => return Err(out_of_range(field, &self.s[start..self.i])),
+            };
+        }
+        if negative {
+            Ok(v)
+        } else {
+            v.checked_neg()
+                .ok_or_else(|| out_of_range(field, &self.s[start..self.i]))
+        }
+    }
+
+    /// A value for a field of the event model: an integer or a string.
+    fn scalar(&mut self, field: &str) -> Result<Scalar<'a>, String> {
+        self.ws();
+        match self.peek() {
+            Some(b'"') => Ok(Scalar::Str(self.string()?)),
+            Some(b'-' | b'0'..=b'9') => Ok(Scalar::Int(self.integer(field)?)),
+            Some(b'n') if self.bytes()[self.i..].starts_with(b"null") => Err(format!(
+                "{field} is null; the event model has no NULL for it"
+            )),
+            None => Err(self.malformed("the line ends where a value was expected")),
+            _ => Err(format!(
+                "{field}: expected a number or a string (column {})",
+                self.i + 1
+            )),
+        }
+    }
+
+    fn int_field(&mut self, field: &str) -> Result<i64, String> {
+        match self.scalar(field)? {
+            Scalar::Int(v) => Ok(v),
+            Scalar::Str(_) => Err(format!(
+                "{field}: expected an integer (BIGINT), found a string"
+            )),
+        }
+    }
+
+    fn str_field(&mut self, field: &str) -> Result<Cow<'a, str>, String> {
+        match self.scalar(field)? {
+            Scalar::Str(s) => Ok(s),
+            Scalar::Int(_) => Err(format!("{field}: expected a string, found a number")),
+        }
+    }
+
+    fn time_field(&mut self, field: &str) -> Result<i64, String> {
+        let text = self.str_field(field)?;
+        parse_timestamp(&text).map_err(|reason| format!("{field}: {reason}"))
+    }
+
+    /// Skips any JSON value (for unknown keys).
+    fn skip_value(&mut self, depth: usize) -> Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Err(self.malformed(&format!("nested deeper than {MAX_DEPTH} levels")));
+        }
+        self.ws();
+        match self.peek() {
+            Some(b'"') => self.string().map(drop),
+            Some(b'-' | b'0'..=b'9') => {
+                let start = self.i;
+                while let Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') = self.peek() {
+                    self.i += 1;
+                }
+                let n = &self.s[start..self.i];
+                if n.parse::<f64>().is_err() {
+                    self.i = start;
+                    return Err(self.malformed("invalid number"));
+                }
+                Ok(())
+            }
+            Some(b'{') => {
+                if self.open_object("`{`")? {
+                    loop {
+                        self.key()?;
+                        self.skip_value(depth + 1)?;
+                        if !self.next_member()? {
+                            break;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Some(b'[') => {
+                self.i += 1;
+                self.ws();
+                if self.peek() == Some(b']') {
+                    self.i += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.skip_value(depth + 1)?;
+                    self.ws();
+                    match self.peek() {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(self.malformed("expected `,` or `]`")),
+                    }
+                }
+            }
+            _ => {
+                for word in ["null", "true", "false"] {
+                    if self.bytes()[self.i..].starts_with(word.as_bytes()) {
+                        self.i += word.len();
+                        return Ok(());
+                    }
+                }
+                if self.peek().is_none() {
+                    Err(self.malformed("the line ends where a value was expected"))
+                } else {
+                    Err(self.malformed("expected a value"))
+                }
+            }
+        }
+    }
+
+    /// `null` at the cursor, or else the start of an object.
+    fn null_or_object(&mut self) -> bool {
+        self.ws();
+        if self.bytes()[self.i..].starts_with(b"null") {
+            self.i += 4;
+            return true;
+        }
+        false
+    }
+
+    fn event(&mut self, seq: u64) -> Result<Event, String> {
+        let mut event_type: Option<i64> = None;
+        let mut person: Option<Option<Person>> = None;
+        let mut auction: Option<Option<Auction>> = None;
+        let mut bid: Option<Option<Bid>> = None;
+        if self.open_object("`{` at the start of an event")? {
+            loop {
+                let key = self.key()?;
+                match key.as_ref() {
+                    "event_type" => {
+                        once(&event_type, "event_type")?;
+                        event_type = Some(self.int_field("event_type")?);
+                    }
+                    "person" => {
+                        once(&person, "person")?;
+                        person = Some(if self.null_or_object() {
+                            None
+                        } else {
+                            Some(self.person(seq)?)
+                        });
+                    }
+                    "auction" => {
+                        once(&auction, "auction")?;
+                        auction = Some(if self.null_or_object() {
+                            None
+                        } else {
+                            Some(self.auction(seq)?)
+                        });
+                    }
+                    "bid" => {
+                        once(&bid, "bid")?;
+                        bid = Some(if self.null_or_object() {
+                            None
+                        } else {
+                            Some(self.bid(seq)?)
+                        });
+                    }
+                    _ => self.skip_value(1)?,
+                }
+                if !self.next_member()? {
+                    break;
+                }
+            }
+        }
+        let code = event_type.ok_or("missing field event_type")?;
+        let Some(kind) = u8::try_from(code).ok().and_then(EventType::from_code) else {
+            return Err(format!(
+                "event_type {code} is not 0 (person), 1 (auction) or 2 (bid)"
+            ));
+        };
+        let (person, auction, bid) = (person.flatten(), auction.flatten(), bid.flatten());
+        let present = [
+            (EventType::Person, person.is_some()),
+            (EventType::Auction, auction.is_some()),
+            (EventType::Bid, bid.is_some()),
+        ];
+        for (other, is_present) in present {
+            if other == kind && !is_present {
+                return Err(format!(
+                    "event_type {} ({}) but `{}` is null or absent",
+                    kind.code(),
+                    kind.name(),
+                    kind.name()
+                ));
+            }
+            if other != kind && is_present {
+                return Err(format!(
+                    "event_type {} ({}) but `{}` is not null",
+                    kind.code(),
+                    kind.name(),
+                    other.name()
+                ));
+            }
+        }
+        Ok(match (person, auction, bid) {
+            (Some(p), None, None) => Event::Person(p),
+            (None, Some(a), None) => Event::Auction(a),
+            (None, None, Some(b)) => Event::Bid(b),
+            _ => unreachable!("exactly the object of event_type is present, checked above"),
+        })
+    }
+
+    fn person(&mut self, seq: u64) -> Result<Person, String> {
+        let (mut id, mut date_time) = (None, None);
+        let (mut name, mut email, mut card, mut city, mut state, mut extra) =
+            (None, None, None, None, None, None);
+        if self.open_object("`{` or null for person")? {
+            loop {
+                let key = self.key()?;
+                match key.as_ref() {
+                    "id" => set(&mut id, "person.id", |f| self.int_field(f))?,
+                    "name" => set(&mut name, "person.name", |f| self.owned(f))?,
+                    "emailAddress" => set(&mut email, "person.emailAddress", |f| self.owned(f))?,
+                    "creditCard" => set(&mut card, "person.creditCard", |f| self.owned(f))?,
+                    "city" => set(&mut city, "person.city", |f| self.owned(f))?,
+                    "state" => set(&mut state, "person.state", |f| self.owned(f))?,
+                    "dateTime" => set(&mut date_time, "person.dateTime", |f| self.time_field(f))?,
+                    "extra" => set(&mut extra, "person.extra", |f| self.owned(f))?,
+                    _ => self.skip_value(2)?,
+                }
+                if !self.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(Person {
+            id: need(id, "person.id")?,
+            name: need(name, "person.name")?,
+            email_address: need(email, "person.emailAddress")?,
+            credit_card: need(card, "person.creditCard")?,
+            city: need(city, "person.city")?,
+            state: need(state, "person.state")?,
+            date_time: need(date_time, "person.dateTime")?,
+            extra: need(extra, "person.extra")?,
+            seq,
+        })
+    }
+
+    fn auction(&mut self, seq: u64) -> Result<Auction, String> {
+        let (mut id, mut initial_bid, mut reserve, mut seller, mut category) =
+            (None, None, None, None, None);
+        let (mut date_time, mut expires) = (None, None);
+        let (mut item_name, mut description, mut extra) = (None, None, None);
+        if self.open_object("`{` or null for auction")? {
+            loop {
+                let key = self.key()?;
+                match key.as_ref() {
+                    "id" => set(&mut id, "auction.id", |f| self.int_field(f))?,
+                    "itemName" => set(&mut item_name, "auction.itemName", |f| self.owned(f))?,
+                    "description" => {
+                        set(&mut description, "auction.description", |f| self.owned(f))?
+                    }
+                    "initialBid" => set(&mut initial_bid, "auction.initialBid", |f| {
+                        self.int_field(f)
+                    })?,
+                    "reserve" => set(&mut reserve, "auction.reserve", |f| self.int_field(f))?,
+                    "dateTime" => set(&mut date_time, "auction.dateTime", |f| self.time_field(f))?,
+                    "expires" => set(&mut expires, "auction.expires", |f| self.time_field(f))?,
+                    "seller" => set(&mut seller, "auction.seller", |f| self.int_field(f))?,
+                    "category" => set(&mut category, "auction.category", |f| self.int_field(f))?,
+                    "extra" => set(&mut extra, "auction.extra", |f| self.owned(f))?,
+                    _ => self.skip_value(2)?,
+                }
+                if !self.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(Auction {
+            id: need(id, "auction.id")?,
+            item_name: need(item_name, "auction.itemName")?,
+            description: need(description, "auction.description")?,
+            initial_bid: need(initial_bid, "auction.initialBid")?,
+            reserve: need(reserve, "auction.reserve")?,
+            date_time: need(date_time, "auction.dateTime")?,
+            expires: need(expires, "auction.expires")?,
+            seller: need(seller, "auction.seller")?,
+            category: need(category, "auction.category")?,
+            extra: need(extra, "auction.extra")?,
+            seq,
+        })
+    }
+
+    fn bid(&mut self, seq: u64) -> Result<Bid, String> {
+        let (mut auction, mut bidder, mut price, mut date_time) = (None, None, None, None);
+        let (mut channel, mut url, mut extra) = (None, None, None);
+        if self.open_object("`{` or null for bid")? {
+            loop {
+                let key = self.key()?;
+                match key.as_ref() {
+                    "auction" => set(&mut auction, "bid.auction", |f| self.int_field(f))?,
+                    "bidder" => set(&mut bidder, "bid.bidder", |f| self.int_field(f))?,
+                    "price" => set(&mut price, "bid.price", |f| self.int_field(f))?,
+                    "channel" => set(&mut channel, "bid.channel", |f| self.owned(f))?,
+                    "url" => set(&mut url, "bid.url", |f| self.owned(f))?,
+                    "dateTime" => set(&mut date_time, "bid.dateTime", |f| self.time_field(f))?,
+                    "extra" => set(&mut extra, "bid.extra", |f| self.owned(f))?,
+                    _ => self.skip_value(2)?,
+                }
+                if !self.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(Bid {
+            auction: need(auction, "bid.auction")?,
+            bidder: need(bidder, "bid.bidder")?,
+            price: need(price, "bid.price")?,
+            channel: need(channel, "bid.channel")?,
+            url: need(url, "bid.url")?,
+            date_time: need(date_time, "bid.dateTime")?,
+            extra: need(extra, "bid.extra")?,
+            seq,
+        })
+    }
+
+    fn owned(&mut self, field: &str) -> Result<String, String> {
+        self.str_field(field).map(Cow::into_owned)
+    }
+}
+
+fn out_of_range(field: &str, text: &str) -> String {
+    format!(
+        "{field}: {text} is outside BIGINT ({}..={})",
+        i64::MIN,
+        i64::MAX
+    )
+}
+
+/// A top-level key seen for the second time is an error.
+fn once<T>(slot: &Option<T>, field: &str) -> Result<(), String> {
+    match slot {
+        Some(_) => Err(format!("duplicate field {field}")),
+        None => Ok(()),
+    }
+}
+
+/// Fills `slot` with the value `read` parses, once.
+fn set<T>(
+    slot: &mut Option<T>,
+    field: &str,
+    read: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<(), String> {
+    once(slot, field)?;
+    *slot = Some(read(field)?);
+    Ok(())
+}
+
+fn need<T>(slot: Option<T>, field: &str) -> Result<T, String> {
+    slot.ok_or_else(|| format!("missing field {field}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BID: &str = r#"{"event_type":2,"person":null,"auction":null,"bid":{"auction":1000,"bidder":1001,"price":1500,"channel":"Google","url":"https://x/y","dateTime":"2015-07-15 00:00:00.123","extra":"e"}}"#;
+
+    fn bid_with_price(price: &str) -> String {
+        BID.replace("\"price\":1500", &format!("\"price\":{price}"))
+    }
+
+    fn price_of(line: &str) -> Result<i64, String> {
+        match parse_event(line.as_bytes(), 0)? {
+            Event::Bid(b) => Ok(b.price),
+            other => panic!("not a bid: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bigint_extremes_are_exact_and_beyond_is_refused_with_the_field() {
+        for v in [0, 1, -1, 1 << 62, i64::MAX, i64::MIN, 10_i64.pow(16)] {
+            assert_eq!(price_of(&bid_with_price(&v.to_string())), Ok(v));
+        }
+        for text in [
+            "9223372036854775808",
+            "-9223372036854775809",
+            "1e16",
+            "1.5",
+            "99999999999999999999999",
+        ] {
+            let err = price_of(&bid_with_price(text)).unwrap_err();
+            assert!(err.starts_with("bid.price: "), "{text}: {err}");
+            assert!(err.contains(text), "{text}: {err}");
+        }
+        assert!(price_of(&bid_with_price("\"7\""))
+            .unwrap_err()
+            .contains("bid.price"));
+        assert!(price_of(&bid_with_price("null"))
+            .unwrap_err()
+            .contains("bid.price is null"));
+        assert!(price_of(&bid_with_price("-"))
+            .unwrap_err()
+            .contains("invalid number"));
+        assert!(price_of(&bid_with_price("012"))
+            .unwrap_err()
+            .contains("invalid number"));
+    }
+
+    #[test]
+    fn keys_in_any_order_unknown_keys_and_escapes() {
+        let line = r#" { "bid" : {"extra":"a\"b\\c\u00e9\ud83d\ude00\n","dateTime":"2015-07-15 00:00:00.000","url":"u","channel":"c","price":5,"bidder":6,"auction":7,"zz":[1,{"q":[true,false,null]},-2.5e3]}, "event_type": 2, "other": {"x": "y"} } "#;
+        let Event::Bid(b) = parse_event(line.as_bytes(), 42).unwrap() else {
+            panic!()
+        };
+        assert_eq!((b.auction, b.bidder, b.price, b.seq), (7, 6, 5, 42));
+        assert_eq!(b.extra, "a\"b\\c\u{e9}\u{1f600}\n");
+    }
+
+    #[test]
+    fn malformed_lines_say_what_and_where() {
+        let cases = [
+            ("", "line ends"),
+            ("{", "line ends"),
+            (r#"{"event_type":2,"bid":{"auction":"#, "line ends"),
+            (r#"{"event_type":2}"#, "`bid` is null or absent"),
+            (r#"{"event_type":7,"bid":null}"#, "event_type 7"),
+            (
+                r#"{"event_type":2,"event_type":2}"#,
+                "duplicate field event_type",
+            ),
+            (
+                &BID.replace("\"bidder\":1001,", ""),
+                "missing field bid.bidder",
+            ),
+            (
+                &BID.replace("\"bidder\":1001", "\"bidder\":1001,\"bidder\":2"),
+                "duplicate field bid.bidder",
+            ),
+            (
+                &BID.replace("2015-07-15 00:00:00.123", "yesterday"),
+                "bid.dateTime: bad timestamp",
+            ),
+            (
+                &BID.replace("\"Google\"", "\"Goo\u{1}gle\""),
+                "control character",
+            ),
+            (
+                &BID.replace("\"Google\"", "\"Goo\\xgle\""),
+                "invalid escape",
+            ),
+            (
+                &BID.replace("\"Google\"", "\"\\ud800\""),
+                "unpaired surrogate",
+            ),
+            (&format!("{BID} x"), "trailing characters"),
+            (
+                &BID.replace("\"person\":null", "\"person\":{\"id\":1}"),
+                "missing field person.name",
+            ),
+        ];
+        for (line, needle) in cases {
+            let err = parse_event(line.as_bytes(), 0).unwrap_err();
+            assert!(err.contains(needle), "{line}: {err}");
+        }
+        let err = parse_event(b"{\"event_type\":2,\"bid\":\xff}", 0).unwrap_err();
+        assert!(err.contains("not UTF-8"), "{err}");
+        let deep = format!(
+            "{{\"event_type\":2,\"x\":{}{}}}",
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        assert!(parse_event(deep.as_bytes(), 0)
+            .unwrap_err()
+            .contains("nested deeper"));
+    }
+}
