@@ -345,7 +345,15 @@ impl Env {
                         Some(Ok(Ok(()))) => {}
                         Some(Ok(Err((name, e)))) => {
                             tracing::error!(task = %name, error = %e, "subtask failed");
-                            first_error.get_or_insert(e);
+                            // A subtask that only saw its upstream vanish is a
+                            // consequence: the cause, when it comes, wins.
+                            match &first_error {
+                                Some(f) if f.is_consequence() && !e.is_consequence() => {
+                                    first_error = Some(e)
+                                }
+                                Some(_) => {}
+                                None => first_error = Some(e),
+                            }
                             set.abort_all();
                         }
                         Some(Err(e)) if e.is_cancelled() => {}

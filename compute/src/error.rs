@@ -29,9 +29,25 @@ pub enum Error {
     /// it did not report, an unreadable file); the message says where.
     #[error("{0}")]
     Source(String),
+    /// An input channel closed without the end of its stream: the subtask
+    /// upstream failed or was cancelled (its own error is the cause).
+    #[error("runtime: an upstream subtask stopped without ending its stream")]
+    UpstreamStopped,
+    /// An output channel closed: the subtask downstream failed or was
+    /// cancelled (its own error is the cause).
+    #[error("runtime: a downstream subtask stopped early")]
+    DownstreamStopped,
     /// The job was cancelled.
     #[error("job cancelled")]
     Cancelled,
+}
+
+impl Error {
+    /// Whether this error only reports another subtask's failure (a channel
+    /// that closed under it), not a cause.
+    pub fn is_consequence(&self) -> bool {
+        matches!(self, Error::UpstreamStopped | Error::DownstreamStopped)
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

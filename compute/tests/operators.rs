@@ -321,6 +321,141 @@ fn invalid_jobs_fail_before_running() {
 }
 
 #[test]
+fn absurd_settings_are_refused_before_anything_is_built() {
+    let rt = runtime();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            Store::open(Options::with_url(dir.path().to_str().unwrap()))
+                .await
+                .unwrap(),
+        );
+        let backend = Arc::new(EmbeddedBackend::new(store.clone()));
+        let cases: Vec<(JobConfig, &str)> = vec![
+            (
+                JobConfig {
+                    parallelism: 0,
+                    ..config(1)
+                },
+                "parallelism",
+            ),
+            (
+                JobConfig {
+                    parallelism: 2000,
+                    ..config(1)
+                },
+                "parallelism",
+            ),
+            (
+                JobConfig {
+                    parallelism: 100_000,
+                    max_parallelism: 32_768,
+                    ..config(1)
+                },
+                "parallelism",
+            ),
+            (
+                JobConfig {
+                    max_parallelism: 0,
+                    ..config(1)
+                },
+                "max_parallelism",
+            ),
+            (
+                JobConfig {
+                    max_parallelism: 40_000,
+                    ..config(1)
+                },
+                "max_parallelism",
+            ),
+            (
+                JobConfig {
+                    batch_size: 0,
+                    ..config(1)
+                },
+                "batch_size",
+            ),
+            (
+                JobConfig {
+                    batch_size: usize::MAX,
+                    ..config(1)
+                },
+                "batch_size",
+            ),
+            (
+                JobConfig {
+                    state_cache_entries: 0,
+                    ..config(1)
+                },
+                "state_cache_entries",
+            ),
+            (
+                JobConfig {
+                    state_cache_entries: usize::MAX,
+                    ..config(1)
+                },
+                "state_cache_entries",
+            ),
+            (
+                JobConfig {
+                    mini_batch_records: 0,
+                    ..config(1)
+                },
+                "mini_batch_records",
+            ),
+            (
+                JobConfig {
+                    mini_batch_latency_ms: -1,
+                    ..config(1)
+                },
+                "mini_batch_latency_ms",
+            ),
+        ];
+        for (bad, field) in cases {
+            match Env::new(bad.clone(), backend.clone()) {
+                Err(Error::InvalidConfig { field: f, reason }) => {
+                    assert_eq!(f, field, "{reason}");
+                    assert!(reason.contains(field), "{reason} names {field}");
+                }
+                Err(other) => panic!("{bad:?}: unexpected error {other}"),
+                Ok(_) => panic!("{bad:?} was accepted"),
+            }
+        }
+        store.close().await.unwrap();
+    });
+    // Window shapes: refused when the job is checked, before it runs.
+    for (windows, needle) in [
+        (Windows::tumbling(0), "positive"),
+        (Windows::hopping(86_400_000, 1), "windows; at most"),
+    ] {
+        let err = run(config(2), |env| {
+            env.source_with_event_time(
+                "events",
+                1,
+                |_, _| {
+                    vec![Ev {
+                        key: 1,
+                        ts: 1,
+                        val: 1,
+                    }]
+                    .into_iter()
+                },
+                |e: &Ev| e.ts,
+                WatermarkStrategy::bounded(1),
+            )
+            .key_by(|e: &Ev| e.key)
+            .window("window", windows, count_and_sum)
+            .collect("sink")
+        })
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidJob(m) if m.contains(needle)),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn epochs_commit_as_barriers_complete() {
     let evs: Vec<Ev> = (0..5_000)
         .map(|i| Ev {

@@ -1,9 +1,13 @@
 //! Hot paths of the Nexmark input: generating events (in batches, as
-//! sources do) and the JSON-lines event format both ways.
+//! sources do), the JSON-lines event format both ways, and the streaming
+//! event-file source (chunked reads and batch parsing, one subtask, so its
+//! events/s are per core).
 #![allow(clippy::disallowed_methods)] // benchmarks measure wall time
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use riverbed_nexmark::json::{encode_event, EventReader, EventWriter};
+use riverbed_compute::Source;
+use riverbed_nexmark::json::{encode_event, EventReader, EventWriter, DEFAULT_MAX_LINE_BYTES};
+use riverbed_nexmark::source::EventFiles;
 use riverbed_nexmark::{Event, Generator, GeneratorConfig};
 
 #[global_allocator]
@@ -52,5 +56,35 @@ fn json(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, generate, json);
+fn file_source(c: &mut Criterion) {
+    const FILE_EVENTS: u64 = 1_000_000;
+    let generator = Generator::new(GeneratorConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let mut w = riverbed_nexmark::json::create_file(&path).unwrap();
+    w.write_all(&generator.events(0..FILE_EVENTS).collect::<Vec<_>>())
+        .unwrap();
+    w.finish().unwrap();
+    let files = EventFiles::list(&[path], DEFAULT_MAX_LINE_BYTES).unwrap();
+    let mut g = c.benchmark_group("event_file_source");
+    g.throughput(Throughput::Elements(FILE_EVENTS));
+    g.sample_size(10);
+    g.bench_function("stream_1m_events_one_subtask_batches_of_1024", |b| {
+        b.iter(|| {
+            let source = files.source();
+            let mut reader = source.reader(0, 1).unwrap();
+            let mut batch = Vec::with_capacity(1024);
+            let mut n = 0;
+            while reader.read_batch(&mut batch, 1024).unwrap() {
+                n += batch.len();
+                batch.clear();
+            }
+            assert_eq!(n as u64, FILE_EVENTS);
+            n
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, generate, json, file_source);
 criterion_main!(benches);

@@ -5,13 +5,14 @@
 
 mod common;
 
+use common::{final_table, run_engine};
+
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use riverbed_compute::{Change, RowKind};
 use riverbed_nexmark::queries::info;
-use riverbed_nexmark::runner::{run_query, EventSource, RunOptions};
+use riverbed_nexmark::runner::EventSource;
 use riverbed_nexmark::{Event, GeneratorConfig, Row};
 
 /// Events per test run (`RIVERBED_NEXMARK_TEST_EVENTS` overrides).
@@ -35,26 +36,6 @@ fn source() -> &'static (EventSource, Vec<Event>) {
     })
 }
 
-/// Applies a changelog as a multiset; a retraction of a row that is not
-/// there is a bug in the changelog.
-pub fn final_table(changes: &[Change<Row>]) -> Vec<Row> {
-    let mut counts: BTreeMap<Row, i64> = BTreeMap::new();
-    for c in changes {
-        let n = counts.entry(c.row.clone()).or_default();
-        match c.kind {
-            RowKind::Insert | RowKind::UpdateAfter => *n += 1,
-            RowKind::UpdateBefore | RowKind::Delete => {
-                *n -= 1;
-                assert!(*n >= 0, "retraction of a row not in the table: {:?}", c.row);
-            }
-        }
-    }
-    counts
-        .into_iter()
-        .flat_map(|(row, n)| std::iter::repeat_n(row, n as usize))
-        .collect()
-}
-
 fn side_input() -> HashMap<i64, String> {
     // Every third key, so the lookup join also drops bids.
     (0..10_000i64)
@@ -64,27 +45,7 @@ fn side_input() -> HashMap<i64, String> {
 }
 
 fn engine(query: &str, parallelism: usize) -> Vec<Change<Row>> {
-    let dir = tempfile::tempdir().unwrap();
-    let mut options = RunOptions::new(dir.path());
-    options.parallelism = parallelism;
-    options.collect = true;
-    // A small worker cache, so state also goes through the store.
-    options.state_cache_entries = 2_000;
-    options.side_input = Arc::new(side_input());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let q = info(query).unwrap();
-    let run = rt
-        .block_on(run_query(
-            q,
-            &source().0,
-            &options,
-            Arc::new(AtomicU64::new(0)),
-        ))
-        .unwrap();
+    let run = run_engine(query, &source().0, parallelism, side_input());
     assert_eq!(run.report.events, event_count());
     run.changes
 }
@@ -92,8 +53,18 @@ fn engine(query: &str, parallelism: usize) -> Vec<Change<Row>> {
 fn check(query: &str, parallelism: usize) {
     let side: BTreeMap<i64, String> = side_input().into_iter().collect();
     let expected = common::reference::evaluate(query, &source().1, &side).unwrap();
-    let changes = engine(query, parallelism);
-    if !info(query).unwrap().updating {
+    let run = run_engine(query, &source().0, parallelism, side_input());
+    assert_eq!(run.report.events, event_count());
+    let changes = run.changes;
+    let updating = info(query).unwrap().updating;
+    // The report counts the changelog, and the final table of an updating one.
+    assert_eq!(run.report.changelog_rows, changes.len() as u64);
+    assert_eq!(
+        run.report.final_rows,
+        updating.then_some(expected.len() as u64),
+        "{query}"
+    );
+    if !updating {
         assert!(
             changes.iter().all(|c| c.kind == RowKind::Insert),
             "{query} is insert-only"

@@ -33,6 +33,10 @@ pub struct Windows {
     pub slide: i64,
 }
 
+/// The most windows of a hopping shape one record may fall into
+/// (`size / slide`, rounded up).
+pub const MAX_WINDOWS_PER_RECORD: i64 = 100_000;
+
 impl Windows {
     pub fn tumbling(size_ms: i64) -> Self {
         Windows {
@@ -52,6 +56,16 @@ impl Windows {
         if self.size <= 0 || self.slide <= 0 || self.slide > self.size {
             return Err(Error::InvalidJob(format!(
                 "window size {} ms and slide {} ms: both must be positive and slide <= size",
+                self.size, self.slide
+            )));
+        }
+        // Each record is folded into every window holding it: past this
+        // many, one record costs more than a batch should.
+        let per_record = (self.size + self.slide - 1) / self.slide;
+        if per_record > MAX_WINDOWS_PER_RECORD {
+            return Err(Error::InvalidJob(format!(
+                "window size {} ms and slide {} ms put each record in {per_record} windows; \
+                 at most {MAX_WINDOWS_PER_RECORD} are allowed",
                 self.size, self.slide
             )));
         }

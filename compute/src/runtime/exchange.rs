@@ -107,9 +107,7 @@ fn clone_control<T>(m: &Msg<T>) -> Msg<T> {
 }
 
 async fn send<T>(s: &mpsc::Sender<Msg<T>>, m: Msg<T>) -> Result<()> {
-    s.send(m)
-        .await
-        .map_err(|_| Error::Runtime("a downstream subtask stopped early".into()))
+    s.send(m).await.map_err(|_| Error::DownstreamStopped)
 }
 
 struct Input<T> {
@@ -203,11 +201,7 @@ impl<T: Send + 'static> Pull<T> for MergePull<T> {
                 .await;
                 self.start = idx + 1;
                 match msg {
-                    None => {
-                        return Err(Error::Runtime(
-                            "an upstream subtask stopped without ending its stream".into(),
-                        ))
-                    }
+                    None => return Err(Error::UpstreamStopped),
                     Some(Msg::Data(b)) => return Ok(Msg::Data(b)),
                     Some(Msg::Watermark(w)) => {
                         self.inputs[idx].watermark = self.inputs[idx].watermark.max(w);

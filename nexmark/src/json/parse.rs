@@ -22,6 +22,20 @@ use crate::timestamp::parse_timestamp;
 /// Nesting depth up to which the values of unknown keys are skipped.
 pub const MAX_DEPTH: usize = 64;
 
+/// The bytes that end a run of plain string content: `"`, `\` and the
+/// control characters (which JSON strings may not hold raw).
+const STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = true;
+        c += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 /// Parses `line` (one JSON object, with or without its line terminator)
 /// into the event at place `seq` of its input. The error says what is wrong
 /// and where, without the line number (the caller knows it).
@@ -116,8 +130,40 @@ impl<'a> Parser<'a> {
             Some(_) => return Err(self.malformed("expected a key in double quotes")),
         }
         let key = self.string()?;
-        self.expect(b':', "`:` after a key")?;
+        // The writer puts `:` right after the key; anything else goes the
+        // general way.
+        if self.peek() == Some(b':') {
+            self.i += 1;
+        } else {
+            self.expect(b':', "`:` after a key")?;
+        }
         Ok(key)
+    }
+
+    /// The next member's key: its index in `names` (an object's fields in
+    /// the writer's order), or `None` for a key not among them. The key the
+    /// writer puts next, `names[*next]`, is tried first as one comparison.
+    fn field(&mut self, names: &[&str], next: &mut usize) -> Result<Option<usize>, String> {
+        self.ws();
+        if let Some(name) = names.get(*next) {
+            let (b, n) = (&self.bytes()[self.i..], name.len());
+            if b.len() > n + 2
+                && b[0] == b'"'
+                && &b[1..=n] == name.as_bytes()
+                && b[n + 1] == b'"'
+                && b[n + 2] == b':'
+            {
+                self.i += n + 3;
+                *next += 1;
+                return Ok(Some(*next - 1));
+            }
+        }
+        let key = self.key()?;
+        let found = names.iter().position(|n| *n == key.as_ref());
+        if let Some(k) = found {
+            *next = k + 1;
+        }
+        Ok(found)
     }
 
     /// A string at the cursor (which is at its opening quote).
@@ -125,18 +171,20 @@ impl<'a> Parser<'a> {
         self.i += 1;
         let start = self.i;
         let bytes = self.bytes();
-        let rest = &bytes[start..];
-        let Some(end) = memchr::memchr2(b'"', b'\\', rest) else {
-            return Err(self.malformed("unterminated string"));
-        };
-        if let Some(c) = rest[..end].iter().position(|&c| c < 0x20) {
-            self.i = start + c;
-            return Err(self.malformed("control character in a string"));
+        let end = start
+            + find_stop(&bytes[start..]).ok_or_else(|| self.malformed("unterminated string"))?;
+        match bytes[end] {
+            b'"' => {
+                self.i = end + 1;
+                return Ok(Cow::Borrowed(&self.s[start..end]));
+            }
+            b'\\' => {}
+            _ => {
+                self.i = end;
+                return Err(self.malformed("control character in a string"));
+            }
         }
-        if rest[end] == b'"' {
-            self.i = start + end + 1;
-            return Ok(Cow::Borrowed(&self.s[start..start + end]));
-        }
+        let end = end - start;
         // Escapes: decode into an owned string from here on.
         let mut out = String::with_capacity(end + 16);
         out.push_str(&self.s[start..start + end]);
@@ -153,13 +201,7 @@ impl<'a> Parser<'a> {
                 b'\\' => self.escape(&mut out)?,
                 c if c < 0x20 => return Err(self.malformed("control character in a string")),
                 _ => {
-                    let run_end = memchr::memchr2(b'"', b'\\', &bytes[self.i..])
-                        .map_or(bytes.len(), |n| self.i + n);
-                    let run = &bytes[self.i..run_end];
-                    if let Some(c) = run.iter().position(|&c| c < 0x20) {
-                        self.i += c;
-                        return Err(self.malformed("control character in a string"));
-                    }
+                    let run_end = find_stop(&bytes[self.i..]).map_or(bytes.len(), |n| self.i + n);
                     out.push_str(&self.s[self.i..run_end]);
                     self.i = run_end;
                 }
@@ -390,15 +432,15 @@ impl<'a> Parser<'a> {
         let mut person: Option<Option<Person>> = None;
         let mut auction: Option<Option<Auction>> = None;
         let mut bid: Option<Option<Bid>> = None;
+        let mut next = 0;
         if self.open_object("`{` at the start of an event")? {
             loop {
-                let key = self.key()?;
-                match key.as_ref() {
-                    "event_type" => {
+                match self.field(&EVENT_FIELDS, &mut next)? {
+                    Some(0) => {
                         once(&event_type, "event_type")?;
                         event_type = Some(self.int_field("event_type")?);
                     }
-                    "person" => {
+                    Some(1) => {
                         once(&person, "person")?;
                         person = Some(if self.null_or_object() {
                             None
@@ -406,7 +448,7 @@ impl<'a> Parser<'a> {
                             Some(self.person(seq)?)
                         });
                     }
-                    "auction" => {
+                    Some(2) => {
                         once(&auction, "auction")?;
                         auction = Some(if self.null_or_object() {
                             None
@@ -414,7 +456,7 @@ impl<'a> Parser<'a> {
                             Some(self.auction(seq)?)
                         });
                     }
-                    "bid" => {
+                    Some(_) => {
                         once(&bid, "bid")?;
                         bid = Some(if self.null_or_object() {
                             None
@@ -422,7 +464,7 @@ impl<'a> Parser<'a> {
                             Some(self.bid(seq)?)
                         });
                     }
-                    _ => self.skip_value(1)?,
+                    None => self.skip_value(1)?,
                 }
                 if !self.next_member()? {
                     break;
@@ -471,19 +513,19 @@ impl<'a> Parser<'a> {
         let (mut id, mut date_time) = (None, None);
         let (mut name, mut email, mut card, mut city, mut state, mut extra) =
             (None, None, None, None, None, None);
+        let mut next = 0;
         if self.open_object("`{` or null for person")? {
             loop {
-                let key = self.key()?;
-                match key.as_ref() {
-                    "id" => set(&mut id, "person.id", |f| self.int_field(f))?,
-                    "name" => set(&mut name, "person.name", |f| self.owned(f))?,
-                    "emailAddress" => set(&mut email, "person.emailAddress", |f| self.owned(f))?,
-                    "creditCard" => set(&mut card, "person.creditCard", |f| self.owned(f))?,
-                    "city" => set(&mut city, "person.city", |f| self.owned(f))?,
-                    "state" => set(&mut state, "person.state", |f| self.owned(f))?,
-                    "dateTime" => set(&mut date_time, "person.dateTime", |f| self.time_field(f))?,
-                    "extra" => set(&mut extra, "person.extra", |f| self.owned(f))?,
-                    _ => self.skip_value(2)?,
+                match self.field(&PERSON_FIELDS, &mut next)? {
+                    Some(0) => set(&mut id, "person.id", |f| self.int_field(f))?,
+                    Some(1) => set(&mut name, "person.name", |f| self.owned(f))?,
+                    Some(2) => set(&mut email, "person.emailAddress", |f| self.owned(f))?,
+                    Some(3) => set(&mut card, "person.creditCard", |f| self.owned(f))?,
+                    Some(4) => set(&mut city, "person.city", |f| self.owned(f))?,
+                    Some(5) => set(&mut state, "person.state", |f| self.owned(f))?,
+                    Some(6) => set(&mut date_time, "person.dateTime", |f| self.time_field(f))?,
+                    Some(_) => set(&mut extra, "person.extra", |f| self.owned(f))?,
+                    None => self.skip_value(2)?,
                 }
                 if !self.next_member()? {
                     break;
@@ -508,25 +550,23 @@ impl<'a> Parser<'a> {
             (None, None, None, None, None);
         let (mut date_time, mut expires) = (None, None);
         let (mut item_name, mut description, mut extra) = (None, None, None);
+        let mut next = 0;
         if self.open_object("`{` or null for auction")? {
             loop {
-                let key = self.key()?;
-                match key.as_ref() {
-                    "id" => set(&mut id, "auction.id", |f| self.int_field(f))?,
-                    "itemName" => set(&mut item_name, "auction.itemName", |f| self.owned(f))?,
-                    "description" => {
-                        set(&mut description, "auction.description", |f| self.owned(f))?
-                    }
-                    "initialBid" => set(&mut initial_bid, "auction.initialBid", |f| {
+                match self.field(&AUCTION_FIELDS, &mut next)? {
+                    Some(0) => set(&mut id, "auction.id", |f| self.int_field(f))?,
+                    Some(1) => set(&mut item_name, "auction.itemName", |f| self.owned(f))?,
+                    Some(2) => set(&mut description, "auction.description", |f| self.owned(f))?,
+                    Some(3) => set(&mut initial_bid, "auction.initialBid", |f| {
                         self.int_field(f)
                     })?,
-                    "reserve" => set(&mut reserve, "auction.reserve", |f| self.int_field(f))?,
-                    "dateTime" => set(&mut date_time, "auction.dateTime", |f| self.time_field(f))?,
-                    "expires" => set(&mut expires, "auction.expires", |f| self.time_field(f))?,
-                    "seller" => set(&mut seller, "auction.seller", |f| self.int_field(f))?,
-                    "category" => set(&mut category, "auction.category", |f| self.int_field(f))?,
-                    "extra" => set(&mut extra, "auction.extra", |f| self.owned(f))?,
-                    _ => self.skip_value(2)?,
+                    Some(4) => set(&mut reserve, "auction.reserve", |f| self.int_field(f))?,
+                    Some(5) => set(&mut date_time, "auction.dateTime", |f| self.time_field(f))?,
+                    Some(6) => set(&mut expires, "auction.expires", |f| self.time_field(f))?,
+                    Some(7) => set(&mut seller, "auction.seller", |f| self.int_field(f))?,
+                    Some(8) => set(&mut category, "auction.category", |f| self.int_field(f))?,
+                    Some(_) => set(&mut extra, "auction.extra", |f| self.owned(f))?,
+                    None => self.skip_value(2)?,
                 }
                 if !self.next_member()? {
                     break;
@@ -551,18 +591,18 @@ impl<'a> Parser<'a> {
     fn bid(&mut self, seq: u64) -> Result<Bid, String> {
         let (mut auction, mut bidder, mut price, mut date_time) = (None, None, None, None);
         let (mut channel, mut url, mut extra) = (None, None, None);
+        let mut next = 0;
         if self.open_object("`{` or null for bid")? {
             loop {
-                let key = self.key()?;
-                match key.as_ref() {
-                    "auction" => set(&mut auction, "bid.auction", |f| self.int_field(f))?,
-                    "bidder" => set(&mut bidder, "bid.bidder", |f| self.int_field(f))?,
-                    "price" => set(&mut price, "bid.price", |f| self.int_field(f))?,
-                    "channel" => set(&mut channel, "bid.channel", |f| self.owned(f))?,
-                    "url" => set(&mut url, "bid.url", |f| self.owned(f))?,
-                    "dateTime" => set(&mut date_time, "bid.dateTime", |f| self.time_field(f))?,
-                    "extra" => set(&mut extra, "bid.extra", |f| self.owned(f))?,
-                    _ => self.skip_value(2)?,
+                match self.field(&BID_FIELDS, &mut next)? {
+                    Some(0) => set(&mut auction, "bid.auction", |f| self.int_field(f))?,
+                    Some(1) => set(&mut bidder, "bid.bidder", |f| self.int_field(f))?,
+                    Some(2) => set(&mut price, "bid.price", |f| self.int_field(f))?,
+                    Some(3) => set(&mut channel, "bid.channel", |f| self.owned(f))?,
+                    Some(4) => set(&mut url, "bid.url", |f| self.owned(f))?,
+                    Some(5) => set(&mut date_time, "bid.dateTime", |f| self.time_field(f))?,
+                    Some(_) => set(&mut extra, "bid.extra", |f| self.owned(f))?,
+                    None => self.skip_value(2)?,
                 }
                 if !self.next_member()? {
                     break;
@@ -593,6 +633,54 @@ fn out_of_range(field: &str, text: &str) -> String {
         i64::MAX
     )
 }
+
+/// The first quote, backslash or control character in `b`. A table lookup
+/// per byte for the first bytes (keys and short values end there), then a
+/// vector search for the quote or backslash and a vectorised check for
+/// control characters before it.
+fn find_stop(b: &[u8]) -> Option<usize> {
+    const HEAD: usize = 16;
+    let head = b.len().min(HEAD);
+    if let Some(i) = b[..head].iter().position(|&c| STRING_STOP[usize::from(c)]) {
+        return Some(i);
+    }
+    let rest = &b[head..];
+    let quote = memchr::memchr2(b'"', b'\\', rest);
+    let span = &rest[..quote.unwrap_or(rest.len())];
+    // No early exit, so that the compiler vectorises it.
+    if span.iter().fold(false, |any, &c| any | (c < 0x20)) {
+        return span.iter().position(|&c| c < 0x20).map(|i| head + i);
+    }
+    quote.map(|q| head + q)
+}
+
+/// The fields of each nested row, in the order the writer puts them.
+const PERSON_FIELDS: [&str; 8] = [
+    "id",
+    "name",
+    "emailAddress",
+    "creditCard",
+    "city",
+    "state",
+    "dateTime",
+    "extra",
+];
+const AUCTION_FIELDS: [&str; 10] = [
+    "id",
+    "itemName",
+    "description",
+    "initialBid",
+    "reserve",
+    "dateTime",
+    "expires",
+    "seller",
+    "category",
+    "extra",
+];
+const BID_FIELDS: [&str; 7] = [
+    "auction", "bidder", "price", "channel", "url", "dateTime", "extra",
+];
+const EVENT_FIELDS: [&str; 4] = ["event_type", "person", "auction", "bid"];
 
 /// A top-level key seen for the second time is an error.
 fn once<T>(slot: &Option<T>, field: &str) -> Result<(), String> {

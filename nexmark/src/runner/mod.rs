@@ -83,14 +83,8 @@ impl RunOptions {
             config.clock = clock.clone();
         }
         config.validate().map_err(|e| match e {
-            riverbed_compute::Error::InvalidConfig { field, reason } => {
-                let flag = match field {
-                    "parallelism" => "--parallelism",
-                    "max_parallelism" => "--max-parallelism",
-                    "state_cache_entries" => "--state-cache",
-                    other => other,
-                };
-                Error::InvalidArgument(format!("{flag}: {}", flagged(&reason)))
+            riverbed_compute::Error::InvalidConfig { reason, .. } => {
+                Error::InvalidArgument(flagged(&reason))
             }
             other => Error::Compute(other),
         })?;
@@ -98,12 +92,19 @@ impl RunOptions {
     }
 }
 
-/// A validation message in the runner's words: field names as flags.
+/// A validation message in the runner's words: each word that is a
+/// `JobConfig` field the runner sets becomes its flag.
 fn flagged(reason: &str) -> String {
     reason
-        .replace("max_parallelism", "--max-parallelism")
-        .replace("state_cache_entries", "--state-cache")
-        .replacen("parallelism ", "--parallelism ", 1)
+        .split(' ')
+        .map(|word| match word {
+            "parallelism" => "--parallelism",
+            "max_parallelism" => "--max-parallelism",
+            "state_cache_entries" => "--state-cache",
+            other => other,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// q13's side input when no file is given: keys 0..10 000, each with the

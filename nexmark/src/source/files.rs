@@ -626,7 +626,12 @@ impl SourceReader<Event> for FileReader {
                 self.take_line(self.hi - self.lo, out)?;
                 continue;
             }
-            // This file is done for the range: on to the next one.
+            // This file is done for the range: on to the next one, unless
+            // the range ends in it (the position stays at its end).
+            if self.split.end.is_some_and(|(f, _)| f <= self.file) {
+                self.done = true;
+                continue;
+            }
             self.file += 1;
             self.offset = 0;
             self.line = 1;
@@ -741,4 +746,262 @@ fn decode_position(b: &[u8]) -> Option<DecodedPosition> {
         line: u64_at(b, rest + 8)?,
         seq: u64_at(b, rest + 16)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::{encode_event, EventReader, DEFAULT_MAX_LINE_BYTES};
+    use crate::{Generator, GeneratorConfig};
+
+    /// Writes `files` (each a list of raw lines and whether the file ends
+    /// with a newline) into `dir`, returning their paths.
+    fn write_files(dir: &Path, files: &[(Vec<Vec<u8>>, bool)]) -> Vec<PathBuf> {
+        files
+            .iter()
+            .enumerate()
+            .map(|(i, (lines, final_newline))| {
+                let mut bytes = lines.join(&b"\n"[..]);
+                if *final_newline && !lines.is_empty() {
+                    bytes.push(b'\n');
+                }
+                let path = dir.join(format!("part-{i:02}.jsonl"));
+                std::fs::write(&path, bytes).unwrap();
+                path
+            })
+            .collect()
+    }
+
+    /// The events of the files read one after the other by the sequential
+    /// reader, numbered across files: the reference of every split.
+    fn sequential(paths: &[PathBuf]) -> Vec<Event> {
+        let mut all = Vec::new();
+        let mut base = 0u64;
+        for path in paths {
+            let bytes = std::fs::read(path).unwrap();
+            let mut lines = 0u64;
+            for e in EventReader::new(&bytes[..]) {
+                let mut e = e.unwrap();
+                match &mut e {
+                    Event::Person(p) => p.seq += base,
+                    Event::Auction(a) => a.seq += base,
+                    Event::Bid(b) => b.seq += base,
+                }
+                all.push(e);
+            }
+            lines += bytes.split(|&b| b == b'\n').count() as u64;
+            if bytes.last() == Some(&b'\n') || bytes.is_empty() {
+                lines -= 1;
+            }
+            base += lines;
+        }
+        all
+    }
+
+    fn read_all(reader: &mut dyn SourceReader<Event>, batch: usize) -> Vec<Event> {
+        let mut out = Vec::new();
+        while reader.read_batch(&mut out, batch).unwrap() {}
+        out
+    }
+
+    /// Generated events as lines, with blank and CRLF lines mixed in.
+    fn lines(generator: &Generator, range: std::ops::Range<u64>, blank_every: u64) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for n in range {
+            if blank_every > 0 && n % blank_every == 0 {
+                out.push(b"   ".to_vec());
+            }
+            let mut line = Vec::new();
+            encode_event(&generator.event(n), &mut line).unwrap();
+            line.pop();
+            if n % 7 == 0 {
+                line.push(b'\r');
+            }
+            out.push(line);
+        }
+        out
+    }
+
+    #[test]
+    fn splits_at_any_parallelism_read_exactly_the_sequential_events() {
+        let generator = Generator::new(GeneratorConfig::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let paths = write_files(
+            dir.path(),
+            &[
+                (lines(&generator, 0..700, 97), true),
+                (Vec::new(), true),
+                (lines(&generator, 700..713, 0), false),
+                (lines(&generator, 713..1500, 0), true),
+                (lines(&generator, 1500..1501, 0), false),
+            ],
+        );
+        let expected = sequential(&paths);
+        assert_eq!(expected.len(), 1501);
+        for p in 1..=7 {
+            let files = EventFiles::list(&paths, DEFAULT_MAX_LINE_BYTES).unwrap();
+            let source = files.source();
+            let mut got = Vec::new();
+            for i in 0..p {
+                let mut reader = source.reader(i, p).unwrap();
+                got.extend(read_all(reader.as_mut(), 64));
+            }
+            got.sort_by_key(Event::seq);
+            assert_eq!(got.len(), expected.len(), "parallelism {p}");
+            assert_eq!(got, expected, "parallelism {p}");
+        }
+        // A folder stands for its files, in name order, hidden ones skipped.
+        std::fs::write(dir.path().join(".hidden"), b"junk").unwrap();
+        std::fs::write(dir.path().join("_SUCCESS"), b"").unwrap();
+        let folder = EventFiles::list(&[dir.path().to_path_buf()], DEFAULT_MAX_LINE_BYTES).unwrap();
+        assert_eq!(
+            folder.paths().collect::<Vec<_>>(),
+            paths.iter().map(PathBuf::as_path).collect::<Vec<_>>()
+        );
+        let mut reader = folder.source().reader(0, 1).unwrap();
+        assert_eq!(read_all(reader.as_mut(), 1000), expected);
+    }
+
+    #[test]
+    fn a_reader_resumed_at_its_position_reads_on_as_the_uninterrupted_one() {
+        let generator = Generator::new(GeneratorConfig::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let paths = write_files(
+            dir.path(),
+            &[
+                (lines(&generator, 0..400, 50), true),
+                (lines(&generator, 400..900, 0), false),
+            ],
+        );
+        let files = EventFiles::list(&paths, DEFAULT_MAX_LINE_BYTES).unwrap();
+        let source = files.source();
+        for p in [1, 3] {
+            for i in 0..p {
+                let all = read_all(source.reader(i, p).unwrap().as_mut(), 50);
+                for stop in [0, 1, 3, 7, 100] {
+                    let mut first = source.reader(i, p).unwrap();
+                    let mut head = Vec::new();
+                    for _ in 0..stop {
+                        first.read_batch(&mut head, 13).unwrap();
+                    }
+                    let at = first.position();
+                    let mut resumed = source.reader(i, p).unwrap();
+                    resumed.seek(&at).unwrap();
+                    head.extend(read_all(resumed.as_mut(), 50));
+                    assert_eq!(head, all, "subtask {i} of {p}, after {stop} batches");
+                }
+                // Positions of another subtask, or garbage, are refused.
+                if p > 1 {
+                    let other = source.reader((i + 1) % p, p).unwrap().position();
+                    let err = source.reader(i, p).unwrap().seek(&other).unwrap_err();
+                    assert!(err.to_string().contains("subtask"), "{err}");
+                }
+                let err = source
+                    .reader(i, p)
+                    .unwrap()
+                    .seek(&Position(vec![9, 9]))
+                    .unwrap_err();
+                assert!(err.to_string().contains("malformed"), "{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn errors_name_the_file_and_its_line_at_any_parallelism() {
+        let generator = Generator::new(GeneratorConfig::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut second = lines(&generator, 300..600, 0);
+        second[123] =
+            br#"{"event_type":2,"bid":{"auction":1,"bidder":2,"price":9223372036854775808}}"#
+                .to_vec();
+        let paths = write_files(
+            dir.path(),
+            &[(lines(&generator, 0..300, 0), true), (second, true)],
+        );
+        for p in [1, 2, 4] {
+            let files = EventFiles::list(&paths, DEFAULT_MAX_LINE_BYTES).unwrap();
+            let source = files.source();
+            let errors: Vec<String> = (0..p)
+                .filter_map(|i| {
+                    let mut r = source.reader(i, p).unwrap();
+                    let mut out = Vec::new();
+                    loop {
+                        match r.read_batch(&mut out, 100) {
+                            Ok(true) => {}
+                            Ok(false) => return None,
+                            Err(e) => return Some(e.to_string()),
+                        }
+                    }
+                })
+                .collect();
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            let e = &errors[0];
+            assert!(
+                e.contains(
+                    "part-01.jsonl: line 124: bid.price: 9223372036854775808 is outside BIGINT"
+                ),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_lines_fail_within_the_limit_even_without_newlines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("long.jsonl");
+        let generator = Generator::new(GeneratorConfig::default()).unwrap();
+        let mut bytes = Vec::new();
+        for n in 0..10 {
+            encode_event(&generator.event(n), &mut bytes).unwrap();
+        }
+        bytes.extend(std::iter::repeat_n(b'x', 300_000));
+        std::fs::write(&path, &bytes).unwrap();
+        for p in [1, 2, 3] {
+            let files = EventFiles::list(std::slice::from_ref(&path), 100_000).unwrap();
+            let source = files.source();
+            let err = (0..p)
+                .find_map(|i| match source.reader(i, p) {
+                    Err(e) => Some(e.to_string()),
+                    Ok(mut r) => {
+                        let mut out = Vec::new();
+                        loop {
+                            match r.read_batch(&mut out, 100) {
+                                Ok(true) => {}
+                                Ok(false) => break None,
+                                Err(e) => break Some(e.to_string()),
+                            }
+                        }
+                    }
+                })
+                .expect("the long line fails");
+            assert!(
+                err.contains("line 11") && err.contains("longer than 100000 bytes"),
+                "{err}"
+            );
+        }
+        // A device without newlines: subtask 0 streams it and stops at the limit.
+        let zero = EventFiles::list(&[PathBuf::from("/dev/zero")], 1 << 20).unwrap();
+        assert_eq!(zero.total_bytes(), None);
+        let source = zero.source();
+        let mut r = source.reader(0, 2).unwrap();
+        let err = r.read_batch(&mut Vec::new(), 10).unwrap_err().to_string();
+        assert!(
+            err.contains("/dev/zero: line 1") && err.contains("longer than"),
+            "{err}"
+        );
+        assert!(!source
+            .reader(1, 2)
+            .unwrap()
+            .read_batch(&mut Vec::new(), 10)
+            .unwrap());
+    }
+
+    #[test]
+    fn missing_paths_and_empty_folders_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = EventFiles::list(&[dir.path().join("nope.jsonl")], 10).unwrap_err();
+        assert!(err.to_string().contains("nope.jsonl"), "{err}");
+        let err = EventFiles::list(&[dir.path().to_path_buf()], 10).unwrap_err();
+        assert!(err.to_string().contains("holds no event file"), "{err}");
+    }
 }
