@@ -419,6 +419,7 @@ fn output_is_exactly_the_last_complete_run() {
 }
 
 #[test]
+#[allow(clippy::disallowed_methods)] // a deadline for the first run to start
 fn a_second_run_on_a_held_state_directory_fails_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
@@ -451,13 +452,11 @@ fn a_second_run_on_a_held_state_directory_fails_at_once() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let before = children_cpu();
-    let began = Instant::now();
     fails_with(
         &["run", "--query", "q5", "--events", "1000", "--state-dir", s],
         &[s, "in use by another run", &format!("process {pid}")],
     );
     assert!(children_cpu() - before < Duration::from_millis(500));
-    assert!(began.elapsed() < Duration::from_secs(10));
     // The first run was not disturbed; killed, it frees the directory.
     assert!(first.try_wait().unwrap().is_none(), "the first run stopped");
     first.kill().unwrap();
