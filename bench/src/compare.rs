@@ -104,6 +104,22 @@ pub struct Summary {
     pub ops_per_sec: f64,
     pub secs: f64,
     pub disk_bytes: Option<u64>,
+    /// Rounds measured.
+    pub rounds: usize,
+    /// How far the rounds' rates lie apart: `(max - min) / median`; `None`
+    /// with a single round.
+    pub spread: Option<f64>,
+}
+
+/// Above this spread over rounds a cell's ratio is not to be trusted, and
+/// the report says so.
+pub const WIDE_SPREAD: f64 = 0.2;
+
+impl Summary {
+    /// Whether the rounds disagree by more than [`WIDE_SPREAD`].
+    pub fn is_wide(&self) -> bool {
+        self.spread.is_some_and(|s| s > WIDE_SPREAD)
+    }
 }
 
 pub fn summarize(samples: &[Sample], engines: &[&'static str]) -> Vec<Summary> {
@@ -114,7 +130,13 @@ pub fn summarize(samples: &[Sample], engines: &[&'static str]) -> Vec<Summary> {
                 .iter()
                 .filter(|s| s.engine == engine && s.workload == w)
                 .collect();
-            let rate = median(&s.iter().map(|s| s.rate()).collect::<Vec<_>>());
+            let rates: Vec<f64> = s.iter().map(|s| s.rate()).collect();
+            let rate = median(&rates);
+            let spread = rate.filter(|m| rates.len() > 1 && *m > 0.0).map(|m| {
+                let max = rates.iter().copied().fold(f64::MIN, f64::max);
+                let min = rates.iter().copied().fold(f64::MAX, f64::min);
+                (max - min) / m
+            });
             let secs = median(&s.iter().map(|s| s.secs).collect::<Vec<_>>());
             let disk = median(
                 &s.iter()
@@ -128,6 +150,8 @@ pub fn summarize(samples: &[Sample], engines: &[&'static str]) -> Vec<Summary> {
                     ops_per_sec,
                     secs,
                     disk_bytes: disk.map(|d| d as u64),
+                    rounds: rates.len(),
+                    spread,
                 });
             }
         }
@@ -199,7 +223,7 @@ pub async fn run_engine<E: Engine>(
     let dir = root.join(format!("{name}-{round}-seq"));
     std::fs::create_dir_all(&dir)?;
     let batches = d.batches(0..d.n, 0, cfg.batch);
-    let mut e = E::open(&dir).await?;
+    let mut e = E::open(&dir, &cfg.budget).await?;
     let t = fill(&mut e, &batches).await?;
     push(
         Workload::SequentialFill,
@@ -215,7 +239,7 @@ pub async fn run_engine<E: Engine>(
     let dir = root.join(format!("{name}-{round}-rand"));
     std::fs::create_dir_all(&dir)?;
     let batches = d.batches((0..d.n).map(|j| d.scattered(j)), 0, cfg.batch);
-    let mut e = E::open(&dir).await?;
+    let mut e = E::open(&dir, &cfg.budget).await?;
     let t = fill(&mut e, &batches).await?;
     push(
         Workload::RandomFill,
@@ -365,4 +389,31 @@ pub fn run_all(
         ))?);
     }
     Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_give_the_median_and_the_spread_of_their_rounds() {
+        let sample = |round, secs| Sample {
+            engine: "E",
+            round,
+            workload: Workload::RangeScan,
+            ops: 100,
+            secs,
+            disk_bytes: None,
+        };
+        // Rates 100, 50 and 200 per second: median 100, spread 150%.
+        let s = summarize(&[sample(0, 1.0), sample(1, 2.0), sample(2, 0.5)], &["E"]);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].ops_per_sec, 100.0);
+        assert_eq!(s[0].rounds, 3);
+        assert!((s[0].spread.unwrap() - 1.5).abs() < 1e-9);
+        assert!(s[0].is_wide());
+        let one = summarize(&[sample(0, 1.0)], &["E"]);
+        assert_eq!(one[0].spread, None);
+        assert!(!one[0].is_wide());
+    }
 }

@@ -64,6 +64,8 @@ pub struct RunConfig {
     /// faster than the input; `None` skips it.
     pub q23_events: Option<u64>,
     pub parallelism: usize,
+    /// What every engine of the store comparison gets alike.
+    pub budget: crate::engines::Budget,
 }
 
 const MB: u64 = 1 << 20;
@@ -86,6 +88,7 @@ impl RunConfig {
                 nexmark_events: 10_000_000,
                 q23_events: Some(100_000),
                 parallelism: 2,
+                budget: crate::engines::Budget::default(),
             },
             Mode::Quick => RunConfig {
                 mode,
@@ -101,6 +104,7 @@ impl RunConfig {
                 nexmark_events: 200_000,
                 q23_events: None,
                 parallelism: 2,
+                budget: crate::engines::Budget::default(),
             },
             Mode::Tiny => RunConfig {
                 mode,
@@ -116,6 +120,7 @@ impl RunConfig {
                 nexmark_events: 2000,
                 q23_events: None,
                 parallelism: 2,
+                budget: crate::engines::Budget::default(),
             },
         }
     }

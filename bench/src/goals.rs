@@ -75,6 +75,8 @@ mod tests {
             ops_per_sec: r,
             secs: 1.0,
             disk_bytes: None,
+            rounds: 1,
+            spread: None,
         }
     }
 

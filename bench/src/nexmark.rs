@@ -20,7 +20,10 @@ use crate::config::RunConfig;
 pub struct QueryRun {
     pub query: String,
     pub events: u64,
-    pub rows: u64,
+    /// Changelog rows the sink received.
+    pub changelog_rows: u64,
+    /// Rows of the final table, for updating queries.
+    pub final_rows: Option<u64>,
     /// Seconds.
     pub wall: f64,
     /// CPU seconds of the child process during the run.

@@ -7,8 +7,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::charts::{self, si, BarPanel, LinePanel};
-use crate::compare::{rate_of, WORKLOADS};
+use crate::compare::{rate_of, WIDE_SPREAD, WORKLOADS};
 use crate::config::Section;
+use crate::engines::{Budget, SETTING_ROWS};
 use crate::run::Results;
 use crate::scale;
 
@@ -221,17 +222,7 @@ Point reads: {} per workload (hot: a warmed set of {} keys); scans: {} of {} ent
         c.store_keys, c.batch, c.rounds, c.point_reads, c.hot_keys, c.scans, c.scan_len,
         (crate::engines::riverbed::BATCHES_PER_EPOCH as usize * c.batch).min(c.store_keys as usize)
     );
-    let _ = writeln!(s, "### Engines and settings\n");
-    for e in &r.engines {
-        let _ = writeln!(s, "**{}** (version {})\n", e.name, e.version);
-        for line in e.settings.iter().chain(&e.notes) {
-            let _ = writeln!(s, "- {line}");
-        }
-        let _ = writeln!(s);
-    }
-    for (name, why) in &r.engines_missing {
-        let _ = writeln!(s, "**{name}**: {why}.\n");
-    }
+    engines_section(r, s);
     let names: Vec<&str> = r.engines.iter().map(|e| e.name).collect();
     let _ = writeln!(s, "### Results (median of {} round(s))\n", c.rounds);
     let mut head = "| workload | unit |".to_string();
@@ -261,6 +252,7 @@ Point reads: {} per workload (hot: a warmed set of {} keys); scans: {} of {} ent
         }
         let _ = writeln!(s, "{row}");
     }
+    spread_section(r, &names, s);
     let _ = writeln!(s, "\n![store comparison]({STORE_CHART})\n");
     let _ = writeln!(s, "Bytes on disk after the workload (median; MB):\n");
     let _ = writeln!(s, "| engine | after sequential_fill | after random_fill | after overwrite | after delete_range |\n|---|---:|---:|---:|---:|");
@@ -283,6 +275,108 @@ Point reads: {} per workload (hot: a warmed set of {} keys); scans: {} of {} ent
         );
     }
     let _ = writeln!(s);
+}
+
+/// The engines' settings side by side, then what still differs and how
+/// each workload maps onto each engine.
+fn engines_section(r: &Results, s: &mut String) {
+    let b = &r.config.budget;
+    let _ = writeln!(s, "### Engines and settings\n");
+    let _ = writeln!(
+        s,
+        "Every engine gets the same budget: block cache {}, write buffers {}, bloom filters of {} bits/key, {} data blocks, zstd level {}, {} background threads. Side by side, what each runs with:\n",
+        Budget::mib(b.block_cache_bytes),
+        b.write_buffer(),
+        b.bloom_bits_per_key,
+        Budget::mib(b.block_bytes),
+        b.zstd_level,
+        b.background_threads
+    );
+    let mut head = "| setting |".to_string();
+    let mut rule = "|---|".to_string();
+    for e in &r.engines {
+        let _ = write!(head, " {} {} |", e.name, e.version);
+        rule.push_str("---|");
+    }
+    let _ = writeln!(s, "{head}\n{rule}");
+    for (i, row) in SETTING_ROWS.iter().enumerate() {
+        let mut line = format!("| {row} |");
+        for e in &r.engines {
+            let _ = write!(line, " {} |", e.settings.get(i).map_or("—", String::as_str));
+        }
+        let _ = writeln!(s, "{line}");
+    }
+    let _ = writeln!(s, "\nWhat the budget does not make equal, and why:\n");
+    for e in &r.engines {
+        for d in &e.differences {
+            let _ = writeln!(s, "- **{}**: {d}", e.name);
+        }
+    }
+    let _ = writeln!(s, "\nHow the workloads map onto each engine:\n");
+    for e in &r.engines {
+        let _ = writeln!(s, "- **{}**: {}", e.name, e.notes.join("; "));
+    }
+    let _ = writeln!(s);
+    for (name, why) in &r.engines_missing {
+        let _ = writeln!(s, "**{name}**: {why}.\n");
+    }
+}
+
+/// How far the rounds lie apart per cell, with a warning where they
+/// disagree enough that the cell's ratios mean little.
+fn spread_section(r: &Results, names: &[&str], s: &mut String) {
+    let rounds = r.config.rounds;
+    if rounds < 2 {
+        let _ = writeln!(
+            s,
+            "\n_One round only: no spread to report; ratios may carry run-to-run noise._"
+        );
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\nSpread over the {rounds} rounds, `(max − min) / median` of each cell's rates (⚠ above {:.0}%):\n",
+        WIDE_SPREAD * 100.0
+    );
+    let mut head = "| workload |".to_string();
+    let mut rule = "|---|".to_string();
+    for n in names {
+        let _ = write!(head, " {n} |");
+        rule.push_str("---:|");
+    }
+    let _ = writeln!(s, "{head}\n{rule}");
+    let mut wide = Vec::new();
+    for &w in WORKLOADS {
+        let mut row = format!("| {} |", w.name());
+        for n in names {
+            let cell = r
+                .store_summary
+                .iter()
+                .find(|x| x.engine == *n && x.workload == w);
+            let text = match cell.and_then(|c| c.spread.map(|sp| (c, sp))) {
+                Some((c, sp)) => {
+                    if c.is_wide() {
+                        wide.push(format!("{n} {}", w.name()));
+                        format!("⚠ {:.0}%", sp * 100.0)
+                    } else {
+                        format!("{:.0}%", sp * 100.0)
+                    }
+                }
+                None => "—".into(),
+            };
+            let _ = write!(row, " {text} |");
+        }
+        let _ = writeln!(s, "{row}");
+    }
+    if !wide.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n**Warning:** the rounds of {} cell(s) disagree by more than {:.0}% ({}): their medians, and the ratios built on them, are not repeatable at this size. Rerun with more `--rounds` on a quiet machine before quoting them.",
+            wide.len(),
+            WIDE_SPREAD * 100.0,
+            wide.join(", ")
+        );
+    }
 }
 
 fn goals_section(r: &Results, s: &mut String) {
@@ -322,21 +416,22 @@ fn nexmark_section(r: &Results, s: &mut String) {
         "Every query on generated events (default generator), parallelism {}, state in a Riverbed store on a local directory; each query in its own child process. Cores = CPU time / wall time; throughput per core = events / CPU seconds.\n",
         r.config.parallelism
     );
-    let _ = writeln!(s, "| query | events | rows | time (s) | cores | throughput/core |\n|---|---:|---:|---:|---:|---:|");
+    let _ = writeln!(s, "| query | events | changelog rows | final rows | time (s) | cores | throughput/core |\n|---|---:|---:|---:|---:|---:|---:|");
     for q in &r.nexmark {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.2} | {:.2} | {}/s |",
+            "| {} | {} | {} | {} | {:.2} | {:.2} | {}/s |",
             q.query,
             q.events,
-            q.rows,
+            q.changelog_rows,
+            q.final_rows.map_or(String::new(), |n| n.to_string()),
             q.wall,
             q.cores(),
             si(q.throughput_per_core())
         );
     }
     for (q, why) in &r.nexmark_skipped {
-        let _ = writeln!(s, "| {q} | — | — | — | — | {why} |");
+        let _ = writeln!(s, "| {q} | — | — | — | — | — | {why} |");
     }
     let _ = writeln!(s, "\n![nexmark throughput per core]({NEXMARK_CHART})\n");
 }

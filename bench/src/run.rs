@@ -79,7 +79,7 @@ pub fn run(
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let engines = engines::compiled();
+    let engines = engines::compiled(&cfg.budget);
     let mut r = Results {
         date,
         command,

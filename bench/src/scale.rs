@@ -49,7 +49,7 @@ pub async fn measure(
     let dir = root.join(format!("scale-{state_bytes}"));
     std::fs::create_dir_all(&dir)?;
     let mut m = BTreeMap::new();
-    let mut e = Riverbed::open(&dir).await?;
+    let mut e = Riverbed::open(&dir, &cfg.budget).await?;
 
     // Writes, batch by batch so memory holds one batch, not the state.
     let (r, t) = timed(async {
@@ -109,7 +109,7 @@ pub async fn measure(
 
     // Recovery: reopen the committed state and read one key.
     let (r, t) = timed(async {
-        let mut e = Riverbed::open(&dir).await?;
+        let mut e = Riverbed::open(&dir, &cfg.budget).await?;
         let v = e.get(&d.key(keys / 2)).await?;
         e.close().await?;
         anyhow::Ok(v)

@@ -3,23 +3,11 @@
 //! partitioned files, and a run on an event file giving the same results as
 //! the same events from the generator.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn nexmark(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_riverbed-nexmark"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use common::{nexmark, stderr, stdout};
 
 #[test]
 fn help_explains_every_flag() {

@@ -4,20 +4,13 @@
 //! time, an event file streams in bounded memory, and the suite's settings
 //! (`--rate`) and row counts are reachable.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn nexmark(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_riverbed-nexmark"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{nexmark, stderr};
 
 /// CPU time (user + system) of the children this test process has waited for.
 fn children_cpu() -> Duration {

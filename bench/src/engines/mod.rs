@@ -1,9 +1,11 @@
 //! The key-value stores compared, behind one trait (as TiKV's engine_traits
 //! hide an engine), so every workload runs the same code on each.
 //!
-//! Each engine states its version and the settings it runs with; the report
-//! prints them. RocksDB and SlateDB are compiled only with the cargo features
-//! `rocksdb` and `slatedb`.
+//! Every engine runs with the same [`Budget`] (cache, write buffers, bloom
+//! bits, block size, compression, background threads), states the settings
+//! that budget gives it, and names what still differs and why; the report
+//! prints them side by side. RocksDB and SlateDB are compiled only with the
+//! cargo features `rocksdb` and `slatedb`.
 
 use std::path::Path;
 
@@ -11,6 +13,9 @@ use anyhow::Result;
 use bytes::Bytes;
 use serde::Serialize;
 
+pub use budget::{Budget, SETTING_ROWS};
+
+pub mod budget;
 pub mod riverbed;
 #[cfg(feature = "rocksdb")]
 pub mod rocks;
@@ -21,8 +26,8 @@ pub mod slate;
 /// written durable and waits for the background work it caused.
 #[allow(async_fn_in_trait)] // used through generics only, on one thread
 pub trait Engine: Sized {
-    /// Opens a fresh store in the empty directory `dir`.
-    async fn open(dir: &Path) -> Result<Self>;
+    /// Opens a fresh store in the empty directory `dir`, within `budget`.
+    async fn open(dir: &Path, budget: &Budget) -> Result<Self>;
     /// Writes one batch of puts atomically.
     async fn put_batch(&mut self, batch: &[(Bytes, Bytes)]) -> Result<()>;
     /// Deletes every key in `[start, end)`.
@@ -43,21 +48,23 @@ pub trait Engine: Sized {
 pub struct EngineInfo {
     pub name: &'static str,
     pub version: &'static str,
-    /// Settings that differ from the engine's defaults, and the defaults that
-    /// matter for the comparison.
+    /// What the engine runs with, one value per row of [`SETTING_ROWS`].
     pub settings: Vec<String>,
+    /// What the budget could not make equal, each with its reason.
+    pub differences: Vec<String>,
     /// How each workload maps onto the engine, where it is not obvious.
     pub notes: Vec<String>,
 }
 
-/// Every engine compiled into this build, ours first.
-pub fn compiled() -> Vec<EngineInfo> {
+/// Every engine compiled into this build, ours first, with the settings
+/// `budget` gives each.
+pub fn compiled(budget: &Budget) -> Vec<EngineInfo> {
     #[allow(unused_mut)]
-    let mut v = vec![riverbed::info()];
+    let mut v = vec![riverbed::info(budget)];
     #[cfg(feature = "rocksdb")]
-    v.push(rocks::info());
+    v.push(rocks::info(budget));
     #[cfg(feature = "slatedb")]
-    v.push(slate::info());
+    v.push(slate::info(budget));
     v
 }
 

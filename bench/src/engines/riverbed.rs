@@ -8,7 +8,7 @@ use bytes::Bytes;
 use riverbed_state_store::{Epoch, Options, Store, WriteBatch};
 use tokio::task::JoinHandle;
 
-use super::{Engine, EngineInfo};
+use super::{Budget, Engine, EngineInfo};
 
 /// Batches written per epoch before it is committed: 100 batches of 1,000
 /// keys, about a checkpoint interval's worth at these rates.
@@ -23,32 +23,51 @@ pub struct Riverbed {
     pending: Option<JoinHandle<riverbed_state_store::Result<()>>>,
 }
 
-pub fn options(dir: &Path) -> Result<Options> {
+/// Our store's options within `budget`: the block cache, the memtable size
+/// and the memory bound of all memtables, bloom bits, block size and zstd
+/// level are the budget's; the rest are the defaults of `Options`.
+pub fn options(dir: &Path, budget: &Budget) -> Result<Options> {
     let url = dir.to_str().context("state directory is not UTF-8")?;
-    Ok(Options::with_url(url))
+    Ok(Options {
+        block_cache_bytes: budget.block_cache_bytes,
+        memtable_bytes: budget.memtable_bytes,
+        max_memory_bytes: budget.memtable_bytes * budget.memtables,
+        bloom_bits_per_key: budget.bloom_bits_per_key as usize,
+        block_bytes: budget.block_bytes,
+        zstd_level: budget.zstd_level,
+        ..Options::with_url(url)
+    })
 }
 
-pub fn info() -> EngineInfo {
-    let o = Options::default();
+pub fn info(budget: &Budget) -> EngineInfo {
     EngineInfo {
         name: "Riverbed",
         version: env!("CARGO_PKG_VERSION"),
         settings: vec![
-            "defaults of `Options` (this repository's engine)".into(),
             format!(
-                "block cache {} MiB (foyer, in memory)",
-                o.block_cache_bytes >> 20
+                "{} (foyer, in memory)",
+                Budget::mib(budget.block_cache_bytes)
             ),
-            format!("zstd level {} on data blocks", o.zstd_level),
             format!(
-                "memtable {} MiB, block {} KiB, bloom {} bits/key",
-                o.memtable_bytes >> 20,
-                o.block_bytes >> 10,
-                o.bloom_bits_per_key
+                "{} (`memtable_bytes`, `max_memory_bytes`)",
+                budget.write_buffer()
             ),
-            "object store: local directory; no WAL (by design)".into(),
-            format!("writes committed every {BATCHES_PER_EPOCH} batches, in the background"),
+            format!("{} bits/key", budget.bloom_bits_per_key),
+            Budget::mib(budget.block_bytes),
+            format!("zstd level {}", budget.zstd_level),
+            "crc32 per block (crc32fast: the hardware instruction, chosen at run time)".into(),
+            format!(
+                "flush and compaction tasks on the process's {} runtime threads",
+                budget.background_threads
+            ),
+            "none (by design: sources replay the uncommitted tail)".into(),
+            "object store on a local directory; reads pass the OS page cache".into(),
         ],
+        differences: vec![format!(
+            "writes are committed (a manifest version, as at a checkpoint) every \
+             {BATCHES_PER_EPOCH} batches, in the background: that is how the compute layer \
+             writes; the other engines have no such step"
+        )],
         notes: vec![
             "settle = commit the open epoch + compact until idle".into(),
             "checkpoint = commit (flush memtables + manifest version)".into(),
@@ -84,8 +103,8 @@ impl Riverbed {
 }
 
 impl Engine for Riverbed {
-    async fn open(dir: &Path) -> Result<Self> {
-        let store = Store::open(options(dir)?).await?;
+    async fn open(dir: &Path, budget: &Budget) -> Result<Self> {
+        let store = Store::open(options(dir, budget)?).await?;
         let epoch = store.committed_epoch().0 + 1;
         Ok(Riverbed {
             store: Arc::new(store),

@@ -1,5 +1,9 @@
 //! SlateDB through the `slatedb` crate (feature `slatedb`), over a local
-//! directory as its object store, zstd, WAL off to match ours.
+//! directory as its object store, within the comparison's [`Budget`]: a
+//! foyer block cache of its size, memtables frozen at its size with its
+//! bound on unflushed bytes, bloom filters at its bits per key, its block
+//! size, zstd (SlateDB's fixed level 3, which the budget takes), WAL off to
+//! match ours.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -7,11 +11,16 @@ use std::sync::Arc;
 use anyhow::Result;
 use bytes::Bytes;
 use slatedb::config::{CheckpointOptions, CheckpointScope, CompressionCodec, Settings};
+use slatedb::db_cache::foyer::{FoyerCache, FoyerCacheOptions};
+use slatedb::db_cache::{DbCache, SplitCache};
 use slatedb::object_store::local::LocalFileSystem;
 use slatedb::object_store::ObjectStore;
-use slatedb::{Db, WriteBatch};
+use slatedb::{BloomFilterPolicy, Db, SstBlockSize, WriteBatch};
 
-use super::{Engine, EngineInfo};
+use super::{Budget, Engine, EngineInfo};
+
+/// SlateDB's zstd level (fixed in its block encoder).
+pub const ZSTD_LEVEL: i32 = 3;
 
 /// The `slatedb` crate version pinned in Cargo.toml.
 pub const CRATE_VERSION: &str = "0.18.0";
@@ -20,34 +29,104 @@ pub struct Slate {
     db: Db,
 }
 
-pub fn info() -> EngineInfo {
+pub fn info(budget: &Budget) -> EngineInfo {
+    let mut differences = vec![
+        "index and filter blocks go to a second foyer cache (SlateDB's default meta cache, \
+         128 MiB); the others keep them in memory outside the block cache"
+            .into(),
+        "delete-range is emulated (scan + delete): SlateDB has no range delete".into(),
+        "settle cannot wait for compaction: SlateDB offers no wait".into(),
+    ];
+    if budget.zstd_level != ZSTD_LEVEL {
+        differences.push(format!(
+            "zstd level {ZSTD_LEVEL}, not the budget's {}: SlateDB does not let it be set",
+            budget.zstd_level
+        ));
+    }
     EngineInfo {
         name: "SlateDB",
         version: CRATE_VERSION,
         settings: vec![
-            format!("`slatedb` crate {CRATE_VERSION}, features zstd, wal_disable, foyer"),
-            "object store: `object_store` LocalFileSystem over a local directory".into(),
-            "compression zstd; WAL off (`wal_enabled = false`): ours has none".into(),
-            "default block cache (foyer, 512 MiB), default L0 SST size (64 MiB), default compactor".into(),
+            format!(
+                "{} (foyer, in memory)",
+                Budget::mib(budget.block_cache_bytes)
+            ),
+            format!(
+                "{} (`l0_sst_size_bytes`, `max_unflushed_bytes`)",
+                budget.write_buffer()
+            ),
+            format!(
+                "{} bits/key (`BloomFilterPolicy`)",
+                budget.bloom_bits_per_key
+            ),
+            Budget::mib(budget.block_bytes),
+            format!("zstd level {ZSTD_LEVEL} (fixed)"),
+            "crc32 per block (crc32fast: hardware, chosen at run time)".into(),
+            format!(
+                "compactor and flushes on the process's {} runtime threads",
+                budget.background_threads
+            ),
+            "off (`wal_enabled = false`): ours has none".into(),
+            format!(
+                "`object_store` LocalFileSystem over a local directory (crate {CRATE_VERSION}, \
+                 features zstd, wal_disable, foyer); reads pass the OS page cache"
+            ),
         ],
+        differences,
         notes: vec![
-            "settle = flush memtable to L0 (SlateDB offers no wait for compaction)".into(),
+            "settle = flush memtable to L0".into(),
             "checkpoint = `create_checkpoint(CheckpointScope::All)`".into(),
-            "delete-range = emulated: scan the range and delete each key in batches of 1,000 (SlateDB has no range delete)".into(),
+            "delete-range = emulated: scan the range and delete each key in batches of 1,000"
+                .into(),
         ],
     }
 }
 
+/// SlateDB's block size nearest above `bytes` (it takes powers of two).
+fn block_size(bytes: usize) -> SstBlockSize {
+    match bytes {
+        0..=1024 => SstBlockSize::Block1Kib,
+        1025..=2048 => SstBlockSize::Block2Kib,
+        2049..=4096 => SstBlockSize::Block4Kib,
+        4097..=8192 => SstBlockSize::Block8Kib,
+        8193..=16384 => SstBlockSize::Block16Kib,
+        16385..=32768 => SstBlockSize::Block32Kib,
+        _ => SstBlockSize::Block64Kib,
+    }
+}
+
 impl Engine for Slate {
-    async fn open(dir: &Path) -> Result<Self> {
+    async fn open(dir: &Path, budget: &Budget) -> Result<Self> {
         let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(dir)?);
         let settings = Settings {
             wal_enabled: false,
             compression_codec: Some(CompressionCodec::Zstd),
+            l0_sst_size_bytes: budget.memtable_bytes,
+            max_unflushed_bytes: budget.memtable_bytes * budget.memtables,
             ..Settings::default()
         };
+        let blocks: Arc<dyn DbCache> = Arc::new(FoyerCache::new_with_opts(FoyerCacheOptions {
+            max_capacity: budget.block_cache_bytes as u64,
+            ..FoyerCacheOptions::default()
+        }));
+        let cache: Arc<dyn DbCache> = Arc::new(
+            SplitCache::new()
+                .with_block_cache(Some(blocks))
+                .with_meta_cache(Some(Arc::new(FoyerCache::new_with_opts(
+                    FoyerCacheOptions {
+                        max_capacity: 128 << 20,
+                        ..FoyerCacheOptions::default()
+                    },
+                ))))
+                .build(),
+        );
         let db = Db::builder("db", store)
             .with_settings(settings)
+            .with_db_cache(cache, 0)
+            .with_filter_policies(vec![Arc::new(BloomFilterPolicy::new(
+                budget.bloom_bits_per_key,
+            ))])
+            .with_sst_block_size(block_size(budget.block_bytes))
             .build()
             .await?;
         Ok(Slate { db })

@@ -7,6 +7,7 @@
 pub mod reference;
 
 use std::collections::{BTreeMap, HashMap};
+use std::process::{Command, Output};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
@@ -62,4 +63,20 @@ pub fn run_engine(
         Arc::new(AtomicU64::new(0)),
     ))
     .unwrap()
+}
+
+/// Runs the `riverbed-nexmark` binary with `args` and waits for it.
+pub fn nexmark(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_riverbed-nexmark"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
