@@ -23,13 +23,17 @@
 //! let even: Vec<Event> = generator.split(0, 2, 0..100)?.collect();
 //! assert_eq!(even[1], generator.event(2));
 //!
-//! // Events as JSON lines in the suite's table shape, and back.
+//! // Events as JSON lines in the suite's table shape, and back: an event's
+//! // place in a file (`seq`) is its line, so the first 100 events read back
+//! // as they were generated.
+//! let first: Vec<Event> = generator.events(0..100).collect();
 //! let mut writer = riverbed_nexmark::EventWriter::new(Vec::new());
-//! writer.write_all(&even)?;
+//! writer.write_all(&first)?;
 //! let bytes = writer.finish()?;
 //! let read: Vec<Event> = riverbed_nexmark::EventReader::new(&bytes[..])
 //!     .collect::<Result<_, _>>()?;
-//! assert_eq!(read, even);
+//! assert_eq!(read, first);
+//! assert_eq!(read[2].seq(), 2);
 //! # Ok::<(), riverbed_nexmark::Error>(())
 //! ```
 //!
