@@ -365,7 +365,10 @@ pub async fn run_engine<E: Engine>(
     Ok(out)
 }
 
-/// Runs the comparison: `rounds` × every compiled engine, interleaved.
+/// Runs the comparison: `warmup_rounds` not counted, then `rounds` ×
+/// every compiled engine, interleaved. The warm-up pays what only a fresh
+/// process pays (page faults of new heap, the first file opens), which
+/// otherwise makes round 0 an outlier.
 pub fn run_all(
     rt: &tokio::runtime::Runtime,
     cfg: &RunConfig,
@@ -373,7 +376,7 @@ pub fn run_all(
     progress: &dyn Fn(&str),
 ) -> Result<Vec<Sample>> {
     let mut all = Vec::new();
-    for round in 0..cfg.rounds {
+    for round in 0..cfg.warmup_rounds + cfg.rounds {
         all.extend(
             rt.block_on(run_engine::<crate::engines::riverbed::Riverbed>(
                 "Riverbed", round, cfg, root, progress,
@@ -387,6 +390,11 @@ pub fn run_all(
         all.extend(rt.block_on(run_engine::<crate::engines::slate::Slate>(
             "SlateDB", round, cfg, root, progress,
         ))?);
+    }
+    // Warm-up samples go; counted rounds are numbered from 0.
+    all.retain(|s| s.round >= cfg.warmup_rounds);
+    for s in &mut all {
+        s.round -= cfg.warmup_rounds;
     }
     Ok(all)
 }

@@ -56,6 +56,8 @@ pub struct RunConfig {
     /// Rounds of the interleaved comparison (A B C A B C ...): the report
     /// shows the median, so 3 rounds damp one disturbed run.
     pub rounds: usize,
+    /// Rounds run first and not counted (see `compare::run_all`).
+    pub warmup_rounds: usize,
     /// State sizes of the scale chart, in bytes of key + value.
     pub scale_bytes: Vec<u64>,
     /// Events per Nexmark query.
@@ -84,6 +86,7 @@ impl RunConfig {
                 scan_len: 100,
                 hot_keys: 1000,
                 rounds: 3,
+                warmup_rounds: 1,
                 scale_bytes: vec![100 * MB, GB, 5 * GB],
                 nexmark_events: 10_000_000,
                 q23_events: Some(100_000),
@@ -100,6 +103,7 @@ impl RunConfig {
                 scan_len: 100,
                 hot_keys: 1000,
                 rounds: 3,
+                warmup_rounds: 1,
                 scale_bytes: vec![4 * MB, 16 * MB, 64 * MB],
                 nexmark_events: 200_000,
                 q23_events: None,
@@ -116,6 +120,7 @@ impl RunConfig {
                 scan_len: 100,
                 hot_keys: 100,
                 rounds: 1,
+                warmup_rounds: 0,
                 scale_bytes: vec![MB, 2 * MB],
                 nexmark_events: 2000,
                 q23_events: None,

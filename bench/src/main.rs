@@ -59,6 +59,10 @@ struct ReportArgs {
     /// Rounds of the interleaved store comparison (median reported).
     #[arg(long)]
     rounds: Option<usize>,
+    /// Rounds of the store comparison run first and not counted (default 1;
+    /// 0 with --tiny).
+    #[arg(long)]
+    warmup_rounds: Option<usize>,
     /// Keys of the store comparison's data set.
     #[arg(long)]
     store_keys: Option<u64>,
@@ -132,6 +136,9 @@ fn config(a: &ReportArgs) -> Result<RunConfig> {
             bail!("--rounds must be at least 1");
         }
         cfg.rounds = r;
+    }
+    if let Some(w) = a.warmup_rounds {
+        cfg.warmup_rounds = w;
     }
     if let Some(n) = a.store_keys {
         if n < 1000 {

@@ -216,10 +216,10 @@ fn store_section(r: &Results, s: &mut String) {
     let _ = writeln!(
         s,
         "Same process, same machine, same data: {} keys of 16 bytes (`table | key_group | user_key`) with 100-byte values (half random, half a fixed pattern), written in batches of {}. \
-Engines run interleaved (one engine's whole run, then the next, for {} round(s)); each cell is the median over rounds. \
+Engines run interleaved (one engine's whole run, then the next, for {} round(s), after {} warm-up round(s) that are not counted); each cell is the median over rounds. \
 Point reads: {} per workload (hot: a warmed set of {} keys); scans: {} of {} entries from random keys (warmed). \
 `overwrite` writes every key twice more in scattered order, then settles; `delete_range` drops the first quarter of the 256 key groups and settles; `checkpoint` follows {} unsettled overwrites.\n",
-        c.store_keys, c.batch, c.rounds, c.point_reads, c.hot_keys, c.scans, c.scan_len,
+        c.store_keys, c.batch, c.rounds, c.warmup_rounds, c.point_reads, c.hot_keys, c.scans, c.scan_len,
         (crate::engines::riverbed::BATCHES_PER_EPOCH as usize * c.batch).min(c.store_keys as usize)
     );
     engines_section(r, s);
