@@ -29,8 +29,8 @@ pub struct Rocks {
 /// What RocksDB's own log says of its CRC32C in this build ("Supported on
 /// x86" when built with SSE4.2): a probe database in a temp directory,
 /// opened once. Without the hardware instruction every block read from a
-/// file is checksummed in software, which alone makes its reads 2-3x
-/// slower; `.cargo/config.toml` gives the C++ build SSE4.2.
+/// file is checksummed in software, where ours uses the instruction;
+/// `.cargo/config.toml` gives the C++ build SSE4.2.
 pub fn fast_crc32() -> String {
     let probe = || -> Option<String> {
         let dir = tempfile::tempdir().ok()?;
