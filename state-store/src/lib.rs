@@ -16,6 +16,7 @@
 //! Keys are `table | key_group | user_key` ([`keys`]).
 
 pub mod cache;
+pub mod checkpoint;
 pub mod compaction;
 pub mod entry;
 pub mod error;
@@ -35,6 +36,7 @@ pub mod varint;
 pub mod version;
 pub mod write_batch;
 
+pub use checkpoint::{CheckpointMeta, CheckpointStats, SourcePositions};
 pub use error::{Error, ErrorKind, Result};
 pub use keys::{full_key, Epoch, FileId, KeyGroup, Stamp, TableId};
 pub use metrics::MetricsSnapshot;

@@ -10,14 +10,18 @@
 //! ```text
 //! +---------------------+-------------------+------+----------------------------+
 //! | magic u64 LE        | format_version u32| body | crc32 (u32 LE) of all before |
-//! | "RVBDMAN\0"         | = 1               |      |                            |
+//! | "RVBDMAN\0"         | = 2               |      |                            |
 //! +---------------------+-------------------+------+----------------------------+
 //! body: committed_epoch varint | next_file_id varint | next_seq varint
 //!     | level count varint | per level (L0 first): file count varint
 //!     |     | per file: id varint | size varint | props (len-prefixed, as in sst/format.rs)
 //!     | tombstone count varint | per tombstone: start (len ‖ bytes) | end (len ‖ bytes)
 //!     |     | epoch varint | seq varint
+//!     | checkpoint count varint | per checkpoint, oldest first: see checkpoint.rs
 //! ```
+//!
+//! Format 1 is the same without the checkpoints; it is still read (as a
+//! store with none) and the next write upgrades it.
 
 use std::sync::Arc;
 
@@ -25,6 +29,7 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
+use crate::checkpoint::CheckpointMeta;
 use crate::error::{Error, Result};
 use crate::keys::{Epoch, FileId, Stamp};
 use crate::paths;
@@ -34,7 +39,9 @@ use crate::varint::{get_bytes, get_uvarint, put_bytes, put_uvarint};
 use crate::version::SstMeta;
 
 const MAGIC: u64 = u64::from_le_bytes(*b"RVBDMAN\0");
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
+/// The format before checkpoints, still read.
+const FORMAT_V1: u32 = 1;
 /// Older manifest versions kept beside the newest, for inspection after a failure.
 const KEEP_OLD: u64 = 2;
 
@@ -46,6 +53,8 @@ pub struct ManifestData {
     /// `levels[0]` is L0.
     pub levels: Vec<Vec<SstMeta>>,
     pub tombstones: Vec<RangeTombstone>,
+    /// Retained checkpoints, oldest first.
+    pub checkpoints: Vec<CheckpointMeta>,
 }
 
 impl ManifestData {
@@ -72,6 +81,10 @@ impl ManifestData {
             put_uvarint(&mut out, t.stamp.epoch.0);
             put_uvarint(&mut out, t.stamp.seq);
         }
+        put_uvarint(&mut out, self.checkpoints.len() as u64);
+        for c in &self.checkpoints {
+            c.encode(&mut out);
+        }
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_le_bytes());
         out
@@ -89,7 +102,8 @@ impl ManifestData {
         if u64::from_le_bytes(body[..8].try_into().expect("8 bytes")) != MAGIC {
             return Err((0, "bad magic number: not a Riverbed manifest"));
         }
-        if u32::from_le_bytes(body[8..12].try_into().expect("4 bytes")) != FORMAT_VERSION {
+        let format = u32::from_le_bytes(body[8..12].try_into().expect("4 bytes"));
+        if format != FORMAT_VERSION && format != FORMAT_V1 {
             return Err((8, "unsupported manifest format version"));
         }
         let mut input = &body[12..];
@@ -137,6 +151,14 @@ impl ManifestData {
                 stamp: Stamp { epoch, seq },
             });
         }
+        let mut checkpoints = Vec::new();
+        if format >= 2 {
+            let n = field!(get_uvarint(&mut input), "truncated checkpoint count");
+            for _ in 0..n {
+                let c = CheckpointMeta::decode(&mut input).map_err(|why| (at(input), why))?;
+                checkpoints.push(c);
+            }
+        }
         if !input.is_empty() {
             return Err((at(input), "trailing bytes after the manifest body"));
         }
@@ -146,6 +168,7 @@ impl ManifestData {
             next_seq,
             levels,
             tombstones,
+            checkpoints,
         })
     }
 }
@@ -218,6 +241,31 @@ impl ManifestStore {
 mod tests {
     use super::*;
 
+    /// A manifest written in format 1 (before checkpoints), pinned as bytes:
+    /// committed epoch 7, one L0 file (id 10, 4096 bytes, keys k1..k9, epochs
+    /// 6..7) and one range tombstone [a, b) at epoch 5, seq 2.
+    const FORMAT_1: &str =
+        "525642444d414e0001000000070cd90202010a802009026b31026b3903060700010161016205023656110e";
+
+    #[test]
+    fn format_1_is_still_read() {
+        let bytes: Vec<u8> = (0..FORMAT_1.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&FORMAT_1[i..i + 2], 16).unwrap())
+            .collect();
+        let m = ManifestData::decode(&bytes).unwrap();
+        assert_eq!(m.committed, Epoch(7));
+        assert_eq!((m.next_file_id, m.next_seq), (12, 345));
+        assert_eq!(m.levels[0][0].id, FileId(10));
+        assert_eq!(m.levels[0][0].props.largest, Bytes::from("k9"));
+        assert_eq!(m.tombstones[0].stamp.seq, 2);
+        assert!(m.checkpoints.is_empty());
+        // Written again, it is format 2 and reads back equal.
+        let again = m.encode();
+        assert_eq!(u32::from_le_bytes(again[8..12].try_into().unwrap()), 2);
+        assert_eq!(ManifestData::decode(&again).unwrap(), m);
+    }
+
     #[test]
     fn encoding_round_trips_and_detects_every_flipped_byte() {
         let m = ManifestData {
@@ -245,6 +293,15 @@ mod tests {
                     epoch: Epoch(4),
                     seq: 1,
                 },
+            }],
+            checkpoints: vec![crate::checkpoint::CheckpointMeta {
+                epoch: Epoch(5),
+                job: "j".into(),
+                positions: vec![crate::checkpoint::SourcePositions {
+                    source: "s".into(),
+                    subtasks: vec![vec![9, 9]],
+                }],
+                ..Default::default()
             }],
         };
         let enc = m.encode();

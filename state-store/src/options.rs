@@ -53,6 +53,10 @@ pub struct Options {
     /// Run flushes and compactions in background tasks. Tests that want to
     /// drive every step by hand turn it off; flush and commit still work.
     pub background_compaction: bool,
+    /// Checkpoints whose metadata the manifest keeps, newest last. 3, as
+    /// Flink's `state.checkpoints.num-retained` default is 1 and users who
+    /// roll back want a few to choose from.
+    pub retained_checkpoints: usize,
 }
 
 /// Connection settings for an S3-compatible object store.
@@ -84,6 +88,7 @@ impl Default for Options {
             max_levels: 6,
             block_cache_bytes: 256 << 20,
             background_compaction: true,
+            retained_checkpoints: 3,
         }
     }
 }
@@ -144,6 +149,10 @@ impl Options {
         check(
             (1..=16).contains(&self.max_levels),
             "max_levels must be in 1..=16",
+        )?;
+        check(
+            (1..=1000).contains(&self.retained_checkpoints),
+            "retained_checkpoints must be in 1..=1000",
         )?;
         check(!self.url.is_empty(), "url must not be empty")
     }

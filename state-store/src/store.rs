@@ -20,6 +20,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::cache::{BlockCache, CacheStats};
+use crate::checkpoint::CheckpointMeta;
 use crate::compaction::{executor, picker, PickerOptions, Plan};
 use crate::error::{Error, Result};
 use crate::keys::{Epoch, FileId};
@@ -57,6 +58,10 @@ pub(crate) struct Inner {
     flushed: Notify,
     compact_wanted: Notify,
     gc: Arc<GcQueue>,
+    /// Retained checkpoints, oldest first (changed under the manifest lock).
+    checkpoints: Mutex<Vec<CheckpointMeta>>,
+    /// The files of the newest checkpoint: what the next one shares.
+    checkpoint_files: Mutex<std::collections::HashMap<FileId, u64>>,
     failure: Mutex<Option<String>>,
     closed: AtomicBool,
     pub(crate) metrics: Metrics,
@@ -94,6 +99,17 @@ impl Store {
     pub async fn open(opts: Options) -> Result<Store> {
         opts.validate()?;
         let store = open_object_store(&opts.url, &opts.s3)?;
+        Self::open_with_object_store(opts, store).await
+    }
+
+    /// Like [`open`](Self::open), on an object store the caller built (a
+    /// real one wrapped with fault injection, say); `opts.url` only names it
+    /// in logs.
+    pub async fn open_with_object_store(
+        opts: Options,
+        store: Arc<dyn object_store::ObjectStore>,
+    ) -> Result<Store> {
+        opts.validate()?;
         let storage = Storage {
             store,
             cache: Arc::new(BlockCache::new(opts.block_cache_bytes)),
@@ -153,6 +169,15 @@ impl Store {
             }
         }
         tracing::info!(url = %opts.url, committed = data.committed.0, manifest = manifest.current_version(), "store opened");
+        let checkpoint_files = if data.checkpoints.is_empty() {
+            Default::default()
+        } else {
+            data.levels
+                .iter()
+                .flatten()
+                .map(|f| (f.id, f.size))
+                .collect()
+        };
         let inner = Arc::new(Inner {
             shape: SstShape::from(&opts),
             picker: PickerOptions::from(&opts),
@@ -175,6 +200,8 @@ impl Store {
             flushed: Notify::new(),
             compact_wanted: Notify::new(),
             gc,
+            checkpoints: Mutex::new(data.checkpoints.clone()),
+            checkpoint_files: Mutex::new(checkpoint_files),
             failure: Mutex::new(None),
             closed: AtomicBool::new(false),
             metrics: Metrics::default(),
@@ -204,7 +231,32 @@ impl Store {
     /// memtables and writes a manifest version. Reads at `epoch` then see a
     /// consistent snapshot, and reopening the store recovers it.
     pub async fn commit(&self, epoch: Epoch) -> Result<()> {
-        self.inner.commit(epoch).await
+        self.inner.commit(epoch, None).await.map(drop)
+    }
+
+    /// Commits `epoch` as a checkpoint with `meta` (its `epoch` is set to
+    /// `epoch`): the manifest version that makes the epoch durable also
+    /// records the checkpoint, and keeps the last
+    /// `Options::retained_checkpoints` of them. The store fills in what it
+    /// alone knows (`commit_ms`, `dirty_bytes`, and the files and bytes the
+    /// checkpoint added over the previous one) and returns what it recorded.
+    pub async fn commit_checkpoint(
+        &self,
+        epoch: Epoch,
+        meta: CheckpointMeta,
+    ) -> Result<CheckpointMeta> {
+        let recorded = self.inner.commit(epoch, Some(meta)).await?;
+        Ok(recorded.expect("a checkpoint commit records one"))
+    }
+
+    /// The retained checkpoints, oldest first.
+    pub fn checkpoints(&self) -> Vec<CheckpointMeta> {
+        self.inner.checkpoints.lock().clone()
+    }
+
+    /// The newest retained checkpoint, if any.
+    pub fn latest_checkpoint(&self) -> Option<CheckpointMeta> {
+        self.inner.checkpoints.lock().last().cloned()
     }
 
     /// Drops every write of uncommitted `epoch`, in memory and in files.
@@ -516,8 +568,15 @@ impl Inner {
         Ok(true)
     }
 
-    async fn commit(&self, epoch: Epoch) -> Result<()> {
+    async fn commit(
+        &self,
+        epoch: Epoch,
+        meta: Option<CheckpointMeta>,
+    ) -> Result<Option<CheckpointMeta>> {
         self.check_open()?;
+        #[allow(clippy::disallowed_methods)] // a statistic, never a decision
+        let started = std::time::Instant::now();
+        let dirty_bytes: u64;
         {
             let mut st = self.state.write();
             if epoch <= st.version.committed {
@@ -527,6 +586,17 @@ impl Inner {
                 )));
             }
             st.sealed = st.sealed.max(epoch);
+            dirty_bytes = st
+                .active
+                .range(..=epoch)
+                .map(|(_, m)| m.size() as u64)
+                .chain(
+                    st.frozen
+                        .iter()
+                        .filter(|m| m.epoch() <= epoch)
+                        .map(|m| m.size() as u64),
+                )
+                .sum();
             let sealed: Vec<Epoch> = st.active.range(..=epoch).map(|(e, _)| *e).collect();
             for e in sealed {
                 if let Some(m) = st.active.remove(&e) {
@@ -558,7 +628,41 @@ impl Inner {
             );
             self.manifest_data(&v)
         };
+        let (data, recorded, files) = match meta {
+            None => (data, None, None),
+            Some(mut meta) => {
+                let files: std::collections::HashMap<FileId, u64> = data
+                    .levels
+                    .iter()
+                    .flatten()
+                    .map(|f| (f.id, f.size))
+                    .collect();
+                let shared = self.checkpoint_files.lock();
+                let added: Vec<u64> = files
+                    .iter()
+                    .filter(|(id, _)| !shared.contains_key(id))
+                    .map(|(_, size)| *size)
+                    .collect();
+                drop(shared);
+                meta.epoch = epoch;
+                meta.stats.files_added = added.len() as u64;
+                meta.stats.bytes_written = added.iter().sum();
+                meta.stats.dirty_bytes = dirty_bytes;
+                meta.stats.commit_ms = started.elapsed().as_millis() as u64;
+                let mut data = data;
+                data.checkpoints.push(meta.clone());
+                let keep = self.opts.retained_checkpoints;
+                if data.checkpoints.len() > keep {
+                    data.checkpoints.drain(..data.checkpoints.len() - keep);
+                }
+                (data, Some(meta), Some(files))
+            }
+        };
         manifest.write(&data).await?;
+        if let Some(files) = files {
+            *self.checkpoints.lock() = data.checkpoints.clone();
+            *self.checkpoint_files.lock() = files;
+        }
         {
             let mut st = self.state.write();
             let moved: Vec<_> = st
@@ -575,9 +679,13 @@ impl Inner {
         }
         drop(manifest);
         Metrics::add(&self.metrics.commits, 1);
-        tracing::debug!(epoch = epoch.0, "epoch committed");
+        tracing::debug!(
+            epoch = epoch.0,
+            checkpoint = recorded.is_some(),
+            "epoch committed"
+        );
         self.compact_wanted.notify_one();
-        Ok(())
+        Ok(recorded)
     }
 
     fn discard(&self, epoch: Epoch) -> Result<()> {
@@ -672,6 +780,7 @@ impl Inner {
             next_seq: self.next_seq.load(Ordering::Relaxed),
             levels,
             tombstones: v.tombstones.clone(),
+            checkpoints: self.checkpoints.lock().clone(),
         }
     }
 

@@ -268,6 +268,66 @@ async fn bad_input_is_rejected(kind: Kind) {
     store.close().await.unwrap();
 }
 
+/// Checkpoints are manifest versions with metadata: they survive a reopen,
+/// share files (the second adds only what was flushed since the first), and
+/// only the last `retained_checkpoints` are kept.
+async fn checkpoints_share_files_and_are_retained(kind: Kind) {
+    use riverbed_state_store::{CheckpointMeta, SourcePositions};
+    let b = backend(kind, "checkpoints");
+    let mut opts = small_options(&b);
+    opts.background_compaction = false;
+    opts.retained_checkpoints = 2;
+    let meta = |pos: u8| CheckpointMeta {
+        job: "j".into(),
+        watermark: 7,
+        positions: vec![SourcePositions {
+            source: "src".into(),
+            subtasks: vec![vec![pos], vec![pos, pos]],
+        }],
+        ..CheckpointMeta::default()
+    };
+    {
+        let store = Store::open(opts.clone()).await.unwrap();
+        let mut batch = WriteBatch::new();
+        for i in 0..200 {
+            batch.put(key(i), val(i));
+        }
+        store.write(Epoch(1), &batch).await.unwrap();
+        let first = store.commit_checkpoint(Epoch(1), meta(1)).await.unwrap();
+        assert_eq!(first.epoch, Epoch(1));
+        assert!(first.stats.files_added > 0 && first.stats.bytes_written > 0);
+        assert!(first.stats.dirty_bytes > 0);
+        // A small second epoch: the checkpoint adds only its own file(s).
+        let mut batch = WriteBatch::new();
+        batch.put(key(1), Bytes::from("new"));
+        store.write(Epoch(2), &batch).await.unwrap();
+        let second = store.commit_checkpoint(Epoch(2), meta(2)).await.unwrap();
+        assert_eq!(second.stats.files_added, 1, "{second:?}");
+        assert!(second.stats.bytes_written < first.stats.bytes_written);
+        // An epoch committed without metadata is not a checkpoint.
+        store.write(Epoch(3), &batch).await.unwrap();
+        store.commit(Epoch(3)).await.unwrap();
+        store.write(Epoch(4), &batch).await.unwrap();
+        store.commit_checkpoint(Epoch(4), meta(4)).await.unwrap();
+        let epochs: Vec<Epoch> = store.checkpoints().iter().map(|c| c.epoch).collect();
+        assert_eq!(epochs, [Epoch(2), Epoch(4)], "the last two are retained");
+        store.close().await.unwrap();
+    }
+    let store = Store::open(opts).await.unwrap();
+    let cps = store.checkpoints();
+    assert_eq!(cps.len(), 2);
+    let latest = store.latest_checkpoint().unwrap();
+    assert_eq!(latest.epoch, Epoch(4));
+    assert_eq!(latest.positions_of("src").unwrap(), [vec![4], vec![4, 4]]);
+    assert_eq!(latest.watermark, 7);
+    assert_eq!(store.committed_epoch(), Epoch(4));
+    assert_eq!(
+        store.get(&key(1), Epoch(4)).await.unwrap(),
+        Some(Bytes::from("new"))
+    );
+    store.close().await.unwrap();
+}
+
 macro_rules! on_both {
     ($name:ident, $body:expr) => {
         mod $name {
@@ -328,4 +388,8 @@ async fn rollback_restarts_from_the_commit(kind: Kind) {
 on_both!(
     rollback_drops_uncommitted_epochs,
     rollback_restarts_from_the_commit
+);
+on_both!(
+    checkpoints_are_recorded_shared_and_retained,
+    checkpoints_share_files_and_are_retained
 );

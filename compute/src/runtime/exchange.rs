@@ -22,7 +22,7 @@ pub const CHANNEL_BATCHES: usize = 8;
 
 #[inline]
 pub fn key_group_of(key_bytes: &[u8], max_parallelism: u16) -> u16 {
-    (riverbed_state_store::sst::bloom::key_hash(key_bytes) % u64::from(max_parallelism)) as u16
+    riverbed_state_store::keys::key_group_of(key_bytes, max_parallelism).0
 }
 
 /// The subtask owning `key_group` (Flink's `computeOperatorIndexForKeyGroup`).

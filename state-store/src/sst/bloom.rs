@@ -11,27 +11,9 @@
 //! - classic (read for older files): `bits (m/8 bytes) | k` with `k` in
 //!   1..=30 and probes `h1 + i*h2` (double hashing) modulo `m`.
 
-/// A stable 64-bit hash (8 bytes at a time, murmur-style finaliser).
-#[inline]
-pub fn key_hash(key: &[u8]) -> u64 {
-    const M: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut h: u64 = 0x5151_7e1d_u64 ^ (key.len() as u64).wrapping_mul(M);
-    let mut chunks = key.chunks_exact(8);
-    for c in &mut chunks {
-        let v = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        h = (h ^ v.wrapping_mul(M)).rotate_left(29).wrapping_mul(M);
-    }
-    let mut tail = 0u64;
-    for (i, &b) in chunks.remainder().iter().enumerate() {
-        tail |= u64::from(b) << (8 * i);
-    }
-    h ^= tail.wrapping_mul(M);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
-}
+/// The hash the filter probes with: the key layout's stable hash (files
+/// written with it must keep reading).
+pub use crate::keys::stable_hash as key_hash;
 
 /// Bits in one block of a blocked filter: a 64-byte cache line.
 const BLOCK_BITS: u64 = 512;
