@@ -3,12 +3,14 @@
 //! subtask as a task, commits epochs as barriers complete, and reports.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
-use riverbed_state_store::{Epoch, TableId};
-use tokio::sync::mpsc;
+use riverbed_state_store::{CheckpointMeta, Epoch, TableId};
+use tokio::sync::{mpsc, watch};
 
+use crate::checkpoint::{coordinator::Injections, Action, Coordinator, Event, Settings};
 use crate::error::{Error, Result};
 use crate::runtime::metrics::{OperatorReport, Registry};
 use crate::state::StateBackend;
@@ -23,12 +25,19 @@ pub struct JobConfig {
     pub max_parallelism: u16,
     /// Records per batch from sources.
     pub batch_size: usize,
-    /// A source emits a checkpoint barrier after this many batches (0: only
-    /// the final commit at the end of bounded input). 1,000 batches of 1,024
-    /// records is about a second of input per source subtask at the
-    /// throughput we aim for: a checkpoint writes back every dirty key, so
-    /// much shorter intervals turn state updates into store writes.
-    pub checkpoint_every_batches: u64,
+    /// Time between checkpoint barriers, injected at the sources by the
+    /// coordinator (as RisingWave does); `None` checkpoints only at the end
+    /// of bounded input. 1 s by default: a checkpoint writes back every dirty
+    /// key, so much shorter intervals turn state updates into store writes.
+    pub checkpoint_interval: Option<Duration>,
+    /// A checkpoint not complete after this long is abandoned; its writes go
+    /// with the next one. 60 s.
+    pub checkpoint_timeout: Duration,
+    /// The job's name, recorded in its checkpoints.
+    pub job_name: String,
+    /// The checkpoint to resume from: sources seek to its positions (the
+    /// store must be at its epoch, see `StateBackend::rollback`).
+    pub resume: Option<CheckpointMeta>,
     /// Entries each stateful subtask keeps in its worker-side cache.
     pub state_cache_entries: usize,
     /// Updating aggregates buffer their changes per key and emit them once
@@ -49,7 +58,10 @@ impl Default for JobConfig {
             parallelism: 1,
             max_parallelism: 128,
             batch_size: 1024,
-            checkpoint_every_batches: 1_000,
+            checkpoint_interval: Some(Duration::from_secs(1)),
+            checkpoint_timeout: Duration::from_secs(60),
+            job_name: "job".into(),
+            resume: None,
             state_cache_entries: 100_000,
             mini_batch_records: 50_000,
             mini_batch_latency_ms: 2_000,
@@ -153,6 +165,9 @@ pub struct JobReport {
     pub operators: Vec<OperatorReport>,
     /// The last epoch committed in the store.
     pub committed_epoch: Epoch,
+    /// Every checkpoint the run completed, in order, as the store recorded
+    /// them (with their statistics); the last is the final commit.
+    pub checkpoints: Vec<CheckpointMeta>,
 }
 
 impl JobReport {
@@ -168,6 +183,8 @@ pub(crate) struct Graph {
     pub(crate) next_table: u32,
     pub(crate) errors: Vec<String>,
     pub(crate) sinks: usize,
+    /// Name and subtask count of every source, in the order added.
+    pub(crate) sources: Vec<(String, usize)>,
     pub(crate) names: std::collections::HashSet<String>,
 }
 
@@ -178,17 +195,16 @@ pub struct Env {
     pub(crate) backend: Arc<dyn StateBackend>,
     pub(crate) config: JobConfig,
     pub(crate) registry: Registry,
-    pub(crate) acks: mpsc::UnboundedSender<SinkEvent>,
-    acks_rx: Arc<Mutex<Option<mpsc::UnboundedReceiver<SinkEvent>>>>,
-}
-
-/// What sink subtasks tell the coordinator.
-pub(crate) enum SinkEvent {
-    /// Sink subtask `i` passed barrier `e`: every write of epoch `e`
-    /// upstream of it is in the store.
-    Barrier(usize, Epoch),
-    /// Sink subtask `i` finished; its last writes belong to this epoch.
-    Ended(usize, Epoch),
+    /// What sources and sinks tell the checkpoint coordinator.
+    pub(crate) events: mpsc::UnboundedSender<Event>,
+    events_rx: Arc<Mutex<Option<mpsc::UnboundedReceiver<Event>>>>,
+    /// The barrier the coordinator asks the sources for (the committed
+    /// epoch while none is).
+    pub(crate) barrier_wanted: watch::Receiver<Epoch>,
+    barrier_tx: Arc<watch::Sender<Epoch>>,
+    /// The last committed epoch, for sinks to publish what they staged.
+    pub(crate) committed: watch::Receiver<Epoch>,
+    committed_tx: Arc<watch::Sender<Epoch>>,
 }
 
 impl Env {
@@ -197,19 +213,27 @@ impl Env {
     pub fn new(config: JobConfig, backend: Arc<dyn StateBackend>) -> Result<Self> {
         config.validate()?;
         let (tx, rx) = mpsc::unbounded_channel();
+        let committed = backend.committed_epoch();
+        let (barrier_tx, barrier_wanted) = watch::channel(committed);
+        let (committed_tx, committed_rx) = watch::channel(committed);
         Ok(Env {
             graph: Arc::new(Mutex::new(Graph {
                 tasks: Vec::new(),
                 next_table: 1,
                 errors: Vec::new(),
                 sinks: 0,
+                sources: Vec::new(),
                 names: Default::default(),
             })),
             backend,
             config,
             registry: Registry::default(),
-            acks: tx,
-            acks_rx: Arc::new(Mutex::new(Some(rx))),
+            events: tx,
+            events_rx: Arc::new(Mutex::new(Some(rx))),
+            barrier_wanted,
+            barrier_tx: Arc::new(barrier_tx),
+            committed: committed_rx,
+            committed_tx: Arc::new(committed_tx),
         })
     }
 
@@ -264,7 +288,7 @@ impl Env {
         self,
         cancel: impl std::future::Future<Output = ()>,
     ) -> Result<JobReport> {
-        let (tasks, sinks) = {
+        let (tasks, sinks, sources) = {
             let mut g = self.graph.lock();
             if !g.errors.is_empty() {
                 return Err(Error::InvalidJob(g.errors.join("; ")));
@@ -274,10 +298,10 @@ impl Env {
                     "the job has no sink: nothing would run".into(),
                 ));
             }
-            (std::mem::take(&mut g.tasks), g.sinks)
+            (std::mem::take(&mut g.tasks), g.sinks, g.sources.clone())
         };
-        let mut acks = self
-            .acks_rx
+        let mut events = self
+            .events_rx
             .lock()
             .take()
             .ok_or_else(|| Error::InvalidJob("a job runs once".into()))?;
@@ -289,42 +313,78 @@ impl Env {
             set.spawn(async move { task.await.map_err(|e| (name, e)) });
         }
         let backend = self.backend.clone();
+        let clock = self.config.clock.clone();
+        let settings = Settings {
+            job: self.config.job_name.clone(),
+            sources,
+            sinks,
+            interval_ms: self
+                .config
+                .checkpoint_interval
+                .map(|d| d.as_millis().max(1) as i64),
+            timeout_ms: self.config.checkpoint_timeout.as_millis() as i64,
+        };
+        let tick = self
+            .config
+            .checkpoint_interval
+            .map_or(Duration::from_millis(100), |d| {
+                (d / 4).clamp(Duration::from_millis(1), Duration::from_millis(100))
+            });
+        let (barrier_tx, committed_tx) = (self.barrier_tx.clone(), self.committed_tx.clone());
         let coordinator = async move {
-            // Per sink subtask: the last barrier it passed, and whether it ended.
-            // An ended sink has shipped all it will ever write, so it counts
-            // as having passed every later barrier.
-            let mut passed: Vec<Option<Epoch>> = vec![None; sinks];
-            let mut done = vec![false; sinks];
-            let mut last = backend.committed_epoch();
-            let mut final_epoch = last.next();
-            while done.iter().any(|d| !d) {
-                match acks.recv().await {
-                    Some(SinkEvent::Barrier(i, e)) => passed[i] = Some(e),
-                    Some(SinkEvent::Ended(i, e)) => {
-                        done[i] = true;
-                        final_epoch = final_epoch.max(e);
-                    }
-                    None => return Err(Error::Runtime("sinks stopped without finishing".into())),
-                }
-                let live: Vec<Option<Epoch>> = (0..sinks)
-                    .filter(|&i| !done[i])
-                    .map(|i| passed[i])
-                    .collect();
-                if live.is_empty() {
-                    // Writes after the last barrier (flushed at the end) belong to
-                    // the sinks' final epoch; commit it, or the next one when it
-                    // was already committed.
-                    let e = final_epoch.max(last.next());
-                    backend.commit(e).await?;
-                    last = e;
-                } else if let Some(Some(e)) = live.iter().min() {
-                    if *e > last {
-                        backend.commit(*e).await?;
-                        last = *e;
+            let mut c = Coordinator::new(settings, backend.committed_epoch());
+            let mut injections = Injections::default();
+            let mut recorded = Vec::new();
+            let mut ticker = tokio::time::interval(tick);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                let event = tokio::select! {
+                    e = events.recv() => match e {
+                        Some(e) => e,
+                        None => return Err(Error::Runtime("sources and sinks stopped without finishing".into())),
+                    },
+                    _ = ticker.tick() => Event::Tick { now: clock.now() },
+                };
+                let mut pending: std::collections::VecDeque<Action> = c.on(event).into();
+                while let Some(action) = pending.pop_front() {
+                    match action {
+                        Action::Inject(e) => {
+                            injections.record(e, clock.now());
+                            tracing::debug!(epoch = e.0, "checkpoint barrier injected");
+                            let _ = barrier_tx.send(e);
+                        }
+                        Action::Commit { epoch, mut meta } => {
+                            #[allow(clippy::disallowed_methods)] // wall time is the record's
+                            let wall = std::time::SystemTime::now()
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .map_or(0, |d| d.as_millis() as u64);
+                            meta.wall_time_ms = wall;
+                            let now = clock.now();
+                            meta.stats.duration_ms = injections.take(epoch, now);
+                            let mut meta = backend.commit_checkpoint(epoch, meta).await?;
+                            let done = clock.now();
+                            meta.stats.duration_ms += (done - now).max(0) as u64;
+                            tracing::info!(
+                                epoch = epoch.0,
+                                duration_ms = meta.stats.duration_ms,
+                                files = meta.stats.files_added,
+                                bytes = meta.stats.bytes_written,
+                                "checkpoint complete"
+                            );
+                            recorded.push(meta);
+                            let _ = committed_tx.send(epoch);
+                            pending.extend(c.on(Event::Committed { epoch, now: done }));
+                        }
+                        Action::Abandon(e) => {
+                            tracing::warn!(
+                                epoch = e.0,
+                                "checkpoint abandoned; its writes go with the next one"
+                            );
+                        }
+                        Action::Finished(e) => return Ok::<_, Error>((e, recorded)),
                     }
                 }
             }
-            Ok::<Epoch, Error>(last)
         };
         tokio::pin!(coordinator);
         tokio::pin!(cancel);
@@ -369,7 +429,7 @@ impl Env {
                 }
                 done = &mut coordinator, if committed.is_none() && first_error.is_none() => {
                     match done {
-                        Ok(e) => committed = Some(e),
+                        Ok(r) => committed = Some(r),
                         Err(e) => {
                             first_error.get_or_insert(e);
                             set.abort_all();
@@ -385,9 +445,12 @@ impl Env {
         if let Some(e) = first_error {
             return Err(e);
         }
+        let (committed_epoch, checkpoints) =
+            committed.unwrap_or_else(|| (self.backend.committed_epoch(), Vec::new()));
         Ok(JobReport {
             operators: self.registry.report(),
-            committed_epoch: committed.unwrap_or_else(|| self.backend.committed_epoch()),
+            committed_epoch,
+            checkpoints,
         })
     }
 }

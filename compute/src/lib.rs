@@ -5,6 +5,7 @@
 //! channels, and align watermarks and checkpoint barriers ([`env`]).
 
 pub mod changelog;
+pub mod checkpoint;
 pub mod codec;
 pub mod env;
 pub mod error;

@@ -7,9 +7,24 @@ use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
 
+/// Where a stream ends. Exactly-once sinks stage what they wrote for an
+/// epoch when its barrier passes (`pre_commit`) and publish it when the
+/// epoch's checkpoint is committed (`commit`): a reader then never sees the
+/// output of an epoch that a failure rolls back.
 pub trait Sink<T>: Send {
     fn write(&mut self, batch: Vec<T>) -> Result<()>;
+    /// The input ended (called before the last `pre_commit`).
     fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Everything written so far belongs to `epoch` (its barrier passed, or
+    /// the input ended): stage it.
+    fn pre_commit(&mut self, _epoch: riverbed_state_store::Epoch) -> Result<()> {
+        Ok(())
+    }
+    /// Checkpoint `epoch` is committed: publish what was staged for it and
+    /// every epoch before it.
+    fn commit(&mut self, _epoch: riverbed_state_store::Epoch) -> Result<()> {
         Ok(())
     }
 }

@@ -12,14 +12,26 @@
 //! part of the job's time and its errors are the job's errors.
 //!
 //! Each source subtask pulls batches from its reader and, with event time,
-//! emits a watermark after each batch, and a barrier at the configured
-//! interval.
+//! emits a watermark after each batch. When the checkpoint coordinator asks
+//! for barrier *e*, the subtask emits it before its next batch and reports
+//! its position there; when its input ends it reports its final position.
+//!
+//! # Checkpointed position of a source subtask
+//!
+//! What a checkpoint stores for one subtask (little-endian):
+//!
+//! ```text
+//! version u8 = 1 | max_timestamp i64 | reader position (the source's own bytes)
+//! ```
+//! `max_timestamp` is the largest event time the subtask had seen, so that a
+//! resumed subtask's watermark goes on from where it was.
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use riverbed_state_store::Epoch;
 
+use crate::checkpoint::Event;
 use crate::error::{Error, Result};
 use crate::runtime::message::Msg;
 use crate::runtime::metrics::OperatorCounters;
@@ -135,19 +147,79 @@ impl<T> Clone for EventTime<T> {
 /// Opens a subtask's reader on its first pull.
 pub(crate) type OpenReader<T> = Box<dyn FnOnce() -> Result<Box<dyn SourceReader<T>>> + Send>;
 
+const CHECKPOINT_POSITION_VERSION: u8 = 1;
+
+/// A subtask's checkpointed position: its largest timestamp and its
+/// reader's position (the format is at the top of this file).
+pub fn encode_checkpoint_position(max_ts: Timestamp, reader: &Position) -> Vec<u8> {
+    let mut b = Vec::with_capacity(9 + reader.0.len());
+    b.push(CHECKPOINT_POSITION_VERSION);
+    b.extend_from_slice(&max_ts.to_le_bytes());
+    b.extend_from_slice(&reader.0);
+    b
+}
+
+/// The largest timestamp and the reader position of a checkpointed
+/// subtask position.
+pub fn decode_checkpoint_position(bytes: &[u8]) -> Result<(Timestamp, Position)> {
+    match bytes.split_first() {
+        Some((&CHECKPOINT_POSITION_VERSION, rest)) if rest.len() >= 8 => {
+            let ts = i64::from_le_bytes(rest[..8].try_into().expect("8 bytes"));
+            Ok((ts, Position(rest[8..].to_vec())))
+        }
+        _ => Err(Error::Source(format!(
+            "a checkpointed source position of {} bytes is not one this version wrote",
+            bytes.len()
+        ))),
+    }
+}
+
 pub(crate) struct SourcePull<T> {
     pub(crate) open: Option<OpenReader<T>>,
     pub(crate) reader: Option<Box<dyn SourceReader<T>>>,
+    /// Index of this source among the job's sources, and this subtask's.
+    pub(crate) source: usize,
+    pub(crate) subtask: usize,
+    /// The checkpointed position to resume from, if the job resumes.
+    pub(crate) resume: Option<Vec<u8>>,
     pub(crate) batch_size: usize,
     pub(crate) event_time: Option<EventTime<T>>,
     pub(crate) max_ts: Timestamp,
     pub(crate) last_watermark: Timestamp,
-    pub(crate) barrier_every: u64,
-    pub(crate) batches: u64,
-    pub(crate) next_epoch: Epoch,
+    /// The barrier the coordinator wants, and the last one emitted.
+    pub(crate) wanted: tokio::sync::watch::Receiver<Epoch>,
+    pub(crate) emitted: Epoch,
+    pub(crate) events: tokio::sync::mpsc::UnboundedSender<Event>,
     pub(crate) queued: std::collections::VecDeque<Msg<T>>,
     pub(crate) done: bool,
     pub(crate) counters: Arc<OperatorCounters>,
+}
+
+impl<T> SourcePull<T> {
+    /// Opens the reader on the first pull, seeking it when the job resumes.
+    fn reader(&mut self) -> Result<&mut Box<dyn SourceReader<T>>> {
+        if let Some(open) = self.open.take() {
+            let mut reader = open()?;
+            if let Some(bytes) = self.resume.take() {
+                let (max_ts, position) = decode_checkpoint_position(&bytes)?;
+                reader.seek(&position)?;
+                self.max_ts = max_ts;
+                if let Some(et) = &self.event_time {
+                    self.last_watermark = et.strategy.watermark(max_ts);
+                }
+            }
+            self.reader = Some(reader);
+        }
+        self.reader
+            .as_mut()
+            .ok_or_else(|| Error::Runtime("a source subtask has no reader".into()))
+    }
+
+    fn position(&mut self) -> Result<Vec<u8>> {
+        let max_ts = self.max_ts;
+        let p = self.reader()?.position();
+        Ok(encode_checkpoint_position(max_ts, &p))
+    }
 }
 
 impl<T: Send + 'static> Pull<T> for SourcePull<T> {
@@ -159,15 +231,31 @@ impl<T: Send + 'static> Pull<T> for SourcePull<T> {
             if self.done {
                 return Ok(Msg::End);
             }
-            if let Some(open) = self.open.take() {
-                self.reader = Some(open()?);
+            // A barrier the coordinator asked for goes before the next batch,
+            // with the position after everything emitted so far.
+            let wanted = *self.wanted.borrow();
+            if wanted > self.emitted {
+                self.emitted = wanted;
+                let position = Position(self.position()?);
+                let _ = self.events.send(Event::SourceBarrier {
+                    source: self.source,
+                    subtask: self.subtask,
+                    epoch: wanted,
+                    position,
+                    watermark: self.last_watermark,
+                });
+                return Ok(Msg::Barrier(wanted));
             }
-            let Some(reader) = self.reader.as_mut() else {
-                return Err(Error::Runtime("a source subtask has no reader".into()));
-            };
-            let mut batch: Vec<T> = Vec::with_capacity(self.batch_size);
-            if !reader.read_batch(&mut batch, self.batch_size)? || batch.is_empty() {
+            let batch_size = self.batch_size;
+            let mut batch: Vec<T> = Vec::with_capacity(batch_size);
+            if !self.reader()?.read_batch(&mut batch, batch_size)? || batch.is_empty() {
                 self.done = true;
+                let position = Position(self.position()?);
+                let _ = self.events.send(Event::SourceEnded {
+                    source: self.source,
+                    subtask: self.subtask,
+                    position,
+                });
                 if self.event_time.is_some() {
                     return Ok(Msg::Watermark(MAX_WATERMARK));
                 }
@@ -184,12 +272,22 @@ impl<T: Send + 'static> Pull<T> for SourcePull<T> {
                     self.queued.push_back(Msg::Watermark(wm));
                 }
             }
-            self.batches += 1;
-            if self.barrier_every > 0 && self.batches.is_multiple_of(self.barrier_every) {
-                self.queued.push_back(Msg::Barrier(self.next_epoch));
-                self.next_epoch = self.next_epoch.next();
-            }
             Ok(Msg::Data(batch))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_positions_round_trip_and_refuse_garbage() {
+        let p = Position(vec![7, 8, 9]);
+        let bytes = encode_checkpoint_position(-5, &p);
+        assert_eq!(decode_checkpoint_position(&bytes).unwrap(), (-5, p));
+        assert!(decode_checkpoint_position(&[]).is_err());
+        assert!(decode_checkpoint_position(&[2, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+        assert!(decode_checkpoint_position(&[1, 0, 0]).is_err());
     }
 }

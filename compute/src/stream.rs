@@ -14,9 +14,10 @@ use riverbed_state_store::Epoch;
 use tokio::sync::mpsc;
 
 use crate::changelog::Change;
+use crate::checkpoint::Event;
 use crate::codec::Codec;
-use crate::env::{Env, SinkEvent};
-use crate::error::Result;
+use crate::env::Env;
+use crate::error::{Error, Result};
 use crate::operators::dedup::DedupFirst;
 use crate::operators::group_agg::{GroupAggregate, MiniBatch};
 use crate::operators::join::Side;
@@ -116,18 +117,48 @@ impl Env {
             self.invalid(format!("source {name:?} has parallelism 0"));
         }
         let counters = self.operator(name, parallelism);
+        let source = {
+            let mut g = self.graph.lock();
+            g.sources.push((name.to_string(), parallelism));
+            g.sources.len() - 1
+        };
+        // Positions to resume from: the checkpoint's, for this source's name.
+        let resume: Vec<Option<Vec<u8>>> = match self
+            .config
+            .resume
+            .as_ref()
+            .and_then(|c| c.positions_of(name))
+        {
+            Some(ps) if ps.len() == parallelism => ps
+                .iter()
+                .map(|p| (!p.is_empty()).then(|| p.clone()))
+                .collect(),
+            Some(ps) => {
+                self.invalid(format!(
+                    "source {name:?} was checkpointed with {} subtasks; resuming it with \
+                         {parallelism} needs rescaling, which this runtime does not do",
+                    ps.len()
+                ));
+                vec![None; parallelism]
+            }
+            None => vec![None; parallelism],
+        };
+        let committed = self.backend.committed_epoch();
         let pulls = (0..parallelism)
             .map(|i| {
                 Box::new(SourcePull {
                     open: Some(open(i, parallelism)),
                     reader: None,
+                    source,
+                    subtask: i,
+                    resume: resume[i].clone(),
                     batch_size: self.config.batch_size.max(1),
                     event_time: et.clone(),
                     max_ts: MIN_WATERMARK,
                     last_watermark: MIN_WATERMARK,
-                    barrier_every: self.config.checkpoint_every_batches,
-                    batches: 0,
-                    next_epoch: self.first_epoch(),
+                    wanted: self.barrier_wanted.clone(),
+                    emitted: committed,
+                    events: self.events.clone(),
                     queued: Default::default(),
                     done: false,
                     counters: counters.clone(),
@@ -331,13 +362,25 @@ impl<T: Send + 'static> DataStream<T> {
         for (i, mut pull) in self.pulls.into_iter().enumerate() {
             let id = base + i;
             let sink = make(i);
-            let acks = self.env.acks.clone();
+            let events = self.env.events.clone();
+            let mut committed = self.env.committed.clone();
             let counters = counters.clone();
             self.env.spawn(
                 format!("{name} {i}"),
                 Box::pin(async move {
                     let mut sink = sink?;
                     let mut epoch: Epoch = first;
+                    // Publishes what was staged for epochs the coordinator has
+                    // committed since the last look (between messages: a sink
+                    // never waits for a commit but at its end).
+                    let publish =
+                        |sink: &mut S, committed: &mut tokio::sync::watch::Receiver<Epoch>| {
+                            if committed.has_changed().unwrap_or(false) {
+                                let c = *committed.borrow_and_update();
+                                sink.commit(c)?;
+                            }
+                            Ok::<(), crate::error::Error>(())
+                        };
                     loop {
                         match pull.next().await? {
                             Msg::Data(batch) => {
@@ -346,15 +389,26 @@ impl<T: Send + 'static> DataStream<T> {
                             }
                             Msg::Watermark(_) => {}
                             Msg::Barrier(e) => {
+                                sink.pre_commit(e)?;
                                 epoch = e.next();
-                                let _ = acks.send(SinkEvent::Barrier(id, e));
+                                let _ = events.send(Event::SinkBarrier { sink: id, epoch: e });
                             }
                             Msg::End => {
                                 sink.finish()?;
-                                let _ = acks.send(SinkEvent::Ended(id, epoch));
+                                sink.pre_commit(epoch)?;
+                                let _ = events.send(Event::SinkEnded { sink: id, epoch });
+                                // The job's final commit covers this epoch.
+                                let c =
+                                    *committed.wait_for(|c| *c >= epoch).await.map_err(|_| {
+                                        Error::Runtime(
+                                            "the job ended before its final commit".into(),
+                                        )
+                                    })?;
+                                sink.commit(c)?;
                                 return Ok(());
                             }
                         }
+                        publish(&mut sink, &mut committed)?;
                     }
                 }),
             );

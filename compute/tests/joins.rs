@@ -49,7 +49,8 @@ fn run<X: Send + 'static>(
     let config = JobConfig {
         parallelism: p,
         batch_size: 16,
-        checkpoint_every_batches: 5,
+        // Barriers every millisecond, so checkpoints fall between batches.
+        checkpoint_interval: Some(std::time::Duration::from_millis(1)),
         state_cache_entries: 200,
         ..JobConfig::default()
     };

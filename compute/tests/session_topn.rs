@@ -39,7 +39,8 @@ fn config(p: usize) -> JobConfig {
     JobConfig {
         parallelism: p,
         batch_size: 16,
-        checkpoint_every_batches: 5,
+        // Barriers every millisecond, so checkpoints fall between batches.
+        checkpoint_interval: Some(std::time::Duration::from_millis(1)),
         state_cache_entries: 16,
         ..JobConfig::default()
     }

@@ -40,6 +40,18 @@ enum Command {
     Run(RunArgs),
     /// Write generated events to a JSON-lines file (the suite's source-table shape).
     Generate(GenerateArgs),
+    /// List the checkpoints each query's store under a state directory holds.
+    Checkpoints(CheckpointsArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckpointsArgs {
+    /// The state directory of earlier runs.
+    #[arg(long, default_value = "target/nexmark-state")]
+    state_dir: PathBuf,
+    /// Print them as JSON on stdout instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -101,6 +113,49 @@ struct RunArgs {
     /// No progress on stderr.
     #[arg(long)]
     quiet: bool,
+    /// Time between checkpoints (`500ms`, `1s`, `2m`); `0` checkpoints only
+    /// at the end of the input. A checkpoint commits the epoch's state in
+    /// the store with every source's position, so a killed run can go on.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
+    checkpoint_interval: Interval,
+    /// Continue the query from the last checkpoint in --state-dir: its state
+    /// is kept, the sources seek to the checkpointed positions, and the
+    /// output goes on from what the checkpoints committed.
+    #[arg(long, conflicts_with = "fresh")]
+    resume: bool,
+    /// Start over even when --state-dir holds checkpoints of an unfinished
+    /// run (which is refused otherwise, so that state is not wiped by
+    /// mistake).
+    #[arg(long)]
+    fresh: bool,
+}
+
+/// A checkpoint interval; `None` checkpoints only at the end.
+#[derive(Clone, Copy, Debug)]
+struct Interval(Option<Duration>);
+
+/// `0`, or a number with `ms`, `s` or `m`.
+fn parse_interval(text: &str) -> Result<Interval, String> {
+    let t = text.trim();
+    if t == "0" {
+        return Ok(Interval(None));
+    }
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 500ms, 1s or 2m (or 0)"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        _ => return Err(format!("{text:?}: the unit must be ms, s or m")),
+    };
+    if d < Duration::from_millis(10) || d > Duration::from_secs(24 * 3600) {
+        return Err(format!(
+            "{text:?} is outside 10ms..=24h (or 0 for the end only)"
+        ));
+    }
+    Ok(Interval(Some(d)))
 }
 
 #[derive(clap::Args)]
@@ -143,6 +198,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Generate(args) => generate(args),
+        Command::Checkpoints(args) => list_checkpoints(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -214,6 +270,9 @@ fn run(args: RunArgs) -> Result<(), Error> {
     options.max_parallelism = args.max_parallelism;
     options.output = args.output.clone();
     options.state_cache_entries = args.state_cache;
+    options.checkpoint_interval = args.checkpoint_interval.0;
+    options.resume = args.resume;
+    options.fresh = args.fresh;
     options.job_config()?;
     let source = if args.source.is_empty() {
         EventSource::generator(
@@ -269,6 +328,31 @@ fn run(args: RunArgs) -> Result<(), Error> {
         println!("{text}");
     } else {
         println!("{}", report::table(&reports));
+    }
+    Ok(())
+}
+
+/// Lists the checkpoints of every query's store under `--state-dir`.
+fn list_checkpoints(args: CheckpointsArgs) -> Result<(), Error> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io {
+            path: PathBuf::from("tokio runtime"),
+            source,
+        })?;
+    let found = rt.block_on(runner::checkpoints::under(&args.state_dir))?;
+    if args.json {
+        let list: Vec<serde_json::Value> = found
+            .iter()
+            .flat_map(|(query, _, cps)| cps.iter().map(move |c| report::checkpoint_json(query, c)))
+            .collect();
+        let text = serde_json::to_string_pretty(&list).map_err(|e| {
+            Error::InvalidArgument(format!("checkpoints are not JSON-serialisable: {e}"))
+        })?;
+        println!("{text}");
+    } else {
+        println!("{}", report::checkpoint_table(&found));
     }
     Ok(())
 }

@@ -11,7 +11,8 @@
 //!
 //! ```text
 //! checkpoint := epoch varint | job (len ‖ utf-8) | wall_time_ms varint
-//!             | watermark (zigzag varint) | source count varint
+//!             | watermark (zigzag varint) | finished u8 (0 or 1)
+//!             | source count varint
 //!             | per source: name (len ‖ utf-8) | subtask count varint
 //!             |     | per subtask: position (len ‖ bytes)
 //!             | stats
@@ -62,6 +63,9 @@ pub struct CheckpointMeta {
     pub wall_time_ms: u64,
     /// The job's watermark at the barrier (smallest over sources).
     pub watermark: i64,
+    /// The job's input ended with this checkpoint: it is the final commit of
+    /// a finished run, with nothing left to resume.
+    pub finished: bool,
     /// Where every source subtask resumes.
     pub positions: Vec<SourcePositions>,
     pub stats: CheckpointStats,
@@ -86,6 +90,7 @@ impl CheckpointMeta {
         put_bytes(out, self.job.as_bytes());
         put_uvarint(out, self.wall_time_ms);
         put_uvarint(out, zigzag(self.watermark));
+        out.push(u8::from(self.finished));
         put_uvarint(out, self.positions.len() as u64);
         for s in &self.positions {
             put_bytes(out, s.source.as_bytes());
@@ -118,6 +123,13 @@ impl CheckpointMeta {
         let job = get_str(input, "truncated checkpoint job")?;
         let wall_time_ms = num(input, "truncated checkpoint wall time")?;
         let watermark = unzigzag(num(input, "truncated checkpoint watermark")?);
+        let (&finished, rest) = input.split_first().ok_or("truncated checkpoint")?;
+        *input = rest;
+        let finished = match finished {
+            0 => false,
+            1 => true,
+            _ => return Err("checkpoint finished flag is neither 0 nor 1"),
+        };
         let sources = num(input, "truncated checkpoint source count")?;
         if sources > input.len() as u64 {
             return Err("checkpoint source count exceeds the manifest");
@@ -154,6 +166,7 @@ impl CheckpointMeta {
             job,
             wall_time_ms,
             watermark,
+            finished,
             positions,
             stats: CheckpointStats {
                 duration_ms: v[0],
@@ -186,6 +199,7 @@ mod tests {
             job: "q5".into(),
             wall_time_ms: 1_700_000_000_123,
             watermark: -7,
+            finished: true,
             positions: vec![SourcePositions {
                 source: "nexmark-source".into(),
                 subtasks: vec![vec![1, 2, 3], vec![]],

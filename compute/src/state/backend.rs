@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use riverbed_state_store::{Epoch, Store, WriteBatch};
+use riverbed_state_store::{CheckpointMeta, Epoch, Store, WriteBatch};
 
 use crate::error::Result;
 
@@ -23,6 +23,13 @@ pub trait StateBackend: Send + Sync + 'static {
     fn write<'a>(&'a self, epoch: Epoch, batch: &'a WriteBatch) -> BoxFuture<'a, Result<()>>;
     /// Makes `epoch` durable once every subtask has passed its barrier.
     fn commit(&self, epoch: Epoch) -> BoxFuture<'_, Result<()>>;
+    /// Commits `epoch` as a checkpoint with `meta`; returns what the store
+    /// recorded (with the statistics it adds).
+    fn commit_checkpoint(
+        &self,
+        epoch: Epoch,
+        meta: CheckpointMeta,
+    ) -> BoxFuture<'_, Result<CheckpointMeta>>;
     /// The epoch a restarted job resumes after.
     fn committed_epoch(&self) -> Epoch;
     /// Drops every uncommitted epoch: a job (re)starts from the last commit.
@@ -59,6 +66,14 @@ impl StateBackend for EmbeddedBackend {
 
     fn commit(&self, epoch: Epoch) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move { Ok(self.store.commit(epoch).await?) })
+    }
+
+    fn commit_checkpoint(
+        &self,
+        epoch: Epoch,
+        meta: CheckpointMeta,
+    ) -> BoxFuture<'_, Result<CheckpointMeta>> {
+        Box::pin(async move { Ok(self.store.commit_checkpoint(epoch, meta).await?) })
     }
 
     fn committed_epoch(&self) -> Epoch {

@@ -7,10 +7,12 @@
 //! the state directory is locked for the run ([`lock`]); results are staged
 //! and published whole when a query completes ([`output`]).
 
+pub mod checkpoints;
 pub mod lock;
 pub mod output;
 pub mod report;
 pub mod sink;
+pub mod txn_files;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -52,6 +54,14 @@ pub struct RunOptions {
     pub clock: Option<Arc<dyn Clock>>,
     /// Keep every result change in memory (tests).
     pub collect: bool,
+    /// Time between checkpoints; `None`: only at the end of the input.
+    pub checkpoint_interval: Option<std::time::Duration>,
+    /// Continue from the last checkpoint in the state directory instead of
+    /// starting over.
+    pub resume: bool,
+    /// Start over even when the state directory holds checkpoints of an
+    /// unfinished run.
+    pub fresh: bool,
 }
 
 impl RunOptions {
@@ -66,6 +76,9 @@ impl RunOptions {
             side_input: Arc::new(default_side_input()),
             clock: None,
             collect: false,
+            checkpoint_interval: JobConfig::default().checkpoint_interval,
+            resume: false,
+            fresh: false,
         }
     }
 
@@ -77,6 +90,7 @@ impl RunOptions {
             parallelism: self.parallelism,
             max_parallelism: self.max_parallelism,
             state_cache_entries: self.state_cache_entries,
+            checkpoint_interval: self.checkpoint_interval,
             ..JobConfig::default()
         };
         if let Some(clock) = &self.clock {
@@ -163,11 +177,46 @@ pub async fn run_query(
         _ => Some(StateDirLock::acquire(&options.state_dir)?),
     };
     let dir = options.state_dir.join(query.name);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|source| Error::Io {
-            path: dir.clone(),
-            source,
-        })?;
+    let mut config = config;
+    config.job_name = query.name.to_string();
+    // What the directory holds decides how to start: resume its last
+    // checkpoint, refuse to wipe an unfinished run, or start over.
+    let last = checkpoints::latest(&dir).await?;
+    match (&last, options.resume) {
+        (Some(cp), true) if !cp.finished => config.resume = Some(cp.clone()),
+        (Some(cp), true) => {
+            return Err(Error::InvalidArgument(format!(
+                "{}: the run of {} finished (checkpoint {}); there is nothing to resume \
+                 (run without --resume to start over)",
+                dir.display(),
+                query.name,
+                cp.epoch.0
+            )))
+        }
+        (None, true) => {
+            return Err(Error::InvalidArgument(format!(
+                "{}: no checkpoint of {} to resume from",
+                dir.display(),
+                query.name
+            )))
+        }
+        (Some(cp), false) if !cp.finished && !options.fresh => {
+            return Err(Error::InvalidArgument(format!(
+                "{} holds checkpoints of an unfinished run of {} (the last: epoch {}); \
+                 continue it with --resume, or give --fresh to start over",
+                dir.display(),
+                query.name,
+                cp.epoch.0
+            )))
+        }
+        _ => {
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(|source| Error::Io {
+                    path: dir.clone(),
+                    source,
+                })?;
+            }
+        }
     }
     std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
         path: dir.clone(),
@@ -176,8 +225,14 @@ pub async fn run_query(
     let url = dir.to_str().ok_or_else(|| {
         Error::InvalidArgument(format!("state directory {} is not UTF-8", dir.display()))
     })?;
+    let resuming = config.resume.is_some();
     let staged = match (&options.output, options.collect) {
-        (Some(out), false) => Some(output::Staged::prepare(out, query.name)?),
+        (Some(out), false) => Some(output::Staged::prepare(
+            out,
+            query.name,
+            &options.state_dir,
+            resuming,
+        )?),
         _ => None,
     };
     let result = execute(
@@ -197,7 +252,15 @@ pub async fn run_query(
             Ok(run)
         }
         (Err(e), Some(staged)) => {
-            staged.discard();
+            // Keep what checkpoints committed if there is one to resume.
+            let resumable = checkpoints::latest(&dir)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|c| !c.finished);
+            if !resumable {
+                staged.discard();
+            }
             Err(e)
         }
         (result, None) => result,
@@ -216,6 +279,7 @@ async fn execute(
     staged: Option<&output::Staged>,
     progress: Arc<AtomicU64>,
 ) -> Result<QueryRun> {
+    let resuming = config.resume.is_some();
     let store = Arc::new(
         Store::open(Options::with_url(url))
             .await
@@ -235,20 +299,26 @@ async fn execute(
             move |_| Ok(h.sink())
         });
     } else {
-        let json_dir = staged.map(|s| s.staging.clone());
-        let partition_dir = (query.name == "q10").then(|| match staged {
-            Some(s) => s.staging.join("bid"),
-            None => dir.join("output").join("bid"),
-        });
+        let partitioned = query.name == "q10";
+        let files = match staged {
+            Some(s) => Some(sink::SinkFiles {
+                root: s.staging.clone(),
+                json: true,
+                partitioned,
+                resume: resuming,
+            }),
+            // q10 writes its partitions even without --output, into the
+            // query's state directory.
+            None => partitioned.then(|| sink::SinkFiles {
+                root: dir.join("output"),
+                json: false,
+                partitioned: true,
+                resume: resuming,
+            }),
+        };
         let (counts, columns) = (counts.clone(), query.columns);
         results.sink("nexmark-sink", move |i| {
-            sink::ResultSink::create(
-                i,
-                counts.clone(),
-                columns,
-                json_dir.as_deref(),
-                partition_dir.as_deref(),
-            )
+            sink::ResultSink::create(i, counts.clone(), columns, files.as_ref())
         });
     }
     let cpu_before = cpu_time();

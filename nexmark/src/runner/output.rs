@@ -1,16 +1,19 @@
 //! A query's results reach `<output>/<query>/` whole or not at all.
 //!
 //! The sinks write into a staging folder beside it,
-//! `<output>/.staging-<query>-<pid>`; only when the query has finished is the
-//! staging folder published in place of `<output>/<query>/`, by one atomic
-//! exchange of the two names (Linux `renameat2(RENAME_EXCHANGE)`; a rename
-//! pair where the file system has no exchange), after which the old results
-//! are deleted. So `<output>/<query>/` always holds exactly one complete run:
-//! nothing of an earlier run is kept beside a later one, and a run that
-//! fails or is killed leaves the last complete results as they were. A
-//! staging folder left by a killed run is deleted by the next run that
-//! writes the same query's output. The checkpoint issue turns this into a
-//! per-epoch two-phase commit.
+//! `<output>/.staging-<query>-<id>`, where `<id>` names the state directory
+//! of the run (so a resumed run finds the folder of the run it resumes, and
+//! runs on other state directories never share one). Inside it every sink
+//! subtask writes with two-phase commit per checkpoint (`txn_files.rs`). Only
+//! when the query has finished is the staging folder published in place of
+//! `<output>/<query>/`, by one atomic exchange of the two names (Linux
+//! `renameat2(RENAME_EXCHANGE)`; a rename pair where the file system has no
+//! exchange), after which the old results are deleted. So
+//! `<output>/<query>/` always holds exactly one complete run: nothing of an
+//! earlier run is kept beside a later one, and a run that fails or is killed
+//! leaves the last complete results as they were. A fresh run starts with
+//! an empty staging folder; a resumed one keeps what its checkpoints
+//! committed.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -35,24 +38,15 @@ fn io(path: &Path, source: std::io::Error) -> Error {
 }
 
 impl Staged {
-    /// Prepares an empty staging folder for `query` under `output`, after
-    /// deleting those that runs no longer alive left behind.
-    pub fn prepare(output: &Path, query: &str) -> Result<Self> {
+    /// The staging folder of `query` under `output` for the run on
+    /// `state_dir`: emptied for a fresh run, kept (or created) for a resumed
+    /// one.
+    pub fn prepare(output: &Path, query: &str, state_dir: &Path, resume: bool) -> Result<Self> {
         std::fs::create_dir_all(output).map_err(|e| io(output, e))?;
-        let prefix = format!(".staging-{query}-");
-        for entry in std::fs::read_dir(output).map_err(|e| io(output, e))? {
-            let entry = entry.map_err(|e| io(output, e))?;
-            let name = entry.file_name();
-            let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
-                continue;
-            };
-            let alive = pid.parse::<i32>().is_ok_and(process_alive);
-            if !alive || pid == std::process::id().to_string() {
-                let path = entry.path();
-                std::fs::remove_dir_all(&path).map_err(|e| io(&path, e))?;
-            }
+        let staging = output.join(format!(".staging-{query}-{:016x}", run_id(state_dir)));
+        if !resume && staging.exists() {
+            std::fs::remove_dir_all(&staging).map_err(|e| io(&staging, e))?;
         }
-        let staging = output.join(format!("{prefix}{}", std::process::id()));
         std::fs::create_dir_all(&staging).map_err(|e| io(&staging, e))?;
         Ok(Staged {
             staging,
@@ -60,8 +54,13 @@ impl Staged {
         })
     }
 
-    /// Puts the staged results in place of the target, atomically.
+    /// Puts the staged results in place of the target, atomically, without
+    /// the sinks' commit records.
     pub fn publish(self) -> Result<()> {
+        let commits = self.staging.join(super::txn_files::COMMITS_DIR);
+        if commits.exists() {
+            std::fs::remove_dir_all(&commits).map_err(|e| io(&commits, e))?;
+        }
         if self.target.exists() {
             if exchange(&self.staging, &self.target).is_err() {
                 // No exchange on this file system: move the old results
@@ -80,17 +79,21 @@ impl Staged {
         Ok(())
     }
 
-    /// Deletes what was staged (the run failed).
+    /// Deletes what was staged (the run failed and cannot be resumed).
     pub fn discard(self) {
         let _ = std::fs::remove_dir_all(&self.staging);
     }
 }
 
-fn process_alive(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 only checks that the process exists.
-    pid > 0
-        && (unsafe { libc::kill(pid, 0) } == 0
-            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+/// A stable id of a state directory (FNV-1a of its canonical path).
+fn run_id(state_dir: &Path) -> u64 {
+    let path = std::fs::canonicalize(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
+    path.as_os_str()
+        .as_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
 }
 
 /// Swaps the names `a` and `b` in one step.
@@ -133,15 +136,16 @@ mod tests {
     #[test]
     fn publishing_replaces_the_old_results_whole() {
         let out = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
         let old = out.path().join("q5");
         std::fs::create_dir_all(&old).unwrap();
         for f in ["part-0.jsonl", "part-3.jsonl", "by-hand.txt"] {
             std::fs::write(old.join(f), "old").unwrap();
         }
-        // A staging folder of a dead run is cleaned up.
-        std::fs::create_dir_all(out.path().join(".staging-q5-999999999")).unwrap();
-        let staged = Staged::prepare(out.path(), "q5").unwrap();
+        let staged = Staged::prepare(out.path(), "q5", state.path(), false).unwrap();
         std::fs::write(staged.staging.join("part-0.jsonl"), "new").unwrap();
+        std::fs::create_dir_all(staged.staging.join(crate::runner::txn_files::COMMITS_DIR))
+            .unwrap();
         assert_eq!(
             std::fs::read_to_string(old.join("part-0.jsonl")).unwrap(),
             "old"
@@ -154,7 +158,7 @@ mod tests {
         );
         assert_eq!(names(out.path()), ["q5"]);
         // A discarded run leaves the published results as they were.
-        let staged = Staged::prepare(out.path(), "q5").unwrap();
+        let staged = Staged::prepare(out.path(), "q5", state.path(), false).unwrap();
         std::fs::write(staged.staging.join("part-0.jsonl"), "half").unwrap();
         staged.discard();
         assert_eq!(names(out.path()), ["q5"]);
@@ -162,5 +166,15 @@ mod tests {
             std::fs::read_to_string(old.join("part-0.jsonl")).unwrap(),
             "new"
         );
+        // A resumed run finds its staged files; a fresh one starts empty.
+        let staged = Staged::prepare(out.path(), "q5", state.path(), false).unwrap();
+        std::fs::write(staged.staging.join("part-0.jsonl"), "kept").unwrap();
+        let again = Staged::prepare(out.path(), "q5", state.path(), true).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(again.staging.join("part-0.jsonl")).unwrap(),
+            "kept"
+        );
+        let fresh = Staged::prepare(out.path(), "q5", state.path(), false).unwrap();
+        assert!(names(&fresh.staging).is_empty());
     }
 }

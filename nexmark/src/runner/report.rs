@@ -156,6 +156,101 @@ pub fn table(reports: &[QueryReport]) -> String {
     out
 }
 
+/// One checkpoint as JSON, with the query it belongs to.
+pub fn checkpoint_json(query: &str, c: &riverbed_state_store::CheckpointMeta) -> serde_json::Value {
+    serde_json::json!({
+        "query": query,
+        "job": c.job,
+        "epoch": c.epoch.0,
+        "finished": c.finished,
+        "wall_time_ms": c.wall_time_ms,
+        "watermark": c.watermark,
+        "duration_ms": c.stats.duration_ms,
+        "commit_ms": c.stats.commit_ms,
+        "dirty_bytes": c.stats.dirty_bytes,
+        "bytes_written": c.stats.bytes_written,
+        "files_added": c.stats.files_added,
+        "alignment_ms": c.stats.alignment_ms.iter().map(|(op, ms)| serde_json::json!({"operator": op, "ms": ms})).collect::<Vec<_>>(),
+        "sources": c.positions.iter().map(|s| serde_json::json!({"source": s.source, "subtasks": s.subtasks.len()})).collect::<Vec<_>>(),
+    })
+}
+
+/// The checkpoints of every query's store, one line each, like the summary.
+pub fn checkpoint_table(
+    found: &[(
+        String,
+        std::path::PathBuf,
+        Vec<riverbed_state_store::CheckpointMeta>,
+    )],
+) -> String {
+    if found.iter().all(|(_, _, c)| c.is_empty()) {
+        return "no checkpoints".into();
+    }
+    let header = [
+        "Query",
+        "Epoch",
+        "Finished",
+        "Time (UTC)",
+        "Duration(ms)",
+        "Commit(ms)",
+        "Dirty",
+        "Written",
+        "Files",
+    ];
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for (query, _, cps) in found {
+        for c in cps {
+            let time = crate::timestamp::timestamp_to_string(c.wall_time_ms as i64)
+                .unwrap_or_else(|| c.wall_time_ms.to_string());
+            rows.push(vec![
+                query.clone(),
+                c.epoch.0.to_string(),
+                if c.finished { "yes" } else { "no" }.into(),
+                time,
+                c.stats.duration_ms.to_string(),
+                c.stats.commit_ms.to_string(),
+                bytes(c.stats.dirty_bytes),
+                bytes(c.stats.bytes_written),
+                c.stats.files_added.to_string(),
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].len())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[&str]| {
+        let mut s = String::from("|");
+        for (c, w) in cells.iter().zip(&widths) {
+            let _ = write!(s, " {c:<w$} |");
+        }
+        s
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", line(&header));
+    for r in &rows {
+        let cells: Vec<&str> = r.iter().map(String::as_str).collect();
+        let _ = writeln!(out, "{}", line(&cells));
+    }
+    out.trim_end().to_string()
+}
+
+/// `1234567` bytes as `1.2 MB`.
+fn bytes(n: u64) -> String {
+    if n >= 1_000_000 {
+        format!("{:.1} MB", n as f64 / 1e6)
+    } else if n >= 1_000 {
+        format!("{:.1} KB", n as f64 / 1e3)
+    } else {
+        format!("{n} B")
+    }
+}
+
 fn rusage() -> Option<libc::rusage> {
     // SAFETY: getrusage only writes the struct it is given.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };

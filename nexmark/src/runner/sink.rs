@@ -1,13 +1,14 @@
 //! Where a run's results go: counted always (changelog rows, and the net
-//! rows of the final table they build); with `--output`, written as
-//! JSON lines (one file per subtask, the changelog kind as `"op"`); for
-//! q10, written as CSV files partitioned by `dt` and `hm`, like the suite's
-//! filesystem sink (`<dir>/dt=2015-07-15/hm=00:05/part-<subtask>.csv`,
-//! partition columns in the path, not in the file).
+//! rows of the final table they build; a resumed run counts its own); with
+//! `--output`, written as JSON lines (one file per subtask, the changelog
+//! kind as `"op"`); for q10, written as CSV files partitioned by `dt` and
+//! `hm`, like the suite's filesystem sink
+//! (`<dir>/bid/dt=2015-07-15/hm=00:05/part-<subtask>.csv`, partition
+//! columns in the path, not in the file). Files are written with two-phase
+//! commit (`txn_files.rs`): exactly once across a kill and a resume.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use riverbed_compute::sink::Sink;
 use riverbed_compute::{Change, RowKind};
 
+use super::txn_files::TxnFiles;
 use crate::row::{Row, Value};
 
 /// The Flink-style changelog tag of a kind.
@@ -60,121 +62,135 @@ impl RowCounts {
     }
 }
 
-/// One subtask's result sink.
+/// One subtask's result sink: the rows it counts and, when writing files,
+/// its files with two-phase commit (`txn_files.rs`) under one root.
 pub struct ResultSink {
     counts: Arc<RowCounts>,
     columns: &'static [&'static str],
-    json: Option<(PathBuf, BufWriter<File>)>,
-    partitions: Option<Partitioned>,
+    subtask: usize,
+    files: Option<TxnFiles>,
+    /// Write the changelog as JSON lines (`part-<subtask>.jsonl`).
+    json: bool,
+    /// Write q10's partitioned CSV files (`bid/dt=…/hm=…/part-<subtask>.csv`).
+    partitioned: bool,
+    /// The relative path of each partition's file, by `(dt, hm)`.
+    partitions: HashMap<(String, String), PathBuf>,
     line: String,
 }
 
+/// Where a sink subtask writes, and how.
+#[derive(Clone, Debug)]
+pub struct SinkFiles {
+    /// The root of the query's files.
+    pub root: PathBuf,
+    pub json: bool,
+    pub partitioned: bool,
+    /// Resume: cut the files back to their committed lengths first.
+    pub resume: bool,
+}
+
 impl ResultSink {
-    /// A sink counting into `counts`, writing JSON lines into `json_dir` and
-    /// partitioned CSV into `partition_dir` when given.
+    /// A sink counting into `counts`, and writing files as `files` says.
     pub fn create(
         subtask: usize,
         counts: Arc<RowCounts>,
         columns: &'static [&'static str],
-        json_dir: Option<&Path>,
-        partition_dir: Option<&Path>,
+        files: Option<&SinkFiles>,
     ) -> riverbed_compute::Result<Self> {
-        let json = match json_dir {
-            Some(dir) => {
-                fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
-                let path = dir.join(format!("part-{subtask}.jsonl"));
-                let file = File::create(&path).map_err(|e| io_error(&path, e))?;
-                Some((path, BufWriter::with_capacity(1 << 20, file)))
-            }
-            None => None,
-        };
+        let txn = files
+            .map(|f| TxnFiles::open(&f.root, subtask, f.resume))
+            .transpose()?;
         Ok(ResultSink {
             counts,
             columns,
-            json,
-            partitions: partition_dir.map(|d| Partitioned {
-                dir: d.to_path_buf(),
-                subtask,
-                files: HashMap::new(),
-            }),
+            subtask,
+            files: txn,
+            json: files.is_some_and(|f| f.json),
+            partitioned: files.is_some_and(|f| f.partitioned),
+            partitions: HashMap::new(),
             line: String::new(),
         })
+    }
+
+    fn write_partitioned(&mut self, row: &Row) -> riverbed_compute::Result<()> {
+        let n = row.0.len();
+        let (Value::Str(dt), Value::Str(hm)) = (&row.0[n - 2], &row.0[n - 1]) else {
+            return Ok(());
+        };
+        let subtask = self.subtask;
+        let rel = self
+            .partitions
+            .entry((dt.clone(), hm.clone()))
+            .or_insert_with(|| {
+                Path::new("bid")
+                    .join(format!("dt={dt}"))
+                    .join(format!("hm={hm}"))
+                    .join(format!("part-{subtask}.csv"))
+            })
+            .clone();
+        self.line.clear();
+        for (i, v) in row.0[..n - 2].iter().enumerate() {
+            if i > 0 {
+                self.line.push(',');
+            }
+            write_csv(v, &mut self.line);
+        }
+        self.line.push('\n');
+        let out = self
+            .files
+            .as_mut()
+            .expect("partitioned sinks write files")
+            .file(&rel)?;
+        out.write_all(self.line.as_bytes())
+            .map_err(|e| io_error(&rel, e))
     }
 }
 
 impl Sink<Change<Row>> for ResultSink {
     fn write(&mut self, batch: Vec<Change<Row>>) -> riverbed_compute::Result<()> {
         self.counts.count(batch.iter().map(|c| c.kind));
-        if let Some((path, out)) = &mut self.json {
+        if self.json {
+            let rel = PathBuf::from(format!("part-{}.jsonl", self.subtask));
+            let out = self
+                .files
+                .as_mut()
+                .expect("json sinks write files")
+                .file(&rel)?;
             for c in &batch {
                 self.line.clear();
                 c.row.to_json(op(c.kind), self.columns, &mut self.line);
                 self.line.push('\n');
                 out.write_all(self.line.as_bytes())
-                    .map_err(|e| io_error(path, e))?;
+                    .map_err(|e| io_error(&rel, e))?;
             }
         }
-        if let Some(p) = &mut self.partitions {
+        if self.partitioned {
             for c in &batch {
-                p.write(&c.row, &mut self.line)?;
+                self.write_partitioned(&c.row)?;
             }
         }
         Ok(())
     }
 
     fn finish(&mut self) -> riverbed_compute::Result<()> {
-        if let Some((path, out)) = &mut self.json {
-            out.flush().map_err(|e| io_error(path, e))?;
+        match &mut self.files {
+            Some(f) => f.flush(),
+            None => Ok(()),
         }
-        if let Some(p) = &mut self.partitions {
-            p.finish()?;
-        }
-        Ok(())
-    }
-}
-
-/// q10's partitioned CSV files: the last two columns name the partition.
-struct Partitioned {
-    dir: PathBuf,
-    subtask: usize,
-    files: HashMap<(String, String), (PathBuf, BufWriter<File>)>,
-}
-
-impl Partitioned {
-    fn write(&mut self, row: &Row, line: &mut String) -> riverbed_compute::Result<()> {
-        let n = row.0.len();
-        let (Value::Str(dt), Value::Str(hm)) = (&row.0[n - 2], &row.0[n - 1]) else {
-            return Ok(());
-        };
-        let key = (dt.clone(), hm.clone());
-        if !self.files.contains_key(&key) {
-            let dir = self.dir.join(format!("dt={dt}")).join(format!("hm={hm}"));
-            fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
-            let path = dir.join(format!("part-{}.csv", self.subtask));
-            let file = File::create(&path).map_err(|e| io_error(&path, e))?;
-            self.files.insert(
-                key.clone(),
-                (path, BufWriter::with_capacity(64 << 10, file)),
-            );
-        }
-        let (path, out) = self.files.get_mut(&key).expect("inserted above");
-        line.clear();
-        for (i, v) in row.0[..n - 2].iter().enumerate() {
-            if i > 0 {
-                line.push(',');
-            }
-            write_csv(v, line);
-        }
-        line.push('\n');
-        out.write_all(line.as_bytes())
-            .map_err(|e| io_error(path, e))
     }
 
-    fn finish(&mut self) -> riverbed_compute::Result<()> {
-        for (path, out) in self.files.values_mut() {
-            out.flush().map_err(|e| io_error(path, e))?;
+    fn pre_commit(&mut self, epoch: riverbed_state_store::Epoch) -> riverbed_compute::Result<()> {
+        match &mut self.files {
+            Some(f) => f.pre_commit(epoch),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    fn commit(&mut self, epoch: riverbed_state_store::Epoch) -> riverbed_compute::Result<()> {
+        match &mut self.files {
+            Some(f) => f.commit(epoch),
+            None => Ok(()),
+        }
     }
 }
 
