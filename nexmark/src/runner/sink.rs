@@ -97,9 +97,13 @@ impl ResultSink {
         columns: &'static [&'static str],
         files: Option<&SinkFiles>,
     ) -> riverbed_compute::Result<Self> {
-        let txn = files
+        let mut txn = files
             .map(|f| TxnFiles::open(&f.root, subtask, f.resume))
             .transpose()?;
+        // Every subtask has its JSON file, empty when it wrote nothing.
+        if let (Some(t), true) = (&mut txn, files.is_some_and(|f| f.json)) {
+            t.file(Path::new(&format!("part-{subtask}.jsonl")))?;
+        }
         Ok(ResultSink {
             counts,
             columns,
