@@ -351,6 +351,10 @@ fn output_is_exactly_the_last_complete_run() {
             "-p",
             p,
             "--quiet",
+            // Checkpoints only at the end: a failed run has nothing to
+            // resume, so it keeps nothing (resumable runs: the kill tests).
+            "--checkpoint-interval",
+            "0",
             "--state-dir",
             state.to_str().unwrap(),
             "--output",
