@@ -361,9 +361,8 @@ impl Env {
                             meta.wall_time_ms = wall;
                             let now = clock.now();
                             meta.stats.duration_ms = injections.take(epoch, now);
-                            let mut meta = backend.commit_checkpoint(epoch, meta).await?;
+                            let meta = backend.commit_checkpoint(epoch, meta).await?;
                             let done = clock.now();
-                            meta.stats.duration_ms += (done - now).max(0) as u64;
                             tracing::info!(
                                 epoch = epoch.0,
                                 duration_ms = meta.stats.duration_ms,

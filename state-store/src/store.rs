@@ -649,6 +649,8 @@ impl Inner {
                 meta.stats.bytes_written = added.iter().sum();
                 meta.stats.dirty_bytes = dirty_bytes;
                 meta.stats.commit_ms = started.elapsed().as_millis() as u64;
+                // The caller measured up to the commit; the store adds its part.
+                meta.stats.duration_ms += meta.stats.commit_ms;
                 let mut data = data;
                 data.checkpoints.push(meta.clone());
                 let keep = self.opts.retained_checkpoints;

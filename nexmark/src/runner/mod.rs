@@ -279,7 +279,7 @@ async fn execute(
     staged: Option<&output::Staged>,
     progress: Arc<AtomicU64>,
 ) -> Result<QueryRun> {
-    let resuming = config.resume.is_some();
+    let resuming = config.resume.as_ref().map(|c| c.epoch);
     let store = Arc::new(
         Store::open(Options::with_url(url))
             .await

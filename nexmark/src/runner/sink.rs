@@ -85,8 +85,9 @@ pub struct SinkFiles {
     pub root: PathBuf,
     pub json: bool,
     pub partitioned: bool,
-    /// Resume: cut the files back to their committed lengths first.
-    pub resume: bool,
+    /// The checkpoint a resumed run starts from: the files are cut back to
+    /// what it staged first.
+    pub resume: Option<riverbed_state_store::Epoch>,
 }
 
 impl ResultSink {

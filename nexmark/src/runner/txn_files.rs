@@ -1,16 +1,19 @@
 //! A sink subtask's output files with two-phase commit, as Flink's file
 //! sink does it with its recoverable writers: files are appended to; when an
-//! epoch's barrier passes the subtask flushes them and notes their lengths;
-//! when the epoch's checkpoint is committed those lengths become the
-//! subtask's *commit record*. A run resumed from that checkpoint truncates
-//! every file back to its committed length and deletes the files the record
-//! does not name, so no row of a rolled-back epoch survives and none of a
-//! committed one is lost.
+//! epoch's barrier passes, the subtask flushes them and durably records
+//! their lengths for that epoch (the *staged record*), before it tells the
+//! coordinator it passed the barrier. So when checkpoint *e* is committed,
+//! every sink subtask's record for *e* exists. A run resumed from checkpoint
+//! *e* cuts every file back to its length in record *e* and deletes the files
+//! that record does not name: no row of a rolled-back epoch survives and
+//! none of a committed one is lost, even when the process died between the
+//! store's commit and the sink's. Once an epoch is known committed, the
+//! records before it are deleted.
 //!
-//! # Commit record
+//! # Staged record
 //!
-//! `<root>/.commits/part-<subtask>`, replaced atomically (written to a
-//! `.tmp` file, then renamed), UTF-8 lines:
+//! `<root>/.commits/part-<subtask>/<epoch>`, written to a `.tmp` file, synced,
+//! then renamed; UTF-8 lines:
 //!
 //! ```text
 //! riverbed-commit 1 <epoch>
@@ -42,28 +45,50 @@ pub struct TxnFiles {
     root: PathBuf,
     subtask: usize,
     files: HashMap<PathBuf, BufWriter<File>>,
-    /// Lengths noted at each barrier, waiting for the epoch's commit.
-    staged: BTreeMap<Epoch, Vec<(PathBuf, u64)>>,
-    /// Lengths of files that were committed and have not been opened again
-    /// in this run (they keep their committed length).
-    committed: HashMap<PathBuf, u64>,
+    /// Lengths of files of the resumed checkpoint that have not been opened
+    /// again in this run (they keep those lengths).
+    kept: HashMap<PathBuf, u64>,
+    /// Epochs whose records exist, oldest first.
+    staged: BTreeMap<Epoch, ()>,
 }
 
 impl TxnFiles {
-    /// The files of `subtask` under `root`. With `resume`, every file of the
-    /// subtask is cut back to its committed length (files the commit record
-    /// does not name are deleted); without, the subtask starts empty.
-    pub fn open(root: &Path, subtask: usize, resume: bool) -> riverbed_compute::Result<Self> {
-        fs::create_dir_all(root.join(COMMITS_DIR)).map_err(|e| io_error(root, e))?;
-        let mut committed = HashMap::new();
-        if resume {
-            committed = read_record(&record_path(root, subtask))?;
+    /// The files of `subtask` under `root`. Resuming from checkpoint `resume`,
+    /// every file of the subtask is cut back to its length in that epoch's
+    /// record (files the record does not name are deleted, and so are the
+    /// records of later epochs); without, the subtask starts empty.
+    pub fn open(
+        root: &Path,
+        subtask: usize,
+        resume: Option<Epoch>,
+    ) -> riverbed_compute::Result<Self> {
+        let records = records_dir(root, subtask);
+        fs::create_dir_all(&records).map_err(|e| io_error(&records, e))?;
+        let mut kept = HashMap::new();
+        let mut staged = BTreeMap::new();
+        for epoch in list_records(&records)? {
+            match resume {
+                Some(at) if epoch <= at => {
+                    staged.insert(epoch, ());
+                }
+                _ => {
+                    let path = records.join(epoch.0.to_string());
+                    fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
+                }
+            }
+        }
+        if let Some(at) = resume {
+            kept = if staged.contains_key(&at) {
+                read_record(&records.join(at.0.to_string()))?
+            } else {
+                HashMap::new()
+            };
             for path in files_of(root, subtask)? {
                 let rel = path
                     .strip_prefix(root)
                     .map(Path::to_path_buf)
                     .unwrap_or_else(|_| path.clone());
-                match committed.get(&rel) {
+                match kept.get(&rel) {
                     Some(&len) => {
                         let f = OpenOptions::new()
                             .write(true)
@@ -74,13 +99,17 @@ impl TxnFiles {
                     None => fs::remove_file(&path).map_err(|e| io_error(&path, e))?,
                 }
             }
+        } else {
+            for path in files_of(root, subtask)? {
+                fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
+            }
         }
         Ok(TxnFiles {
             root: root.to_path_buf(),
             subtask,
             files: HashMap::new(),
-            staged: BTreeMap::new(),
-            committed,
+            kept,
+            staged,
         })
     }
 
@@ -97,7 +126,7 @@ impl TxnFiles {
                 .append(true)
                 .open(&path)
                 .map_err(|e| io_error(&path, e))?;
-            self.committed.remove(rel);
+            self.kept.remove(rel);
             self.files
                 .insert(rel.to_path_buf(), BufWriter::with_capacity(256 << 10, f));
         }
@@ -112,41 +141,66 @@ impl TxnFiles {
         Ok(())
     }
 
-    /// Everything written so far belongs to `epoch`: flush and note the
-    /// lengths.
+    /// Everything written so far belongs to `epoch`: flush, and record the
+    /// lengths durably, before the barrier is reported passed.
     pub fn pre_commit(&mut self, epoch: Epoch) -> riverbed_compute::Result<()> {
         self.flush()?;
-        let mut lengths: Vec<(PathBuf, u64)> = self
-            .committed
-            .iter()
-            .map(|(p, l)| (p.clone(), *l))
-            .collect();
+        let mut lengths: Vec<(PathBuf, u64)> =
+            self.kept.iter().map(|(p, l)| (p.clone(), *l)).collect();
         for (rel, w) in &self.files {
-            let len = w
-                .get_ref()
+            let f = w.get_ref();
+            f.sync_data()
+                .map_err(|e| io_error(&self.root.join(rel), e))?;
+            let len = f
                 .metadata()
                 .map_err(|e| io_error(&self.root.join(rel), e))?
                 .len();
             lengths.push((rel.clone(), len));
         }
-        self.staged.insert(epoch, lengths);
+        let records = records_dir(&self.root, self.subtask);
+        write_record(&records.join(epoch.0.to_string()), epoch, &lengths)?;
+        self.staged.insert(epoch, ());
         Ok(())
     }
 
-    /// Checkpoint `epoch` is committed: the lengths noted for the newest
-    /// staged epoch at or below it become the commit record.
+    /// Checkpoint `epoch` is committed: the records before the newest one at
+    /// or below it are no longer needed.
     pub fn commit(&mut self, epoch: Epoch) -> riverbed_compute::Result<()> {
         let Some(&newest) = self.staged.range(..=epoch).next_back().map(|(e, _)| e) else {
             return Ok(());
         };
-        let lengths = self.staged.remove(&newest).expect("a staged epoch");
-        self.staged = self.staged.split_off(&newest.next());
-        write_record(&record_path(&self.root, self.subtask), newest, &lengths)
+        let records = records_dir(&self.root, self.subtask);
+        let older: Vec<Epoch> = self.staged.range(..newest).map(|(e, _)| *e).collect();
+        for e in older {
+            let path = records.join(e.0.to_string());
+            fs::remove_file(&path).map_err(|err| io_error(&path, err))?;
+            self.staged.remove(&e);
+        }
+        Ok(())
     }
 }
 
-fn record_path(root: &Path, subtask: usize) -> PathBuf {
+fn records_dir(root: &Path, subtask: usize) -> PathBuf {
     root.join(COMMITS_DIR).join(format!("part-{subtask}"))
+}
+
+/// The epochs of the records in `dir` (temporary files of a record being
+/// written when the process died are deleted).
+fn list_records(dir: &Path) -> riverbed_compute::Result<Vec<Epoch>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| io_error(dir, e))? {
+        let entry = entry.map_err(|e| io_error(dir, e))?;
+        let name = entry.file_name();
+        match name.to_str().and_then(|n| n.parse::<u64>().ok()) {
+            Some(e) => out.push(Epoch(e)),
+            None => {
+                let path = entry.path();
+                fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// Every file under `root` (outside the commit records) whose name belongs
@@ -185,6 +239,7 @@ fn write_record(
         text.push_str(&format!("{len} {}\n", rel.display()));
     }
     let tmp = path.with_extension("tmp");
+    // `<epoch>.tmp` is not a record name: an interrupted write is ignored.
     let mut f = File::create(&tmp).map_err(|e| io_error(&tmp, e))?;
     f.write_all(text.as_bytes())
         .and_then(|()| f.sync_all())
@@ -222,39 +277,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_resumed_subtask_keeps_exactly_what_was_committed() {
+    fn a_resumed_subtask_keeps_exactly_what_its_checkpoint_staged() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let (a, b) = (PathBuf::from("part-0.jsonl"), PathBuf::from("x/part-0.csv"));
-        let mut t = TxnFiles::open(root, 0, false).unwrap();
+        let mut t = TxnFiles::open(root, 0, None).unwrap();
         t.file(&a).unwrap().write_all(b"one\n").unwrap();
         t.pre_commit(Epoch(1)).unwrap();
+        t.commit(Epoch(1)).unwrap();
         t.file(&a).unwrap().write_all(b"two\n").unwrap();
         t.file(&b).unwrap().write_all(b"b2\n").unwrap();
+        // Epoch 2 is staged; the process dies before the sink hears that its
+        // checkpoint was committed, and after epoch 3 was half written.
         t.pre_commit(Epoch(2)).unwrap();
-        t.commit(Epoch(1)).unwrap();
-        // Epoch 2 was staged but never committed; 3 was written half-way.
         t.file(&a).unwrap().write_all(b"three\n").unwrap();
+        t.pre_commit(Epoch(3)).unwrap();
+        t.file(&a).unwrap().write_all(b"four\n").unwrap();
         t.flush().unwrap();
         drop(t);
         // Another subtask's file is not touched.
         fs::write(root.join("part-1.jsonl"), b"other\n").unwrap();
-        let mut t = TxnFiles::open(root, 0, true).unwrap();
-        assert_eq!(fs::read(root.join(&a)).unwrap(), b"one\n");
-        assert!(
-            !root.join(&b).exists(),
-            "a file of an uncommitted epoch is gone"
-        );
+        // Resumed from checkpoint 2: epoch 2's rows are kept, 3's and 4's go.
+        let mut t = TxnFiles::open(root, 0, Some(Epoch(2))).unwrap();
+        assert_eq!(fs::read(root.join(&a)).unwrap(), b"one\ntwo\n");
+        assert_eq!(fs::read(root.join(&b)).unwrap(), b"b2\n");
         assert_eq!(fs::read(root.join("part-1.jsonl")).unwrap(), b"other\n");
-        // Going on appends after the committed part; a commit before any
-        // new barrier keeps the old length.
-        t.pre_commit(Epoch(2)).unwrap();
-        t.commit(Epoch(2)).unwrap();
         t.file(&a).unwrap().write_all(b"again\n").unwrap();
         t.pre_commit(Epoch(3)).unwrap();
         t.commit(Epoch(3)).unwrap();
         drop(t);
-        let _ = TxnFiles::open(root, 0, true).unwrap();
-        assert_eq!(fs::read(root.join(&a)).unwrap(), b"one\nagain\n");
+        // Resumed from checkpoint 1 instead: only its rows.
+        let _ = TxnFiles::open(root, 0, Some(Epoch(3))).unwrap();
+        assert_eq!(fs::read(root.join(&a)).unwrap(), b"one\ntwo\nagain\n");
+        // A fresh start deletes the subtask's files.
+        let _ = TxnFiles::open(root, 0, None).unwrap();
+        assert!(!root.join(&a).exists() && !root.join(&b).exists());
+        assert!(root.join("part-1.jsonl").exists());
     }
 }

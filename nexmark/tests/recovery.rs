@@ -1,0 +1,235 @@
+//! Exactly-once under `kill -9`: a query run with checkpoints is killed by
+//! its pid at random moments (each after a new checkpoint, then a random
+//! delay, so kills land mid-epoch and mid-checkpoint), resumed each time with
+//! `--resume`, and its output compared with a run that never failed: an
+//! append query's rows as a multiset (no duplicates, none missing), an
+//! updating query's final table.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{nexmark, stderr};
+
+/// Kills of each run.
+const KILLS: usize = 10;
+
+/// The final table of a changelog folder: each row (the line without its
+/// `op`) with how many times it is in the table; a retraction of a row that
+/// is not there fails the test.
+fn table(dir: &Path) -> BTreeMap<String, i64> {
+    let mut t: BTreeMap<String, i64> = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "jsonl") {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            let (op, row) = (&line[7..9], &line[10..]);
+            let n = t.entry(row.to_string()).or_default();
+            *n += if op == "+I" || op == "+U" { 1 } else { -1 };
+            assert!(
+                *n >= 0,
+                "{}: a retraction of a row not there: {line}",
+                path.display()
+            );
+        }
+    }
+    t.retain(|_, n| *n != 0);
+    t
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) % n
+    }
+}
+
+fn spawn(args: &[String]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_riverbed-nexmark"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts")
+}
+
+/// The newest checkpoint epoch of the query's store, if any.
+fn latest_epoch(store: &Path) -> Option<u64> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(riverbed_nexmark::runner::checkpoints::latest(store))
+        .ok()
+        .flatten()
+        .map(|c| c.epoch.0)
+}
+
+/// Runs `query` on `input` once without failing, and once killed and resumed
+/// `KILLS` times; both outputs must build the same table.
+#[allow(clippy::disallowed_methods)] // deadlines and random delays of the kills
+fn killed_and_resumed_equals_uninterrupted(query: &str, input: &[&str], seed: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let base = |state: &str, out: &str| -> Vec<String> {
+        let mut a: Vec<String> = ["run", "--query", query, "--quiet", "-p", "2"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.extend(input.iter().map(|s| s.to_string()));
+        a.extend([
+            "--state-dir".into(),
+            path(state),
+            "--output".into(),
+            path(out),
+        ]);
+        a
+    };
+    // The run that never fails.
+    let mut args = base("state-ref", "ref");
+    args.extend(["--checkpoint-interval".into(), "0".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = nexmark(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let expected = table(&dir.path().join("ref").join(query));
+    assert!(!expected.is_empty());
+
+    // The run that is killed.
+    let mut args = base("state", "out");
+    args.extend(["--checkpoint-interval".into(), "100ms".into()]);
+    let store: PathBuf = dir.path().join("state").join(query);
+    let mut rng = Rng(seed);
+    let mut child = spawn(&args);
+    let mut kills = 0;
+    let mut seen = latest_epoch(&store);
+    while kills < KILLS {
+        // Wait for progress: a checkpoint newer than the last one seen.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut finished = false;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut err = String::new();
+                use std::io::Read;
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
+                assert!(status.success(), "{query}: the run failed: {err}");
+                finished = true;
+                break;
+            }
+            let now = latest_epoch(&store);
+            if now.is_some() && now != seen {
+                seen = now;
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{query}: no new checkpoint in 120 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            !finished,
+            "{query}: the run finished after {kills} kills; give it more input"
+        );
+        // Then a random moment within the next epoch or its checkpoint.
+        std::thread::sleep(Duration::from_millis(rng.below(250)));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{query}: the run finished after {kills} kills; give it more input"
+        );
+        // SAFETY: kill(2) on the pid of our own child.
+        let rc = unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        assert_eq!(rc, 0);
+        let _ = child.wait();
+        kills += 1;
+        let mut resume = args.clone();
+        resume.push("--resume".into());
+        child = spawn(&resume);
+    }
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        status.success(),
+        "{query}: the last resumed run failed: {err}"
+    );
+    let got = table(&dir.path().join("out").join(query));
+    if got != expected {
+        let missing: Vec<_> = expected
+            .iter()
+            .filter(|(r, n)| got.get(*r) != Some(n))
+            .take(3)
+            .collect();
+        let extra: Vec<_> = got
+            .iter()
+            .filter(|(r, n)| expected.get(*r) != Some(n))
+            .take(3)
+            .collect();
+        panic!(
+            "{query} after {kills} kills: {} rows, expected {}; differs e.g. {missing:?} / {extra:?}",
+            got.values().sum::<i64>(),
+            expected.values().sum::<i64>()
+        );
+    }
+}
+
+fn event_file(dir: &Path, events: u64) -> PathBuf {
+    let path = dir.join("events.jsonl");
+    let o = nexmark(&[
+        "generate",
+        "--events",
+        &events.to_string(),
+        "--out",
+        path.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    path
+}
+
+#[test]
+fn q8_survives_kills_on_generated_events() {
+    killed_and_resumed_equals_uninterrupted("q8", &["--events", "3000000"], 8);
+}
+
+#[test]
+fn q9_survives_kills_on_generated_events() {
+    killed_and_resumed_equals_uninterrupted("q9", &["--events", "1500000"], 9);
+}
+
+#[test]
+fn q9_survives_kills_on_an_event_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = event_file(dir.path(), 1_500_000);
+    killed_and_resumed_equals_uninterrupted("q9", &["--source", file.to_str().unwrap()], 90);
+}
+
+#[test]
+fn q18_survives_kills_on_an_event_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = event_file(dir.path(), 1_500_000);
+    killed_and_resumed_equals_uninterrupted("q18", &["--source", file.to_str().unwrap()], 18);
+}
+
+#[test]
+fn q20_survives_kills_on_generated_events() {
+    killed_and_resumed_equals_uninterrupted("q20", &["--events", "2000000"], 20);
+}
