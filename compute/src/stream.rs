@@ -449,17 +449,24 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
         // Nothing committed yet: the store holds no state of this job (a
         // run starts by dropping uncommitted epochs).
         let fresh = env.backend.committed_epoch() == riverbed_state_store::Epoch(0);
+        let parallelism = self.stream.pulls.len();
+        let max = env.config.max_parallelism;
         let pulls = self
             .stream
             .pulls
             .into_iter()
-            .map(|p| {
+            .enumerate()
+            .map(|(i, p)| {
                 let mut state = KeyedState::new(
                     table,
                     name,
                     env.backend.clone(),
                     counters.clone(),
                     env.config.state_cache_entries,
+                )
+                .owning(
+                    crate::runtime::exchange::key_groups_of(i, parallelism, max),
+                    !fresh,
                 );
                 if fresh {
                     state = state.started_empty();

@@ -233,3 +233,10 @@ fn q18_survives_kills_on_an_event_file() {
 fn q20_survives_kills_on_generated_events() {
     killed_and_resumed_equals_uninterrupted("q20", &["--events", "2000000"], 20);
 }
+
+#[test]
+fn q5_survives_kills_on_generated_events() {
+    // Window timers come back from the window state, the winners' timers
+    // from their timer table.
+    killed_and_resumed_equals_uninterrupted("q5", &["--events", "3000000"], 5);
+}

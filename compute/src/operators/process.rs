@@ -17,7 +17,8 @@ use riverbed_state_store::Epoch;
 
 use super::Operator;
 use crate::codec::Codec;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::state::timers::TimerTable;
 use crate::state::KeyedState;
 use crate::stream::{DataStream, KeyedStream};
 use crate::time::{KeyFn, Timestamp, TimestampFn, MIN_WATERMARK};
@@ -92,6 +93,26 @@ enum TimerKind {
     Processing,
 }
 
+impl TimerKind {
+    /// The kind's code in the timer table.
+    fn code(self) -> u8 {
+        match self {
+            TimerKind::User => 0,
+            TimerKind::Cleanup => 1,
+            TimerKind::Processing => 2,
+        }
+    }
+
+    fn from_code(c: u8) -> Option<TimerKind> {
+        match c {
+            0 => Some(TimerKind::User),
+            1 => Some(TimerKind::Cleanup),
+            2 => Some(TimerKind::Processing),
+            _ => None,
+        }
+    }
+}
+
 pub(crate) struct ProcessOperator<T, K, S, F> {
     key_fn: KeyFn<T, K>,
     timestamp: Option<TimestampFn<T>>,
@@ -104,6 +125,9 @@ pub(crate) struct ProcessOperator<T, K, S, F> {
     now: Timestamp,
     timers: BTreeMap<(Timestamp, Bytes, TimerKind), K>,
     processing_timers: BTreeMap<(Timestamp, Bytes, TimerKind), K>,
+    /// The timers' copy in the store, read back after a restore.
+    timer_table: TimerTable,
+    timers_restored: bool,
 }
 
 impl<T, K, S, F> ProcessOperator<T, K, S, F>
@@ -132,25 +156,28 @@ where
         new_timers: &mut Vec<Timestamp>,
         new_processing_timers: &mut Vec<Timestamp>,
     ) {
+        let mut key_bytes: Option<Vec<u8>> = None;
+        let mut encoded = |key: &K| key_bytes.get_or_insert_with(|| key.to_bytes()).clone();
         for t in new_timers.drain(..) {
+            self.timer_table
+                .set(t, TimerKind::User.code(), &sk, &encoded(key));
             self.timers
                 .insert((t, sk.clone(), TimerKind::User), key.clone());
         }
         for t in new_processing_timers.drain(..) {
+            self.timer_table
+                .set(t, TimerKind::Processing.code(), &sk, &encoded(key));
             self.processing_timers
                 .insert((t, sk.clone(), TimerKind::Processing), key.clone());
         }
         match after {
             Some(s) => {
                 if let Some(ttl) = self.ttl {
-                    self.timers.insert(
-                        (
-                            now.saturating_add(ttl).saturating_add(1),
-                            sk.clone(),
-                            TimerKind::Cleanup,
-                        ),
-                        key.clone(),
-                    );
+                    let at = now.saturating_add(ttl).saturating_add(1);
+                    self.timer_table
+                        .set(at, TimerKind::Cleanup.code(), &sk, &encoded(key));
+                    self.timers
+                        .insert((at, sk.clone(), TimerKind::Cleanup), key.clone());
                 }
                 self.state.put(sk, (s, now));
             }
@@ -175,6 +202,7 @@ where
         out: &'a mut Vec<O>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
+            self.restore_timers(epoch).await?;
             let keys: Vec<(K, Bytes)> = batch
                 .iter()
                 .map(|t| {
@@ -213,8 +241,9 @@ where
         out: &'a mut Vec<O>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
+            self.restore_timers(epoch).await?;
             self.watermark = self.watermark.max(wm);
-            let due = take_due(&mut self.timers, self.watermark);
+            let due = take_due(&mut self.timers, self.watermark, &mut self.timer_table);
             self.fire(due, epoch, out).await
         })
     }
@@ -226,27 +255,38 @@ where
         out: &'a mut Vec<O>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
+            self.restore_timers(epoch).await?;
             self.now = self.now.max(now);
-            let due = take_due(&mut self.processing_timers, self.now);
+            let due = take_due(&mut self.processing_timers, self.now, &mut self.timer_table);
             self.fire(due, epoch, out).await
         })
     }
 
     fn on_barrier(&mut self, epoch: Epoch) -> BoxFuture<'_, Result<()>> {
-        Box::pin(async move { self.state.flush(epoch).await })
+        Box::pin(async move {
+            let backend = self.state.backend().clone();
+            self.timer_table.flush(backend.as_ref(), epoch).await?;
+            self.state.flush(epoch).await
+        })
     }
 }
 
 type Due<K> = Vec<(Timestamp, Bytes, TimerKind, K)>;
 
-/// Removes and returns the timers at or before `time`.
-fn take_due<K>(timers: &mut BTreeMap<(Timestamp, Bytes, TimerKind), K>, time: Timestamp) -> Due<K> {
+/// Removes and returns the timers at or before `time`, clearing them in
+/// the timer table too.
+fn take_due<K>(
+    timers: &mut BTreeMap<(Timestamp, Bytes, TimerKind), K>,
+    time: Timestamp,
+    table: &mut TimerTable,
+) -> Due<K> {
     let mut due = Vec::new();
     while let Some(e) = timers.first_entry() {
         if e.key().0 > time {
             break;
         }
         let ((t, sk, kind), key) = e.remove_entry();
+        table.clear(t, kind.code(), &sk);
         due.push((t, sk, kind, key));
     }
     due
@@ -258,6 +298,37 @@ where
     K: Codec + Clone + Send + Sync + 'static,
     S: Codec + Clone + Send + Sync + 'static,
 {
+    /// After a restore, reads back the timers of the owned key groups.
+    async fn restore_timers(&mut self, epoch: Epoch) -> Result<()> {
+        if self.timers_restored {
+            return Ok(());
+        }
+        self.timers_restored = true;
+        if !self.state.restored() {
+            return Ok(());
+        }
+        let backend = self.state.backend().clone();
+        let stored = self
+            .timer_table
+            .load(backend.as_ref(), self.state.owned_key_groups(), epoch)
+            .await?;
+        let bad = |why: &str| Error::StateDecode {
+            operator: "process timers".into(),
+            reason: why.to_string(),
+        };
+        for (t, kind, sk, key) in stored {
+            let kind = TimerKind::from_code(kind).ok_or_else(|| bad("unknown timer kind"))?;
+            let key = K::from_bytes(&key).ok_or_else(|| bad("a timer's key does not decode"))?;
+            let map = if kind == TimerKind::Processing {
+                &mut self.processing_timers
+            } else {
+                &mut self.timers
+            };
+            map.insert((t, sk, kind), key);
+        }
+        Ok(())
+    }
+
     /// Runs due timers: user callbacks with the key's state, and TTL cleanup.
     async fn fire<O>(&mut self, due: Due<K>, epoch: Epoch, out: &mut Vec<O>) -> Result<()>
     where
@@ -352,6 +423,7 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
             .clone()
             .filter(|_| self.stream.watermarks);
         let max = self.stream.env.config.max_parallelism;
+        let timer_table = self.stream.env.table();
         self.stateful(name, move |state, _| {
             Box::new(ProcessOperator {
                 key_fn: key_fn.clone(),
@@ -364,6 +436,8 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
                 now: MIN_WATERMARK,
                 timers: BTreeMap::new(),
                 processing_timers: BTreeMap::new(),
+                timer_table: TimerTable::new(timer_table),
+                timers_restored: false,
             })
         })
     }

@@ -115,6 +115,8 @@ pub struct WindowAggregate<T, K, Acc, Out> {
     /// runtime clock's `now` at arrival, and fire as the clock passes their end.
     pub(crate) processing_time: bool,
     pub(crate) now: Timestamp,
+    /// Whether the timers of a restored subtask were read back from state.
+    pub(crate) timers_restored: bool,
 }
 
 impl<T, K, Acc, Out> WindowAggregate<T, K, Acc, Out> {
@@ -140,7 +142,43 @@ impl<T, K, Acc, Out> WindowAggregate<T, K, Acc, Out> {
             route_late: false,
             processing_time: false,
             now: MIN_WATERMARK,
+            timers_restored: false,
         }
+    }
+
+    /// After a restore, the pending windows are the accumulators in state:
+    /// each state key ends in its window's end, so the timers are read back
+    /// from a scan of the owned key groups.
+    async fn restore_timers(&mut self, epoch: Epoch) -> Result<()>
+    where
+        K: Codec,
+        Acc: Codec + Clone + Send,
+    {
+        if self.timers_restored || !self.state.restored() {
+            self.timers_restored = true;
+            return Ok(());
+        }
+        self.timers_restored = true;
+        let table = self.state.table();
+        for (sk, _) in self.state.scan_owned(table, epoch).await? {
+            let body = &sk[riverbed_state_store::keys::KEY_PREFIX_LEN..];
+            let Some((key_bytes, end)) = body.split_at_checked(body.len().saturating_sub(8)) else {
+                continue;
+            };
+            let end = Timestamp::from_be_bytes(end.try_into().map_err(|_| Error::StateDecode {
+                operator: "window".into(),
+                reason: "a window state key without its end".into(),
+            })?);
+            let key = K::from_bytes(key_bytes).ok_or_else(|| Error::StateDecode {
+                operator: "window".into(),
+                reason: "a window state key whose key does not decode".into(),
+            })?;
+            self.timers
+                .entry(end)
+                .or_default()
+                .push((sk, key, end - self.windows.size));
+        }
+        Ok(())
     }
 }
 
@@ -158,6 +196,7 @@ where
         out: &'a mut Vec<Side<WindowResult<K, Out>, T>>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
+            self.restore_timers(epoch).await?;
             // Records of one batch with the same key and the same slide
             // slice (hence the same windows) fold into one state update and
             // one timer per window: hot keys and hopping windows cost one
@@ -280,6 +319,7 @@ where
             if self.processing_time {
                 return Ok(());
             }
+            self.restore_timers(epoch).await?;
             self.fire(wm, epoch, out).await
         })
     }
@@ -294,6 +334,7 @@ where
             if !self.processing_time {
                 return Ok(());
             }
+            self.restore_timers(epoch).await?;
             self.now = self.now.max(now);
             self.fire(now, epoch, out).await
         })

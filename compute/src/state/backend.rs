@@ -21,6 +21,14 @@ pub trait StateBackend: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Vec<Option<Bytes>>>>;
     /// Applies `batch` to `epoch` as one unit.
     fn write<'a>(&'a self, epoch: Epoch, batch: &'a WriteBatch) -> BoxFuture<'a, Result<()>>;
+    /// Every entry with a key in `[start, end)` as of `epoch`, in key order
+    /// (a restored operator reads its owned key groups back).
+    fn scan<'a>(
+        &'a self,
+        start: &'a [u8],
+        end: &'a [u8],
+        epoch: Epoch,
+    ) -> BoxFuture<'a, Result<Vec<(Bytes, Bytes)>>>;
     /// Makes `epoch` durable once every subtask has passed its barrier.
     fn commit(&self, epoch: Epoch) -> BoxFuture<'_, Result<()>>;
     /// Commits `epoch` as a checkpoint with `meta`; returns what the store
@@ -62,6 +70,15 @@ impl StateBackend for EmbeddedBackend {
 
     fn write<'a>(&'a self, epoch: Epoch, batch: &'a WriteBatch) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move { Ok(self.store.write(epoch, batch).await?) })
+    }
+
+    fn scan<'a>(
+        &'a self,
+        start: &'a [u8],
+        end: &'a [u8],
+        epoch: Epoch,
+    ) -> BoxFuture<'a, Result<Vec<(Bytes, Bytes)>>> {
+        Box::pin(async move { Ok(self.store.scan(start, Some(end), epoch, usize::MAX).await?) })
     }
 
     fn commit(&self, epoch: Epoch) -> BoxFuture<'_, Result<()>> {

@@ -65,6 +65,11 @@ pub struct KeyedState<V> {
     /// Counts loads: the cache's notion of time, for keeping the keys used
     /// most recently when it shrinks.
     clock: u32,
+    /// The key groups this subtask owns, first and last.
+    key_groups: (u16, u16),
+    /// The store held committed state of the job when this subtask started:
+    /// what lives only in memory (timers) must be read back.
+    restored: bool,
 }
 
 impl<V: Codec + Clone + Send> KeyedState<V> {
@@ -87,7 +92,47 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
             capacity: capacity.clamp(1, u32::MAX as usize / 2),
             written: None,
             clock: 0,
+            key_groups: (0, u16::MAX),
+            restored: false,
         }
+    }
+
+    /// Declares the key groups the subtask owns and whether it restores a
+    /// checkpoint.
+    pub fn owning(mut self, key_groups: (u16, u16), restored: bool) -> Self {
+        self.key_groups = key_groups;
+        self.restored = restored;
+        self
+    }
+
+    /// Whether the subtask started from a checkpoint's state.
+    pub fn restored(&self) -> bool {
+        self.restored
+    }
+
+    /// The state's table.
+    pub fn table(&self) -> TableId {
+        self.table
+    }
+
+    /// The key groups this subtask owns, first and last.
+    pub fn owned_key_groups(&self) -> (u16, u16) {
+        self.key_groups
+    }
+
+    pub fn backend(&self) -> &Arc<dyn StateBackend> {
+        &self.backend
+    }
+
+    /// Every entry of `table` in the owned key groups, as of `epoch`.
+    pub async fn scan_owned(&self, table: TableId, epoch: Epoch) -> Result<Vec<(Bytes, Bytes)>> {
+        let (lo, hi) = self.key_groups;
+        let start = key_prefix(table, KeyGroup(lo));
+        let end = match hi.checked_add(1) {
+            Some(next) => key_prefix(table, KeyGroup(next)).to_vec(),
+            None => key_prefix(TableId(table.0 + 1), KeyGroup(0)).to_vec(),
+        };
+        self.backend.scan(&start, &end, epoch).await
     }
 
     /// Declares that the store held no state when this subtask started, so

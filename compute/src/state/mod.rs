@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod keyed;
+pub mod timers;
 pub mod written;
 
 pub use backend::{EmbeddedBackend, StateBackend};
