@@ -26,11 +26,20 @@ fn help_explains_every_flag() {
         "--state-cache",
         "--json",
         "--quiet",
+        "--rate",
+        "--max-parallelism",
+        "--max-line-bytes",
+        "--checkpoint-interval",
+        "--resume",
+        "--fresh",
     ] {
         assert!(text.contains(flag), "run --help lacks {flag}:\n{text}");
     }
     let top = stdout(&nexmark(&["--help"]));
-    assert!(top.contains("run") && top.contains("generate"), "{top}");
+    assert!(
+        top.contains("run") && top.contains("generate") && top.contains("checkpoints"),
+        "{top}"
+    );
 }
 
 #[test]

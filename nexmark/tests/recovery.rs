@@ -240,3 +240,156 @@ fn q5_survives_kills_on_generated_events() {
     // from their timer table.
     killed_and_resumed_equals_uninterrupted("q5", &["--events", "3000000"], 5);
 }
+
+/// What a user meets around resuming: one clear line for each mistake, and
+/// the listing of what a directory holds.
+#[test]
+#[allow(clippy::disallowed_methods)] // a deadline for the first checkpoint
+fn resume_fresh_and_the_checkpoint_listing_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let s = state.to_str().unwrap();
+    let one_line = |args: &[&str], needle: &str| {
+        let o = nexmark(args);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        let err = stderr(&o);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {needle:?} not in {err}");
+    };
+    one_line(
+        &[
+            "run",
+            "--query",
+            "q1",
+            "--events",
+            "1000",
+            "--resume",
+            "--state-dir",
+            s,
+        ],
+        "no checkpoint of q1",
+    );
+    one_line(
+        &[
+            "run",
+            "--query",
+            "q1",
+            "--checkpoint-interval",
+            "5ms",
+            "--state-dir",
+            s,
+        ],
+        "--checkpoint-interval",
+    );
+    one_line(
+        &[
+            "run",
+            "--query",
+            "q1",
+            "--checkpoint-interval",
+            "1h30",
+            "--state-dir",
+            s,
+        ],
+        "unit",
+    );
+    one_line(
+        &[
+            "run",
+            "--query",
+            "q1",
+            "--resume",
+            "--fresh",
+            "--state-dir",
+            s,
+        ],
+        "--fresh",
+    );
+    // A finished run can be run again without --fresh, but not resumed.
+    let ok = nexmark(&[
+        "run",
+        "--query",
+        "q1",
+        "--events",
+        "2000",
+        "--quiet",
+        "--state-dir",
+        s,
+    ]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let ok = nexmark(&[
+        "run",
+        "--query",
+        "q1",
+        "--events",
+        "2000",
+        "--quiet",
+        "--state-dir",
+        s,
+    ]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    one_line(
+        &[
+            "run",
+            "--query",
+            "q1",
+            "--events",
+            "2000",
+            "--resume",
+            "--state-dir",
+            s,
+        ],
+        "finished",
+    );
+    let listed = nexmark(&["checkpoints", "--state-dir", s, "--json"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let json: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(json[0]["query"], "q1");
+    assert_eq!(json[0]["finished"], true);
+    assert_eq!(json[0]["sources"][0]["source"], "nexmark-source");
+    // An unfinished run (killed after its first checkpoint) is not wiped
+    // by a plain run.
+    let mut child = spawn(
+        &[
+            "run",
+            "--query",
+            "q9",
+            "--events",
+            "100000000",
+            "--quiet",
+            "--checkpoint-interval",
+            "50ms",
+            "--state-dir",
+            s,
+        ]
+        .map(String::from),
+    );
+    let store = state.join("q9");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while latest_epoch(&store).is_none() {
+        assert!(Instant::now() < deadline, "no checkpoint in 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on the pid of our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGKILL) }, 0);
+    let _ = child.wait();
+    one_line(
+        &["run", "--query", "q9", "--events", "1000", "--state-dir", s],
+        "unfinished run of q9",
+    );
+    let table = nexmark(&["checkpoints", "--state-dir", s]);
+    let text = String::from_utf8_lossy(&table.stdout).into_owned();
+    assert!(text.contains("| q9 ") && text.contains("| no "), "{text}");
+    let fresh = nexmark(&[
+        "run",
+        "--query",
+        "q9",
+        "--events",
+        "1000",
+        "--quiet",
+        "--fresh",
+        "--state-dir",
+        s,
+    ]);
+    assert!(fresh.status.success(), "{}", stderr(&fresh));
+}
