@@ -36,9 +36,10 @@ impl Inner {
     fn snapshot(&self, epoch: Epoch) -> Result<Snapshot> {
         self.check_open()?;
         let st = self.state.read();
-        if epoch < st.version.committed {
+        if epoch < st.version.committed && !self.is_retained(epoch) {
             return Err(Error::InvalidArgument(format!(
-                "read epoch {} is below the committed epoch {}: older versions may be compacted away",
+                "read epoch {} is below the committed epoch {} and no retained checkpoint's: \
+                 its versions may be compacted away",
                 epoch.0, st.version.committed.0
             )));
         }

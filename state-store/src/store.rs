@@ -763,6 +763,27 @@ impl Inner {
         Ok(())
     }
 
+    /// The retained checkpoints' epochs below `committed`, ascending: the
+    /// snapshots that reads may still name.
+    fn snapshots_below(&self, committed: Epoch) -> Vec<Epoch> {
+        let mut s: Vec<Epoch> = self
+            .checkpoints
+            .lock()
+            .iter()
+            .map(|c| c.epoch)
+            .filter(|e| *e < committed)
+            .collect();
+        s.sort();
+        s.dedup();
+        s
+    }
+
+    /// Whether reads at `epoch`, below the committed epoch, are served: it
+    /// is a retained checkpoint's.
+    pub(crate) fn is_retained(&self, epoch: Epoch) -> bool {
+        self.checkpoints.lock().iter().any(|c| c.epoch == epoch)
+    }
+
     /// What the manifest records for `v`: its committed files and tombstones.
     fn manifest_data(&self, v: &Version) -> ManifestData {
         let levels = v
@@ -788,7 +809,10 @@ impl Inner {
 
     async fn compact_once(&self) -> Result<bool> {
         let _c = self.compaction_lock.lock().await;
-        let plan = picker::pick(&self.state.read().version, &self.picker);
+        let plan = {
+            let v = self.state.read().version.clone();
+            picker::pick(&v, &self.picker, &self.snapshots_below(v.committed))
+        };
         match plan {
             Some(plan) => self.run_plan(plan).await.map(|_| true),
             None => Ok(false),
@@ -797,7 +821,13 @@ impl Inner {
 
     /// Executes `plan` and installs its result (caller holds the compaction lock).
     async fn run_plan(&self, plan: Plan) -> Result<()> {
-        let applied = self.state.read().version.tombstones.clone();
+        let (applied, committed) = {
+            let st = self.state.read();
+            (st.version.tombstones.clone(), st.version.committed)
+        };
+        // Taken now: a checkpoint recorded later sees only versions that
+        // are the newest of their files, which the compaction keeps.
+        let snapshots = self.snapshots_below(committed);
         let compaction_storage = Storage {
             compaction_readahead: Some(crate::storage::COMPACTION_READAHEAD_BYTES),
             ..self.storage.clone()
@@ -808,6 +838,7 @@ impl Inner {
             &compaction_storage,
             self.shape,
             self.opts.sst_target_bytes,
+            &snapshots,
             || self.next_file_id(),
         )
         .await?;
@@ -819,7 +850,13 @@ impl Inner {
         let mut manifest = self.manifest.lock().await;
         let data = {
             let st = self.state.read();
-            self.manifest_data(&apply_compaction(&st.version, &plan, &outputs, &applied))
+            self.manifest_data(&apply_compaction(
+                &st.version,
+                &plan,
+                &outputs,
+                &applied,
+                &snapshots,
+            ))
         };
         if let Err(e) = manifest.write(&data).await {
             outputs.iter().for_each(|h| h.mark_obsolete());
@@ -827,7 +864,13 @@ impl Inner {
         }
         {
             let mut st = self.state.write();
-            st.version = Arc::new(apply_compaction(&st.version, &plan, &outputs, &applied));
+            st.version = Arc::new(apply_compaction(
+                &st.version,
+                &plan,
+                &outputs,
+                &applied,
+                &snapshots,
+            ));
         }
         drop(manifest);
         plan.input_files().for_each(|f| f.mark_obsolete());
@@ -870,6 +913,7 @@ fn apply_compaction(
     plan: &Plan,
     outputs: &[Arc<SstHandle>],
     applied: &[RangeTombstone],
+    snapshots: &[Epoch],
 ) -> Version {
     let inputs: std::collections::HashSet<FileId> = plan.input_files().map(|f| f.id()).collect();
     let mut nv = v.clone();
@@ -888,7 +932,10 @@ fn apply_compaction(
                 && t.overlaps(&f.props().smallest, &f.props().largest)
                 && f.props().min_epoch <= t.stamp.epoch
         });
-        !was_applied || still_needed
+        // A snapshot below the tombstone may have kept versions it covers:
+        // reads above the tombstone must still not see them.
+        let snapshot_below = snapshots.iter().any(|s| *s < t.stamp.epoch);
+        !was_applied || still_needed || snapshot_below
     });
     nv
 }

@@ -1,6 +1,7 @@
 //! Model test: random sequences of writes, reads, flushes, commits,
-//! discards, compactions and reopenings, checked after every step against a
-//! plain `BTreeMap` model of what each epoch should see.
+//! checkpoints, discards, compactions and reopenings, checked after every
+//! step against a plain `BTreeMap` model of what each epoch should see,
+//! every retained checkpoint's epoch included.
 
 mod common;
 
@@ -23,6 +24,9 @@ enum Op {
     Scan(u16, Option<u16>, bool, usize),
     Flush,
     Commit,
+    Checkpoint,
+    /// A read at the `n`-th newest retained checkpoint (key or full scan).
+    ReadCheckpoint(usize, Option<u16>),
     NextEpoch,
     Discard,
     Compact,
@@ -49,7 +53,9 @@ fn op() -> impl Strategy<Value = Op> {
         15 => (0..KEYS, any::<bool>()).prop_map(|(k, c)| Op::Get(k, c)),
         4 => (0..KEYS, prop::option::of(0..KEYS), any::<bool>(), 1..200usize).prop_map(|(a, b, c, l)| Op::Scan(a, b, c, l)),
         2 => Just(Op::Flush),
-        5 => Just(Op::Commit),
+        3 => Just(Op::Commit),
+        3 => Just(Op::Checkpoint),
+        6 => (0..4usize, prop::option::of(0..KEYS)).prop_map(|(n, k)| Op::ReadCheckpoint(n, k)),
         2 => Just(Op::NextEpoch),
         1 => Just(Op::Discard),
         1 => Just(Op::Compact),
@@ -65,7 +71,12 @@ struct Model {
     committed: BTreeMap<Bytes, Bytes>,
     committed_epoch: u64,
     pending: BTreeMap<u64, Vec<MOp>>,
+    /// Retained checkpoints, oldest first: epoch and what it sees.
+    checkpoints: Vec<(u64, BTreeMap<Bytes, Bytes>)>,
 }
+
+/// `retained_checkpoints` of the test's options.
+const RETAINED: usize = 3;
 
 #[derive(Clone)]
 enum MOp {
@@ -116,6 +127,17 @@ async fn check_all(store: &Store, model: &Model, epoch: u64, ctx: &str) {
             .await
             .expect("full scan");
         assert_eq!(got, want, "full scan at epoch {e} after {ctx}");
+    }
+    let retained: Vec<u64> = store.checkpoints().iter().map(|c| c.epoch.0).collect();
+    let modeled: Vec<u64> = model.checkpoints.iter().map(|(e, _)| *e).collect();
+    assert_eq!(retained, modeled, "retained checkpoints after {ctx}");
+    for (e, view) in &model.checkpoints {
+        let want: Vec<_> = view.clone().into_iter().collect();
+        let got = store
+            .scan(&[], None, Epoch(*e), usize::MAX)
+            .await
+            .expect("scan at a retained checkpoint");
+        assert_eq!(got, want, "full scan at checkpoint {e} after {ctx}");
     }
 }
 
@@ -244,6 +266,43 @@ fn run_case(kind: Kind, ops: Vec<Op>, background: bool) {
                     model.commit(epoch);
                     epoch += 1;
                     check_all(&store, &model, epoch, &ctx).await;
+                }
+                Op::Checkpoint => {
+                    let meta = riverbed_state_store::CheckpointMeta {
+                        job: "model".into(),
+                        ..Default::default()
+                    };
+                    store
+                        .commit_checkpoint(Epoch(epoch), meta)
+                        .await
+                        .expect(&ctx);
+                    model.commit(epoch);
+                    model.checkpoints.push((epoch, model.committed.clone()));
+                    if model.checkpoints.len() > RETAINED {
+                        model.checkpoints.remove(0);
+                    }
+                    epoch += 1;
+                    check_all(&store, &model, epoch, &ctx).await;
+                }
+                Op::ReadCheckpoint(n, k) => {
+                    let Some(i) = model.checkpoints.len().checked_sub(1 + n) else {
+                        continue;
+                    };
+                    let (e, view) = &model.checkpoints[i];
+                    match k {
+                        Some(k) => {
+                            let got = store.get(&key(k), Epoch(*e)).await.expect(&ctx);
+                            assert_eq!(got, view.get(&key(k)).cloned(), "{ctx} at checkpoint {e}");
+                        }
+                        None => {
+                            let got = store
+                                .scan(&[], None, Epoch(*e), usize::MAX)
+                                .await
+                                .expect(&ctx);
+                            let want: Vec<_> = view.clone().into_iter().collect();
+                            assert_eq!(got, want, "{ctx} at checkpoint {e}");
+                        }
+                    }
                 }
                 Op::NextEpoch => epoch += 1,
                 Op::Discard => {

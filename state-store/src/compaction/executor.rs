@@ -1,6 +1,19 @@
-//! Runs a plan: merges the input files, keeps the newest version of each
-//! key, applies committed range tombstones, drops point tombstones where the
-//! plan allows, and writes output files cut at the target size.
+//! Runs a plan: merges the input files, keeps the versions of each key that
+//! some reader may still see, applies committed range tombstones, drops
+//! point tombstones where the plan allows, and writes output files cut at
+//! the target size.
+//!
+//! # Which versions stay
+//!
+//! Reads are served at the committed epoch and above, and at the epoch of
+//! every retained checkpoint (a *snapshot*). Of a key's versions, newest
+//! first, the newest stays (it serves the latest reads and every snapshot at
+//! or above its epoch); an older version stays when a snapshot lies below
+//! the epoch of the last version kept and at or above its own: it is what
+//! that snapshot sees. A version hidden by a range tombstone at the lowest
+//! read point it serves is hidden at all of them (tombstones only add up as
+//! epochs grow) and goes. A point tombstone goes where the plan allows only
+//! when no snapshot below it could see an older version.
 
 use bytes::Bytes;
 use object_store::{ObjectStoreExt, PutPayload};
@@ -22,14 +35,15 @@ pub struct Outcome {
     pub bytes_written: u64,
 }
 
-/// Every input is committed and no reader reads below the committed epoch,
-/// so only the newest version of each key is needed.
+/// Runs `plan`; `snapshots` are the epochs of the retained checkpoints
+/// below the committed epoch, ascending.
 pub async fn execute(
     plan: &Plan,
     tombstones: &[RangeTombstone],
     storage: &Storage,
     shape: SstShape,
     target_bytes: u64,
+    snapshots: &[Epoch],
     mut next_id: impl FnMut() -> FileId,
 ) -> Result<Outcome> {
     let mut sources = Vec::new();
@@ -49,20 +63,34 @@ pub async fn execute(
     let mut builder = SstBuilder::new(shape);
     let mut last_key: Vec<u8> = Vec::new();
     let mut any = false;
+    // Versions of the current key at or below this epoch may still be
+    // needed (by the largest snapshot below the last version kept).
+    let mut floor: Option<Epoch> = None;
     while let Some(i) = smallest(&sources) {
         let src = &sources[i];
         let key = src.key().unwrap_or_default();
-        if any && key == &last_key[..] {
-            sources[i].next().await?;
-            continue;
-        }
-        any = true;
-        last_key.clear();
-        last_key.extend_from_slice(key);
         let stamp = src.stamp();
+        if any && key == &last_key[..] {
+            if floor.is_none_or(|f| stamp.epoch > f) {
+                sources[i].next().await?;
+                continue;
+            }
+        } else {
+            any = true;
+            last_key.clear();
+            last_key.extend_from_slice(key);
+        }
+        // The lowest read point this version serves, and the snapshot
+        // below it that an older version would serve.
+        let lowest = snapshots
+            .iter()
+            .find(|s| **s >= stamp.epoch)
+            .copied()
+            .unwrap_or(Epoch::MAX);
+        floor = snapshots.iter().rev().find(|s| **s < stamp.epoch).copied();
         let value = src.value_slice();
-        let dropped =
-            hidden(tombstones, key, stamp, Epoch::MAX) || (value.is_none() && plan.drop_deletes);
+        let dropped = hidden(tombstones, key, stamp, lowest)
+            || (value.is_none() && plan.drop_deletes && floor.is_none());
         if !dropped {
             builder.add(key, stamp, value);
             if builder.estimated_size() >= target_bytes {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::keys::Epoch;
 use crate::version::{SstHandle, Version};
 
 #[derive(Debug, Clone, Copy)]
@@ -59,8 +60,11 @@ pub fn level_target(o: &PickerOptions, level: usize) -> u64 {
     t
 }
 
-/// The next compaction the version needs, if any.
-pub fn pick(v: &Version, o: &PickerOptions) -> Option<Plan> {
+/// The next compaction the version needs, if any. `snapshots` are the
+/// retained checkpoints' epochs below the committed epoch: a range
+/// tombstone with one of them below it cannot be removed yet (that snapshot
+/// still sees what it covers), so it waits until they are released.
+pub fn pick(v: &Version, o: &PickerOptions, snapshots: &[Epoch]) -> Option<Plan> {
     let committed_l0: Vec<_> = v.levels[0]
         .iter()
         .filter(|f| v.is_committed(f))
@@ -80,7 +84,10 @@ pub fn pick(v: &Version, o: &PickerOptions) -> Option<Plan> {
             return Some(down(v, Reason::LevelSize(level), level, vec![f]));
         }
     }
-    let t = v.tombstones.first()?;
+    let t = v
+        .tombstones
+        .iter()
+        .find(|t| !snapshots.iter().any(|s| *s < t.stamp.epoch))?;
     Some(range_to_bottom(
         v,
         Reason::RangeTombstone,
