@@ -180,7 +180,6 @@ pub(crate) type Task = BoxFuture<'static, Result<()>>;
 
 pub(crate) struct Graph {
     pub(crate) tasks: Vec<(String, Task)>,
-    pub(crate) next_table: u32,
     pub(crate) errors: Vec<String>,
     pub(crate) sinks: usize,
     /// Name and subtask count of every source, in the order added.
@@ -219,7 +218,6 @@ impl Env {
         Ok(Env {
             graph: Arc::new(Mutex::new(Graph {
                 tasks: Vec::new(),
-                next_table: 1,
                 errors: Vec::new(),
                 sinks: 0,
                 sources: Vec::new(),
@@ -245,12 +243,16 @@ impl Env {
         self.graph.lock().errors.push(why);
     }
 
-    /// A state table for a new stateful operator.
-    pub(crate) fn table(&self) -> TableId {
-        let mut g = self.graph.lock();
-        let t = TableId(g.next_table);
-        g.next_table += 1;
-        t
+    /// The state table `name` of a stateful operator, registered with the
+    /// store so that a restarted job finds it under the same id.
+    pub(crate) fn table(&self, name: &str) -> TableId {
+        match self.backend.register_table(name) {
+            Ok(t) => t,
+            Err(e) => {
+                self.invalid(format!("state table {name:?}: {e}"));
+                TableId(0)
+            }
+        }
     }
 
     /// Registers an operator; a name used twice is a build error.

@@ -444,7 +444,7 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
     ) -> DataStream<O> {
         let env = self.stream.env.clone();
         let counters = env.operator(name, self.stream.pulls.len());
-        let table = env.table();
+        let table = env.table(name);
         let first = env.first_epoch();
         // Nothing committed yet: the store holds no state of this job (a
         // run starts by dropping uncommitted epochs).

@@ -63,12 +63,14 @@ fn spawn(args: &[String]) -> Child {
         .expect("the binary starts")
 }
 
-/// The newest checkpoint epoch of the query's store, if any.
+/// The newest checkpoint epoch of the query's store (the directory and the
+/// namespace are named after the query), if any.
 fn latest_epoch(store: &Path) -> Option<u64> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    rt.block_on(riverbed_nexmark::runner::checkpoints::latest(store))
+    let query = store.file_name()?.to_str()?;
+    rt.block_on(riverbed_nexmark::runner::checkpoints::latest(store, query))
         .ok()
         .flatten()
         .map(|c| c.epoch.0)

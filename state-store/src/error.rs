@@ -58,6 +58,23 @@ impl Error {
         }
     }
 
+    /// Names a damaged file by its path under the store's root: inside the
+    /// engine paths are relative to the namespace's folder.
+    pub(crate) fn in_namespace(self, namespace: &str) -> Self {
+        match self {
+            Error::Corrupted {
+                file,
+                offset,
+                reason,
+            } => Error::Corrupted {
+                file: format!("{}/{file}", crate::namespace::root(namespace)),
+                offset,
+                reason,
+            },
+            e => e,
+        }
+    }
+
     pub(crate) fn corrupted(
         file: impl fmt::Display,
         offset: u64,

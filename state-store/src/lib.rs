@@ -13,9 +13,12 @@
 //!   when no version and no reader needs them ([`version`]).
 //! - Blocks are cached in memory on `foyer` ([`cache`]).
 //!
-//! Keys are `table | key_group | user_key` ([`keys`]).
+//! Keys are `table | key_group | user_key` ([`keys`]); tables are
+//! registered by name ([`catalog`]) in a namespace ([`namespace`]), one per
+//! job sharing the store.
 
 pub mod cache;
+pub mod catalog;
 pub mod checkpoint;
 pub mod compaction;
 pub mod entry;
@@ -25,6 +28,7 @@ pub mod manifest;
 pub mod memtable;
 pub mod merge;
 pub mod metrics;
+pub mod namespace;
 pub mod options;
 pub mod paths;
 pub mod range_tombstone;

@@ -10,7 +10,7 @@
 //! ```text
 //! +---------------------+-------------------+------+----------------------------+
 //! | magic u64 LE        | format_version u32| body | crc32 (u32 LE) of all before |
-//! | "RVBDMAN\0"         | = 2               |      |                            |
+//! | "RVBDMAN\0"         | = 3               |      |                            |
 //! +---------------------+-------------------+------+----------------------------+
 //! body: committed_epoch varint | next_file_id varint | next_seq varint
 //!     | level count varint | per level (L0 first): file count varint
@@ -18,10 +18,12 @@
 //!     | tombstone count varint | per tombstone: start (len ‖ bytes) | end (len ‖ bytes)
 //!     |     | epoch varint | seq varint
 //!     | checkpoint count varint | per checkpoint, oldest first: see checkpoint.rs
+//!     | namespace (len ‖ utf-8) | catalog: see catalog.rs
 //! ```
 //!
-//! Format 1 is the same without the checkpoints; it is still read (as a
-//! store with none) and the next write upgrades it.
+//! Older formats are still read, and the next write upgrades them: format 2
+//! lacks the namespace and catalog (read as an unnamed namespace with no
+//! registered tables), format 1 also the checkpoints.
 
 use std::sync::Arc;
 
@@ -29,6 +31,7 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
+use crate::catalog::Catalog;
 use crate::checkpoint::CheckpointMeta;
 use crate::error::{Error, Result};
 use crate::keys::{Epoch, FileId, Stamp};
@@ -39,9 +42,10 @@ use crate::varint::{get_bytes, get_uvarint, put_bytes, put_uvarint};
 use crate::version::SstMeta;
 
 const MAGIC: u64 = u64::from_le_bytes(*b"RVBDMAN\0");
-const FORMAT_VERSION: u32 = 2;
-/// The format before checkpoints, still read.
-const FORMAT_V1: u32 = 1;
+const FORMAT_VERSION: u32 = 3;
+/// The oldest format still read: before checkpoints (1) and before
+/// namespaces and the table catalog (2).
+const OLDEST_FORMAT: u32 = 1;
 /// Older manifest versions kept beside the newest, for inspection after a failure.
 const KEEP_OLD: u64 = 2;
 
@@ -55,6 +59,10 @@ pub struct ManifestData {
     pub tombstones: Vec<RangeTombstone>,
     /// Retained checkpoints, oldest first.
     pub checkpoints: Vec<CheckpointMeta>,
+    /// The namespace the manifest belongs to; empty when written before
+    /// namespaces existed.
+    pub namespace: String,
+    pub catalog: Catalog,
 }
 
 impl ManifestData {
@@ -85,6 +93,8 @@ impl ManifestData {
         for c in &self.checkpoints {
             c.encode(&mut out);
         }
+        put_bytes(&mut out, self.namespace.as_bytes());
+        self.catalog.encode(&mut out);
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_le_bytes());
         out
@@ -103,7 +113,7 @@ impl ManifestData {
             return Err((0, "bad magic number: not a Riverbed manifest"));
         }
         let format = u32::from_le_bytes(body[8..12].try_into().expect("4 bytes"));
-        if format != FORMAT_VERSION && format != FORMAT_V1 {
+        if !(OLDEST_FORMAT..=FORMAT_VERSION).contains(&format) {
             return Err((8, "unsupported manifest format version"));
         }
         let mut input = &body[12..];
@@ -159,6 +169,15 @@ impl ManifestData {
                 checkpoints.push(c);
             }
         }
+        let (namespace, catalog) = if format >= 3 {
+            let ns = field!(get_bytes(&mut input), "truncated namespace");
+            let ns = String::from_utf8(ns.to_vec())
+                .map_err(|_| (at(input), "namespace is not UTF-8"))?;
+            let catalog = Catalog::decode(&mut input).map_err(|why| (at(input), why))?;
+            (ns, catalog)
+        } else {
+            (String::new(), Catalog::default())
+        };
         if !input.is_empty() {
             return Err((at(input), "trailing bytes after the manifest body"));
         }
@@ -169,6 +188,8 @@ impl ManifestData {
             levels,
             tombstones,
             checkpoints,
+            namespace,
+            catalog,
         })
     }
 }
@@ -260,9 +281,41 @@ mod tests {
         assert_eq!(m.levels[0][0].props.largest, Bytes::from("k9"));
         assert_eq!(m.tombstones[0].stamp.seq, 2);
         assert!(m.checkpoints.is_empty());
-        // Written again, it is format 2 and reads back equal.
+        // Written again, it is the current format and reads back equal.
         let again = m.encode();
-        assert_eq!(u32::from_le_bytes(again[8..12].try_into().unwrap()), 2);
+        assert_eq!(
+            u32::from_le_bytes(again[8..12].try_into().unwrap()),
+            FORMAT_VERSION
+        );
+        assert_eq!(ManifestData::decode(&again).unwrap(), m);
+    }
+
+    /// A manifest written in format 2 (checkpoints, no namespace or
+    /// catalog), pinned as bytes: committed epoch 9, one L0 file (id 10,
+    /// 4096 bytes, keys k1..k9, 3 entries, epochs 6..9) and one checkpoint
+    /// of job q5 at epoch 9 (source `bids` at [1, 2], watermark -5, 40 ms,
+    /// of which 30 ms commit, 100 dirty bytes, one 4096-byte file, `join`
+    /// aligned in 3 ms).
+    const FORMAT_2: &str = "525642444d414e0002000000090cd90201010a802009026b31026b39030609000109\
+        027135e807090001046269647301020102281e6480200101046a6f696e0388950dd4";
+
+    #[test]
+    fn format_2_is_still_read() {
+        let hex = FORMAT_2.replace(char::is_whitespace, "");
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let m = ManifestData::decode(&bytes).unwrap();
+        assert_eq!(m.committed, Epoch(9));
+        assert_eq!(m.levels[0][0].props.entries, 3);
+        let c = &m.checkpoints[0];
+        assert_eq!((c.epoch, c.job.as_str(), c.watermark), (Epoch(9), "q5", -5));
+        assert_eq!(c.positions[0].subtasks, vec![vec![1, 2]]);
+        assert_eq!(c.stats.alignment_ms, vec![("join".to_string(), 3)]);
+        assert_eq!(m.namespace, "");
+        assert_eq!(m.catalog, Catalog::default());
+        let again = m.encode();
         assert_eq!(ManifestData::decode(&again).unwrap(), m);
     }
 
@@ -303,6 +356,12 @@ mod tests {
                 }],
                 ..Default::default()
             }],
+            namespace: "ns1".into(),
+            catalog: {
+                let mut c = Catalog::default();
+                c.register("t").unwrap();
+                c
+            },
         };
         let enc = m.encode();
         assert_eq!(ManifestData::decode(&enc).unwrap(), m);

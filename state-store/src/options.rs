@@ -15,6 +15,9 @@ pub struct Options {
     /// S3 settings used when `url` is `s3://`; unset fields come from the
     /// usual `AWS_*` environment variables.
     pub s3: S3Options,
+    /// The namespace (one per job sharing the store) this handle opens:
+    /// its files and manifest live under `<url>/ns/<namespace>/`.
+    pub namespace: String,
     /// A memtable is frozen and flushed once it holds this many bytes.
     /// 32 MiB makes L0 files large enough that an object-store PUT costs little
     /// per byte, yet small enough that a flush finishes in well under a second.
@@ -74,6 +77,7 @@ impl Default for Options {
         Options {
             url: "riverbed-data".into(),
             s3: S3Options::default(),
+            namespace: crate::namespace::DEFAULT.into(),
             memtable_bytes: 32 << 20,
             max_memory_bytes: 128 << 20,
             block_bytes: 16 << 10,
@@ -154,6 +158,7 @@ impl Options {
             (1..=1000).contains(&self.retained_checkpoints),
             "retained_checkpoints must be in 1..=1000",
         )?;
+        crate::namespace::validate(&self.namespace)?;
         check(!self.url.is_empty(), "url must not be empty")
     }
 }

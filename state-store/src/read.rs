@@ -169,7 +169,10 @@ impl Store {
     /// its own writes) but not below it.
     pub async fn get(&self, key: &[u8], epoch: Epoch) -> Result<Option<Bytes>> {
         let snap = self.inner.snapshot(epoch)?;
-        self.inner.get_in(&snap, key).await
+        self.inner
+            .get_in(&snap, key)
+            .await
+            .map_err(|e| self.located(e))
     }
 
     /// Gets for many keys, all from one snapshot.
@@ -177,7 +180,12 @@ impl Store {
         let snap = self.inner.snapshot(epoch)?;
         let mut out = Vec::with_capacity(keys.len());
         for k in keys {
-            out.push(self.inner.get_in(&snap, k).await?);
+            out.push(
+                self.inner
+                    .get_in(&snap, k)
+                    .await
+                    .map_err(|e| self.located(e))?,
+            );
         }
         Ok(out)
     }
@@ -195,7 +203,14 @@ impl Store {
         if end.is_some_and(|e| e <= start) {
             return Ok(Vec::new());
         }
-        self.inner.scan_in(&snap, start, end, limit).await
+        self.inner
+            .scan_in(&snap, start, end, limit)
+            .await
+            .map_err(|e| self.located(e))
+    }
+
+    fn located(&self, e: Error) -> Error {
+        e.in_namespace(&self.inner.opts.namespace)
     }
 
     /// Up to `limit` live entries whose keys start with `prefix`.

@@ -20,13 +20,15 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::cache::{BlockCache, CacheStats};
+use crate::catalog::Catalog;
 use crate::checkpoint::CheckpointMeta;
 use crate::compaction::{executor, picker, PickerOptions, Plan};
 use crate::error::{Error, Result};
-use crate::keys::{Epoch, FileId};
+use crate::keys::{Epoch, FileId, TableId};
 use crate::manifest::{ManifestData, ManifestStore};
 use crate::memtable::Memtable;
 use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::namespace;
 use crate::options::Options;
 use crate::paths;
 use crate::range_tombstone::RangeTombstone;
@@ -60,6 +62,8 @@ pub(crate) struct Inner {
     gc: Arc<GcQueue>,
     /// Retained checkpoints, oldest first (changed under the manifest lock).
     checkpoints: Mutex<Vec<CheckpointMeta>>,
+    /// Registered tables; durable with the next manifest version.
+    catalog: Mutex<Catalog>,
     /// The files of the newest checkpoint: what the next one shares.
     checkpoint_files: Mutex<std::collections::HashMap<FileId, u64>>,
     failure: Mutex<Option<String>>,
@@ -103,23 +107,34 @@ impl Store {
     }
 
     /// Like [`open`](Self::open), on an object store the caller built (a
-    /// real one wrapped with fault injection, say); `opts.url` only names it
-    /// in logs.
+    /// real one wrapped with fault injection, say) holding the store's root;
+    /// `opts.url` only names it in logs. The namespace `opts.namespace` is
+    /// a folder under that root.
     pub async fn open_with_object_store(
         opts: Options,
-        store: Arc<dyn object_store::ObjectStore>,
+        root: Arc<dyn object_store::ObjectStore>,
     ) -> Result<Store> {
         opts.validate()?;
         let storage = Storage {
-            store,
+            store: namespace::scoped(root, &opts.namespace)?,
             cache: Arc::new(BlockCache::new(opts.block_cache_bytes)),
             compaction_readahead: None,
         };
-        let (mut manifest, data) = ManifestStore::open(storage.store.clone()).await?;
+        let (mut manifest, data) = ManifestStore::open(storage.store.clone())
+            .await
+            .map_err(|e| e.in_namespace(&opts.namespace))?;
         let data = data.unwrap_or_else(|| ManifestData {
             next_file_id: 1,
+            namespace: opts.namespace.clone(),
             ..ManifestData::default()
         });
+        if !data.namespace.is_empty() && data.namespace != opts.namespace {
+            return Err(Error::Config(format!(
+                "{}: the manifest in namespace {:?} belongs to namespace {:?} (copied by hand?); \
+                 restore a savepoint instead, which renames it",
+                opts.url, opts.namespace, data.namespace
+            )));
+        }
         let gc = Arc::new(GcQueue::default());
         let mut version = Version::empty(opts.max_levels);
         if data.levels.len() > version.levels.len() {
@@ -201,6 +216,7 @@ impl Store {
             compact_wanted: Notify::new(),
             gc,
             checkpoints: Mutex::new(data.checkpoints.clone()),
+            catalog: Mutex::new(data.catalog.clone()),
             checkpoint_files: Mutex::new(checkpoint_files),
             failure: Mutex::new(None),
             closed: AtomicBool::new(false),
@@ -302,6 +318,26 @@ impl Store {
     pub async fn compact_until_idle(&self) -> Result<()> {
         while self.inner.compact_once().await? {}
         Ok(())
+    }
+
+    /// The id of table `name` in this namespace, registered on first use.
+    /// The registration is durable with the next commit; a table whose
+    /// data never committed may get another id after a restart, which is
+    /// harmless as none of its keys survived either.
+    pub fn register_table(&self, name: &str) -> Result<TableId> {
+        self.inner.check_open()?;
+        self.inner.catalog.lock().register(name)
+    }
+
+    /// Every registered table of this namespace, by name.
+    pub fn tables(&self) -> Vec<(String, TableId)> {
+        let c = self.inner.catalog.lock();
+        c.tables().map(|(n, id)| (n.to_string(), id)).collect()
+    }
+
+    /// The namespace this handle opened.
+    pub fn namespace(&self) -> &str {
+        &self.inner.opts.namespace
     }
 
     /// The latest committed epoch.
@@ -804,6 +840,8 @@ impl Inner {
             levels,
             tombstones: v.tombstones.clone(),
             checkpoints: self.checkpoints.lock().clone(),
+            namespace: self.opts.namespace.clone(),
+            catalog: self.catalog.lock().clone(),
         }
     }
 

@@ -68,7 +68,7 @@ async fn sst_corruption(kind: Kind, flips_per_file: usize) {
         store.close().await.unwrap();
     }
     let os = os_of(&b);
-    let files = list(&os, "sst").await;
+    let files = list(&os, "ns/default/sst").await;
     assert!(!files.is_empty());
     for file in files {
         let good = os.get(&file).await.unwrap().bytes().await.unwrap();
@@ -118,7 +118,7 @@ async fn manifest_corruption(kind: Kind) {
         store.close().await.unwrap();
     }
     let os = os_of(&b);
-    let newest = list(&os, "manifest").await.pop().unwrap();
+    let newest = list(&os, "ns/default/manifest").await.pop().unwrap();
     let good = os.get(&newest).await.unwrap().bytes().await.unwrap();
     for pos in (0..good.len()).step_by(3) {
         let mut bad = good.to_vec();
@@ -221,7 +221,7 @@ async fn obsolete_files_are_deleted(kind: Kind) {
     assert!(after.files_deleted > before.files_deleted);
     let os = os_of(&b);
     assert_eq!(
-        list(&os, "sst").await.len(),
+        list(&os, "ns/default/sst").await.len(),
         live,
         "files left behind: {after:?}"
     );
@@ -392,4 +392,78 @@ on_both!(
 on_both!(
     checkpoints_are_recorded_shared_and_retained,
     checkpoints_share_files_and_are_retained
+);
+
+/// Two jobs share one store, each in its own namespace: the same table name
+/// and key in both hold different values, commits and checkpoints of one
+/// do not move the other, table ids survive a reopen, and the namespaces
+/// are listed.
+async fn namespaces_are_isolated(kind: Kind) {
+    let b = backend(kind, "namespaces");
+    let opts = |ns: &str| riverbed_state_store::Options {
+        namespace: ns.into(),
+        ..small_options(&b)
+    };
+    let (t_a, t_b);
+    {
+        let a = Store::open(opts("job-a")).await.unwrap();
+        let bb = Store::open(opts("job-b")).await.unwrap();
+        assert_eq!(a.namespace(), "job-a");
+        t_a = a.register_table("window").unwrap();
+        t_b = bb.register_table("window").unwrap();
+        let other = a.register_table("timers").unwrap();
+        assert_ne!(t_a, other, "two tables of a namespace never share an id");
+        assert_eq!(a.register_table("window").unwrap(), t_a);
+        let k = |t: TableId| full_key(t, KeyGroup(0), b"k");
+        let mut batch = WriteBatch::new();
+        batch.put(k(t_a), Bytes::from("a1"));
+        a.write(Epoch(1), &batch).await.unwrap();
+        a.commit_checkpoint(Epoch(1), Default::default())
+            .await
+            .unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put(k(t_b), Bytes::from("b1"));
+        bb.write(Epoch(1), &batch).await.unwrap();
+        bb.commit(Epoch(1)).await.unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put(k(t_b), Bytes::from("b2"));
+        bb.write(Epoch(2), &batch).await.unwrap();
+        bb.commit(Epoch(2)).await.unwrap();
+        assert_eq!(a.committed_epoch(), Epoch(1));
+        assert_eq!(bb.committed_epoch(), Epoch(2));
+        assert_eq!(a.checkpoints().len(), 1);
+        assert!(bb.checkpoints().is_empty());
+        a.close().await.unwrap();
+        bb.close().await.unwrap();
+    }
+    let names = riverbed_state_store::namespace::list(&*os_of(&b))
+        .await
+        .unwrap();
+    assert_eq!(names, ["job-a", "job-b"]);
+    let a = Store::open(opts("job-a")).await.unwrap();
+    let bb = Store::open(opts("job-b")).await.unwrap();
+    assert_eq!(a.register_table("window").unwrap(), t_a);
+    assert_eq!(a.tables().len(), 2);
+    let k = |t: TableId| full_key(t, KeyGroup(0), b"k");
+    assert_eq!(
+        a.get(&k(t_a), Epoch(1)).await.unwrap(),
+        Some(Bytes::from("a1"))
+    );
+    assert_eq!(
+        bb.get(&k(t_b), Epoch(2)).await.unwrap(),
+        Some(Bytes::from("b2"))
+    );
+    assert_eq!(
+        (a.committed_epoch(), bb.committed_epoch()),
+        (Epoch(1), Epoch(2))
+    );
+    a.close().await.unwrap();
+    bb.close().await.unwrap();
+    let e = Store::open(opts("../escape")).await.err().unwrap();
+    assert!(e.to_string().contains("namespace"), "{e}");
+}
+
+on_both!(
+    namespaces_share_a_store_in_isolation,
+    namespaces_are_isolated
 );

@@ -423,7 +423,7 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
             .clone()
             .filter(|_| self.stream.watermarks);
         let max = self.stream.env.config.max_parallelism;
-        let timer_table = self.stream.env.table();
+        let timer_table = self.stream.env.table(&format!("{name}.timers"));
         self.stateful(name, move |state, _| {
             Box::new(ProcessOperator {
                 key_fn: key_fn.clone(),

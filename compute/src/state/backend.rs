@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use riverbed_state_store::{CheckpointMeta, Epoch, Store, WriteBatch};
+use riverbed_state_store::{CheckpointMeta, Epoch, Store, TableId, WriteBatch};
 
 use crate::error::Result;
 
@@ -42,6 +42,9 @@ pub trait StateBackend: Send + Sync + 'static {
     fn committed_epoch(&self) -> Epoch;
     /// Drops every uncommitted epoch: a job (re)starts from the last commit.
     fn rollback(&self) -> BoxFuture<'_, Result<()>>;
+    /// The id the store gives table `name` of this job: the same name finds
+    /// the same table (and its data) after a restart.
+    fn register_table(&self, name: &str) -> Result<TableId>;
 }
 
 /// The store library in this process: the embedded default.
@@ -99,5 +102,9 @@ impl StateBackend for EmbeddedBackend {
 
     fn rollback(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move { Ok(self.store.rollback_to_committed().await?) })
+    }
+
+    fn register_table(&self, name: &str) -> Result<TableId> {
+        Ok(self.store.register_table(name)?)
     }
 }

@@ -181,7 +181,7 @@ pub async fn run_query(
     config.job_name = query.name.to_string();
     // What the directory holds decides how to start: resume its last
     // checkpoint, refuse to wipe an unfinished run, or start over.
-    let last = checkpoints::latest(&dir).await?;
+    let last = checkpoints::latest(&dir, query.name).await?;
     match (&last, options.resume) {
         (Some(cp), true) if !cp.finished => config.resume = Some(cp.clone()),
         (Some(cp), true) => {
@@ -253,7 +253,7 @@ pub async fn run_query(
         }
         (Err(e), Some(staged)) => {
             // Keep what checkpoints committed if there is one to resume.
-            let resumable = checkpoints::latest(&dir)
+            let resumable = checkpoints::latest(&dir, query.name)
                 .await
                 .ok()
                 .flatten()
@@ -281,9 +281,12 @@ async fn execute(
 ) -> Result<QueryRun> {
     let resuming = config.resume.as_ref().map(|c| c.epoch);
     let store = Arc::new(
-        Store::open(Options::with_url(url))
-            .await
-            .map_err(compute_err)?,
+        Store::open(Options {
+            namespace: query.name.to_string(),
+            ..Options::with_url(url)
+        })
+        .await
+        .map_err(compute_err)?,
     );
     let env = Env::new(config, Arc::new(EmbeddedBackend::new(store.clone())))?;
     let events = source.stream(&env, options.parallelism, progress);

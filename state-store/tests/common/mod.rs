@@ -11,7 +11,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -145,7 +145,6 @@ fn free_port() -> u16 {
 /// Starts `weed mini` on free loopback ports under a watchdog shell that
 /// stops it and deletes its directory once this process's end of the pipe
 /// closes, and waits until its S3 gateway accepts the test bucket.
-#[allow(clippy::disallowed_methods)] // a deadline for the server to come up
 fn start_weed() -> String {
     let weed = find_weed().unwrap_or_else(|| {
         panic!(
@@ -154,6 +153,25 @@ fn start_weed() -> String {
              RIVERBED_TEST_S3_ENDPOINT to a running S3-compatible server"
         )
     });
+    // Ports are picked free but taken only when the server binds them, so
+    // a parallel test process may win one first: start again on new ports.
+    let mut last = String::new();
+    for attempt in 1..=3 {
+        match try_start_weed(&weed) {
+            Ok(endpoint) => return endpoint,
+            Err(log) => {
+                eprintln!("SeaweedFS attempt {attempt} failed; its log:\n{log}");
+                // Closing the pipe stops that server.
+                WATCHDOG.lock().expect("watchdog lock").take();
+                last = log;
+            }
+        }
+    }
+    panic!("SeaweedFS did not serve S3 in 3 attempts; the last log:\n{last}");
+}
+
+#[allow(clippy::disallowed_methods)] // a deadline for the server to come up
+fn try_start_weed(weed: &Path) -> Result<String, String> {
     let dir = tempfile::Builder::new()
         .prefix("riverbed-test-s3-")
         .tempdir()
@@ -198,7 +216,7 @@ kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$dir""#;
         .arg("-c")
         .arg(script)
         .arg("watchdog")
-        .arg(&weed)
+        .arg(weed)
         .arg(&dir)
         .arg(&log)
         .args(&args)
@@ -214,13 +232,18 @@ kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$dir""#;
     // The gateway answers before its filer is ready: retry the bucket.
     loop {
         match http_put(s3_port, &format!("/{S3_BUCKET}")) {
-            Some(200 | 409) => return endpoint,
-            _ if start.elapsed() > Duration::from_secs(60) => {
-                let tail = std::fs::read_to_string(&log).unwrap_or_default();
-                let tail = &tail[tail.len().saturating_sub(2000)..];
-                panic!("SeaweedFS did not serve S3 on {endpoint} within 60 s; its log:\n{tail}");
+            Some(200 | 409) => return Ok(endpoint),
+            _ => {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                let tail = text[text.len().saturating_sub(2000)..].to_string();
+                if text.contains("address already in use") {
+                    return Err(tail);
+                }
+                if start.elapsed() > Duration::from_secs(90) {
+                    return Err(format!("(no S3 on {endpoint} within 90 s)\n{tail}"));
+                }
+                std::thread::sleep(Duration::from_millis(100));
             }
-            _ => std::thread::sleep(Duration::from_millis(100)),
         }
     }
 }
