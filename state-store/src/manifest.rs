@@ -199,6 +199,8 @@ pub struct ManifestStore {
     store: Arc<dyn ObjectStore>,
     /// Number of the newest version this writer knows; 0 = none yet.
     current: u64,
+    /// A write failed without telling whether it landed.
+    uncertain: bool,
 }
 
 impl ManifestStore {
@@ -214,7 +216,11 @@ impl ManifestStore {
             .iter()
             .filter_map(|m| paths::parse_manifest(&m.location))
             .max();
-        let mut ms = ManifestStore { store, current: 0 };
+        let mut ms = ManifestStore {
+            store,
+            current: 0,
+            uncertain: false,
+        };
         let Some(n) = newest else {
             return Ok((ms, None));
         };
@@ -232,20 +238,47 @@ impl ManifestStore {
 
     /// Writes the next version; fails with `ManifestConflict` if another
     /// writer created it first.
+    ///
+    /// A put that fails otherwise may still have landed (the request
+    /// reached the server and the answer was lost), so its outcome is read
+    /// back: the version holding exactly these bytes is a success. When the
+    /// outcome stays unknown, this writer refuses every later write: the
+    /// caller must stop and reopen, and the next open learns the truth.
     pub async fn write(&mut self, data: &ManifestData) -> Result<()> {
+        if self.uncertain {
+            return Err(Error::Closed(
+                "an earlier manifest write may or may not have landed; reopen the store".into(),
+            ));
+        }
         let next = self.current + 1;
+        let path = paths::manifest(next);
+        let bytes = Bytes::from(data.encode());
         let opts = PutOptions::from(PutMode::Create);
-        let payload = PutPayload::from(data.encode());
         match self
             .store
-            .put_opts(&paths::manifest(next), payload, opts)
+            .put_opts(&path, PutPayload::from(bytes.clone()), opts)
             .await
         {
             Ok(_) => {}
             Err(object_store::Error::AlreadyExists { .. }) => {
                 return Err(Error::ManifestConflict { version: next })
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                let landed = match self.store.get(&path).await {
+                    Ok(r) => r.bytes().await.ok(),
+                    Err(_) => None,
+                };
+                match landed {
+                    Some(b) if b == bytes => {
+                        tracing::warn!(path = %path, error = %e, "manifest put reported an error but landed");
+                    }
+                    Some(_) => return Err(Error::ManifestConflict { version: next }),
+                    None => {
+                        self.uncertain = true;
+                        return Err(e.into());
+                    }
+                }
+            }
         }
         self.current = next;
         if next > KEEP_OLD + 1 {

@@ -696,7 +696,11 @@ impl Inner {
                 (data, Some(meta), Some(files))
             }
         };
-        manifest.write(&data).await?;
+        if let Err(e) = manifest.write(&data).await {
+            // Whether epoch `epoch` committed is known only to the next open.
+            self.fail("writing the manifest of a commit", &e);
+            return Err(e);
+        }
         if let Some(files) = files {
             *self.checkpoints.lock() = data.checkpoints.clone();
             *self.checkpoint_files.lock() = files;
@@ -897,7 +901,9 @@ impl Inner {
             ))
         };
         if let Err(e) = manifest.write(&data).await {
-            outputs.iter().for_each(|h| h.mark_obsolete());
+            // The outputs may be named by a manifest that landed: leave them
+            // to the next open, which collects them if they are not.
+            self.fail("writing the manifest of a compaction", &e);
             return Err(e);
         }
         {

@@ -467,3 +467,94 @@ on_both!(
     namespaces_share_a_store_in_isolation,
     namespaces_are_isolated
 );
+
+/// A savepoint is a checkpoint copied out as a self-contained folder: it
+/// restores into another store (here: from `kind` to a local directory and
+/// back into `kind` under another namespace) and reads equal to the
+/// checkpoint there, after the source store is gone. Bad uses are refused
+/// with the reason.
+async fn savepoints_are_portable(kind: Kind) {
+    use riverbed_state_store::savepoint;
+    let src = backend(kind, "savepoint-src");
+    let opts = small_options(&src);
+    let mut want = std::collections::BTreeMap::new();
+    {
+        let store = Store::open(opts.clone()).await.unwrap();
+        for e in 1..=4u64 {
+            let mut batch = WriteBatch::new();
+            for i in 0..300u32 {
+                if (i + e as u32) % 5 == 0 {
+                    batch.delete(key(i));
+                    want.remove(&key(i));
+                } else {
+                    let v = Bytes::from(format!("{i}@{e}"));
+                    batch.put(key(i), v.clone());
+                    want.insert(key(i), v);
+                }
+            }
+            store.write(Epoch(e), &batch).await.unwrap();
+            let meta = riverbed_state_store::CheckpointMeta {
+                job: "sp".into(),
+                watermark: e as i64,
+                ..Default::default()
+            };
+            store.commit_checkpoint(Epoch(e), meta).await.unwrap();
+            if e == 2 {
+                store.compact().await.unwrap();
+            }
+        }
+        store.close().await.unwrap();
+    }
+    let sp_dir = tempfile::tempdir().unwrap();
+    let sp = open_object_store(sp_dir.path().to_str().unwrap(), &Default::default()).unwrap();
+    // Only the latest checkpoint can go.
+    let e = savepoint::export(os_of(&src), "default", Some(Epoch(3)), sp.clone())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("only the latest"), "{e}");
+    let info = savepoint::export(os_of(&src), "default", None, sp.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        (info.checkpoint.epoch, info.checkpoint.watermark),
+        (Epoch(4), 4)
+    );
+    assert!(info.files > 0 && info.bytes > 0);
+    assert_eq!(savepoint::read(sp.clone()).await.unwrap(), info);
+    let e = savepoint::export(os_of(&src), "default", None, sp.clone())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("already holds"), "{e}");
+    drop(src); // the source store is gone: the savepoint stands alone
+    let dst = backend(kind, "savepoint-dst");
+    let restored = savepoint::restore(sp.clone(), os_of(&dst), "job-2")
+        .await
+        .unwrap();
+    assert_eq!(restored.checkpoint, info.checkpoint);
+    let e = savepoint::restore(sp.clone(), os_of(&dst), "job-2")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("already holds"), "{e}");
+    let store = Store::open(riverbed_state_store::Options {
+        namespace: "job-2".into(),
+        ..small_options(&dst)
+    })
+    .await
+    .unwrap();
+    assert_eq!(store.committed_epoch(), Epoch(4));
+    assert_eq!(store.latest_checkpoint().unwrap().watermark, 4);
+    let got = store.scan(&[], None, Epoch(4), usize::MAX).await.unwrap();
+    assert_eq!(got, want.into_iter().collect::<Vec<_>>());
+    // It goes on from there.
+    let mut batch = WriteBatch::new();
+    batch.put(key(1), Bytes::from("after"));
+    store.write(Epoch(5), &batch).await.unwrap();
+    store.commit(Epoch(5)).await.unwrap();
+    store.close().await.unwrap();
+    // A folder without the descriptor is not a savepoint.
+    sp.delete(&Path::from(savepoint::DESCRIPTOR)).await.unwrap();
+    let e = savepoint::read(sp).await.unwrap_err();
+    assert!(e.to_string().contains("not a savepoint"), "{e}");
+}
+
+on_both!(savepoints_restore_on_another_store, savepoints_are_portable);
