@@ -483,7 +483,7 @@ async fn savepoints_are_portable(kind: Kind) {
         for e in 1..=4u64 {
             let mut batch = WriteBatch::new();
             for i in 0..300u32 {
-                if (i + e as u32) % 5 == 0 {
+                if (i + e as u32).is_multiple_of(5) {
                     batch.delete(key(i));
                     want.remove(&key(i));
                 } else {
