@@ -289,6 +289,28 @@ impl ManifestStore {
         }
         Ok(())
     }
+
+    /// Deletes every version older than the ones [`ManifestStore::write`]
+    /// keeps. A crash between a write and its delete, or a failed delete,
+    /// leaves old versions behind; the store calls this once it holds the
+    /// fence, so no other writer is adding versions meanwhile.
+    pub async fn collect_old(&self) -> Result<usize> {
+        let keep_from = self.current.saturating_sub(KEEP_OLD);
+        let listed: Vec<_> = self
+            .store
+            .list(Some(&paths::manifest_dir()))
+            .try_collect()
+            .await?;
+        let mut deleted = 0;
+        for obj in listed {
+            if paths::parse_manifest(&obj.location).is_some_and(|v| v < keep_from) {
+                tracing::info!(path = %obj.location, "deleting an old manifest version");
+                self.store.delete(&obj.location).await?;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
 }
 
 #[cfg(test)]

@@ -173,6 +173,7 @@ impl Store {
             ..data.clone()
         };
         manifest.write(&fenced).await?;
+        manifest.collect_old().await?;
         // Orphans: files of epochs that never committed, or of compactions
         // whose manifest write never happened.
         for obj in listed {

@@ -79,6 +79,15 @@ pub async fn execute(
             any = true;
             last_key.clear();
             last_key.extend_from_slice(key);
+            // Cut only between keys: every version of a key lives in one
+            // file, so a level's files never overlap and a point read
+            // finds all of a key's versions in the one file it opens.
+            if !builder.is_empty() && builder.estimated_size() >= target_bytes {
+                let full = std::mem::replace(&mut builder, SstBuilder::new(shape));
+                let meta = upload(full, storage, next_id()).await?;
+                bytes_written += meta.size;
+                outputs.push(meta);
+            }
         }
         // The lowest read point this version serves, and the snapshot
         // below it that an older version would serve.
@@ -93,12 +102,6 @@ pub async fn execute(
             || (value.is_none() && plan.drop_deletes && floor.is_none());
         if !dropped {
             builder.add(key, stamp, value);
-            if builder.estimated_size() >= target_bytes {
-                let full = std::mem::replace(&mut builder, SstBuilder::new(shape));
-                let meta = upload(full, storage, next_id()).await?;
-                bytes_written += meta.size;
-                outputs.push(meta);
-            }
         }
         sources[i].next().await?;
     }
