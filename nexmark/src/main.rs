@@ -42,6 +42,24 @@ enum Command {
     Generate(GenerateArgs),
     /// List the checkpoints each query's store under a state directory holds.
     Checkpoints(CheckpointsArgs),
+    /// Export the last checkpoint of a query as a savepoint: a
+    /// self-contained folder (or S3 prefix) that `run --from-savepoint`
+    /// starts from, on this machine or another.
+    Savepoint(SavepointArgs),
+}
+
+#[derive(clap::Args)]
+struct SavepointArgs {
+    /// The query whose store is exported.
+    #[arg(long, short)]
+    query: String,
+    /// The state directory of the query's runs.
+    #[arg(long, default_value = "target/nexmark-state")]
+    state_dir: PathBuf,
+    /// Where the savepoint goes: an empty (or new) folder, or `s3://bucket/prefix`
+    /// (endpoint and credentials from the `AWS_*` variables).
+    #[arg(long, value_name = "PATH")]
+    to: String,
 }
 
 #[derive(clap::Args)]
@@ -128,6 +146,12 @@ struct RunArgs {
     /// mistake).
     #[arg(long)]
     fresh: bool,
+    /// Start from a savepoint (a folder or `s3://bucket/prefix` written by
+    /// `riverbed-nexmark savepoint`): its state is copied into --state-dir
+    /// and the sources seek to its positions; output starts afresh from
+    /// there.
+    #[arg(long, value_name = "PATH", conflicts_with = "resume")]
+    from_savepoint: Option<String>,
 }
 
 /// A checkpoint interval; `None` checkpoints only at the end.
@@ -199,6 +223,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Generate(args) => generate(args),
         Command::Checkpoints(args) => list_checkpoints(args),
+        Command::Savepoint(args) => export_savepoint(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -273,6 +298,12 @@ fn run(args: RunArgs) -> Result<(), Error> {
     options.checkpoint_interval = args.checkpoint_interval.0;
     options.resume = args.resume;
     options.fresh = args.fresh;
+    options.from_savepoint = args.from_savepoint.clone();
+    if options.from_savepoint.is_some() && selected.len() != 1 {
+        return Err(Error::InvalidArgument(
+            "--from-savepoint starts one query: name it with --query".into(),
+        ));
+    }
     options.job_config()?;
     let source = if args.source.is_empty() {
         EventSource::generator(
@@ -354,6 +385,44 @@ fn list_checkpoints(args: CheckpointsArgs) -> Result<(), Error> {
     } else {
         println!("{}", report::checkpoint_table(&found));
     }
+    Ok(())
+}
+
+/// Exports the last checkpoint of `--query` to `--to`.
+fn export_savepoint(args: SavepointArgs) -> Result<(), Error> {
+    if queries::info(&args.query).is_none() {
+        return Err(Error::InvalidArgument(format!(
+            "unknown query {:?}: expected q0 to q23",
+            args.query
+        )));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io {
+            path: PathBuf::from("tokio runtime"),
+            source,
+        })?;
+    let info = rt.block_on(runner::savepoint::export(
+        &args.state_dir,
+        &args.query,
+        &args.to,
+    ))?;
+    let cp = &info.checkpoint;
+    println!(
+        "savepoint of {} at checkpoint {} written to {}: {} files, {} bytes{}",
+        args.query,
+        cp.epoch.0,
+        args.to,
+        info.files,
+        info.bytes,
+        if cp.finished {
+            " (the run had finished)"
+        } else {
+            ""
+        }
+    );
     Ok(())
 }
 

@@ -32,14 +32,22 @@ fn help_explains_every_flag() {
         "--checkpoint-interval",
         "--resume",
         "--fresh",
+        "--from-savepoint",
     ] {
         assert!(text.contains(flag), "run --help lacks {flag}:\n{text}");
     }
     let top = stdout(&nexmark(&["--help"]));
     assert!(
-        top.contains("run") && top.contains("generate") && top.contains("checkpoints"),
+        top.contains("run")
+            && top.contains("generate")
+            && top.contains("checkpoints")
+            && top.contains("savepoint"),
         "{top}"
     );
+    let sp = stdout(&nexmark(&["savepoint", "--help"]));
+    for flag in ["--query", "--state-dir", "--to"] {
+        assert!(sp.contains(flag), "savepoint --help lacks {flag}:\n{sp}");
+    }
 }
 
 #[test]

@@ -395,3 +395,177 @@ fn resume_fresh_and_the_checkpoint_listing_are_clear() {
     ]);
     assert!(fresh.status.success(), "{}", stderr(&fresh));
 }
+
+/// The rows sink subtasks had committed at checkpoint `epoch` of a killed
+/// run whose staging folder is `staging`: each subtask's staged record
+/// names its files and their lengths at that checkpoint.
+fn committed_rows(staging: &Path, epoch: u64) -> Vec<String> {
+    let mut rows = Vec::new();
+    let commits = staging.join(".commits");
+    for part in std::fs::read_dir(&commits).unwrap() {
+        let record = part.unwrap().path().join(epoch.to_string());
+        let Ok(text) = std::fs::read_to_string(&record) else {
+            continue; // this subtask staged nothing yet
+        };
+        for line in text.lines().skip(1) {
+            let (len, rel) = line.split_once(' ').unwrap();
+            let bytes = std::fs::read(staging.join(rel)).unwrap();
+            let kept = &bytes[..len.parse::<usize>().unwrap()];
+            rows.extend(String::from_utf8_lossy(kept).lines().map(str::to_string));
+        }
+    }
+    rows
+}
+
+/// A savepoint taken from a killed run starts the query on another state
+/// directory: what the first run had committed at the savepoint's
+/// checkpoint plus everything the second run writes equals a run that never
+/// stopped. Mistakes get one clear line.
+#[test]
+#[allow(clippy::disallowed_methods)] // a deadline for the first checkpoint
+fn a_savepoint_continues_a_query_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let run = |state: &str, out: &str, extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "run", "--query", "q9", "--quiet", "-p", "2", "--events", "4000000",
+        ]
+        .map(String::from)
+        .to_vec();
+        a.extend(["--state-dir".into(), p(state), "--output".into(), p(out)]);
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let args = run("state-ref", "ref", &["--checkpoint-interval", "0"]);
+    let o = nexmark(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let expected = table(&dir.path().join("ref").join("q9"));
+
+    let mut child = spawn(&run("a", "out-a", &["--checkpoint-interval", "100ms"]));
+    let store = dir.path().join("a").join("q9");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while latest_epoch(&store).is_none() {
+        assert!(Instant::now() < deadline, "no checkpoint in 120 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run finished before the kill; give it more input"
+    );
+    // SAFETY: kill(2) on the pid of our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGKILL) }, 0);
+    let _ = child.wait();
+    let epoch = latest_epoch(&store).unwrap();
+    let staging = std::fs::read_dir(dir.path().join("out-a"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with(".staging-q9")
+        })
+        .expect("the killed run's staging folder");
+    let before = committed_rows(&staging, epoch);
+
+    let sp = p("savepoint");
+    let o = nexmark(&[
+        "savepoint",
+        "--query",
+        "q9",
+        "--state-dir",
+        &p("a"),
+        "--to",
+        &sp,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let said = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        said.starts_with(&format!(
+            "savepoint of q9 at checkpoint {epoch} written to {sp}"
+        )),
+        "{said}"
+    );
+    // The state directory it came from can go: the savepoint stands alone.
+    std::fs::remove_dir_all(dir.path().join("a")).unwrap();
+
+    let one_line = |args: &[&str], needle: &str| {
+        let o = nexmark(args);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        let err = stderr(&o);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {needle:?} not in {err}");
+    };
+    one_line(
+        &[
+            "savepoint",
+            "--query",
+            "q9",
+            "--state-dir",
+            &p("state-ref"),
+            "--to",
+            &sp,
+        ],
+        "already holds",
+    );
+    one_line(
+        &[
+            "run",
+            "--query",
+            "q8",
+            "--quiet",
+            "--state-dir",
+            &p("x"),
+            "--from-savepoint",
+            &sp,
+        ],
+        "a savepoint of q9, not of q8",
+    );
+    one_line(
+        &[
+            "run",
+            "--query",
+            "q9",
+            "--quiet",
+            "--state-dir",
+            &p("x"),
+            "--from-savepoint",
+            &p("nowhere"),
+        ],
+        "not a savepoint",
+    );
+
+    let args = run(
+        "b",
+        "out-b",
+        &["--checkpoint-interval", "100ms", "--from-savepoint", &sp],
+    );
+    let o = nexmark(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let after_dir = dir.path().join("out-b").join("q9");
+    let mut combined: Vec<String> = before.clone();
+    for entry in std::fs::read_dir(&after_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "jsonl") {
+            combined.extend(
+                std::fs::read_to_string(&path)
+                    .unwrap()
+                    .lines()
+                    .map(str::to_string),
+            );
+        }
+    }
+    let joined = dir.path().join("joined");
+    std::fs::create_dir_all(&joined).unwrap();
+    std::fs::write(joined.join("all.jsonl"), combined.join("\n")).unwrap();
+    let got = table(&joined);
+    assert!(!before.is_empty(), "the first run had committed nothing");
+    assert_eq!(
+        got.values().sum::<i64>(),
+        expected.values().sum::<i64>(),
+        "rows before the savepoint: {}",
+        before.len()
+    );
+    assert!(got == expected, "the tables differ");
+}

@@ -11,6 +11,7 @@ pub mod checkpoints;
 pub mod lock;
 pub mod output;
 pub mod report;
+pub mod savepoint;
 pub mod sink;
 pub mod txn_files;
 
@@ -62,6 +63,9 @@ pub struct RunOptions {
     /// Start over even when the state directory holds checkpoints of an
     /// unfinished run.
     pub fresh: bool,
+    /// Start from this savepoint (a folder or an `s3://` URL, see
+    /// `riverbed_state_store::savepoint`) instead of empty state.
+    pub from_savepoint: Option<String>,
 }
 
 impl RunOptions {
@@ -79,6 +83,7 @@ impl RunOptions {
             checkpoint_interval: JobConfig::default().checkpoint_interval,
             resume: false,
             fresh: false,
+            from_savepoint: None,
         }
     }
 
@@ -225,7 +230,12 @@ pub async fn run_query(
     let url = dir.to_str().ok_or_else(|| {
         Error::InvalidArgument(format!("state directory {} is not UTF-8", dir.display()))
     })?;
+    // Output goes on from the checkpoint only when it is this directory's;
+    // a savepoint's run starts its output afresh.
     let resuming = config.resume.is_some();
+    if let Some(from) = &options.from_savepoint {
+        config.resume = Some(savepoint::restore(from, query.name, url).await?);
+    }
     let staged = match (&options.output, options.collect) {
         (Some(out), false) => Some(output::Staged::prepare(
             out,
@@ -240,6 +250,7 @@ pub async fn run_query(
         source,
         options,
         config,
+        resuming,
         &dir,
         url,
         staged.as_ref(),
@@ -274,12 +285,17 @@ async fn execute(
     source: &EventSource,
     options: &RunOptions,
     config: JobConfig,
+    output_resumes: bool,
     dir: &Path,
     url: &str,
     staged: Option<&output::Staged>,
     progress: Arc<AtomicU64>,
 ) -> Result<QueryRun> {
-    let resuming = config.resume.as_ref().map(|c| c.epoch);
+    let resuming = config
+        .resume
+        .as_ref()
+        .map(|c| c.epoch)
+        .filter(|_| output_resumes);
     let store = Arc::new(
         Store::open(Options {
             namespace: query.name.to_string(),
