@@ -333,6 +333,7 @@ impl Env {
                 (d / 4).clamp(Duration::from_millis(1), Duration::from_millis(100))
             });
         let (barrier_tx, committed_tx) = (self.barrier_tx.clone(), self.committed_tx.clone());
+        let registry = self.registry.clone();
         let coordinator = async move {
             let mut c = Coordinator::new(settings, backend.committed_epoch());
             let mut injections = Injections::default();
@@ -363,6 +364,9 @@ impl Env {
                             meta.wall_time_ms = wall;
                             let now = clock.now();
                             meta.stats.duration_ms = injections.take(epoch, now);
+                            // Every operator aligned `epoch` before the sinks
+                            // passed it, so its times are all in.
+                            meta.stats.alignment_ms = registry.take_alignments(epoch);
                             let meta = backend.commit_checkpoint(epoch, meta).await?;
                             let done = clock.now();
                             tracing::info!(

@@ -389,6 +389,9 @@ impl<T: Send + 'static> DataStream<T> {
                             }
                             Msg::Watermark(_) => {}
                             Msg::Barrier(e) => {
+                                if let Some(waited) = pull.take_alignment() {
+                                    counters.record_alignment(e, waited);
+                                }
                                 sink.pre_commit(e)?;
                                 epoch = e.next();
                                 let _ = events.send(Event::SinkBarrier { sink: id, epoch: e });

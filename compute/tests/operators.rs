@@ -484,6 +484,17 @@ fn epochs_commit_as_barriers_complete() {
         let positions = c.positions_of("events").expect("the source's positions");
         assert_eq!(positions.len(), 4);
         assert!(positions.iter().all(|p| !p.is_empty()), "{c:?}");
+        // The aggregate merges four inputs, so each barrier it passed has an
+        // alignment time; the final commit follows the end, not a barrier.
+        if !c.finished {
+            let ops: Vec<&str> = c
+                .stats
+                .alignment_ms
+                .iter()
+                .map(|(o, _)| o.as_str())
+                .collect();
+            assert_eq!(ops, ["count"], "{c:?}");
+        }
     }
 }
 

@@ -113,6 +113,9 @@ impl<I: Send + 'static, O: Send + 'static> Pull<O> for OperatorPull<I, O> {
                         Some(Msg::Watermark(w))
                     }
                     Msg::Barrier(e) => {
+                        if let Some(waited) = self.input.take_alignment() {
+                            self.counters.record_alignment(e, waited);
+                        }
                         self.op.before_barrier(self.epoch, &mut out).await?;
                         self.op.on_barrier(self.epoch).await?;
                         self.epoch = e.next();

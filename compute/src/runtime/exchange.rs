@@ -125,6 +125,10 @@ pub struct MergePull<T> {
     inputs: Vec<Input<T>>,
     watermark: Timestamp,
     pending_barrier: Option<riverbed_state_store::Epoch>,
+    /// When the first input delivered the pending barrier.
+    first_barrier_at: Option<std::time::Instant>,
+    /// The wait of the barrier last released, until taken.
+    aligned_after: Option<std::time::Duration>,
     start: usize,
 }
 
@@ -142,6 +146,8 @@ impl<T> MergePull<T> {
                 .collect(),
             watermark: MIN_WATERMARK,
             pending_barrier: None,
+            first_barrier_at: None,
+            aligned_after: None,
             start: 0,
         }
     }
@@ -161,6 +167,9 @@ impl<T> MergePull<T> {
         if self.inputs.iter().all(|i| i.ended || i.blocked) {
             self.inputs.iter_mut().for_each(|i| i.blocked = false);
             self.pending_barrier = None;
+            if self.inputs.len() > 1 {
+                self.aligned_after = self.first_barrier_at.take().map(|t| t.elapsed());
+            }
             return Some(e);
         }
         None
@@ -211,6 +220,11 @@ impl<T: Send + 'static> Pull<T> for MergePull<T> {
                     }
                     Some(Msg::Barrier(e)) => {
                         self.inputs[idx].blocked = true;
+                        if self.pending_barrier.is_none() {
+                            #[allow(clippy::disallowed_methods)] // a duration, not event time
+                            let now = std::time::Instant::now();
+                            self.first_barrier_at = Some(now);
+                        }
                         self.pending_barrier = Some(e);
                         if let Some(e) = self.barrier_aligned() {
                             return Ok(Msg::Barrier(e));
@@ -231,6 +245,10 @@ impl<T: Send + 'static> Pull<T> for MergePull<T> {
                 }
             }
         })
+    }
+
+    fn take_alignment(&mut self) -> Option<std::time::Duration> {
+        self.aligned_after.take()
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use riverbed_state_store::Epoch;
 
 #[derive(Debug, Default)]
 pub struct OperatorCounters {
@@ -14,6 +15,9 @@ pub struct OperatorCounters {
     pub state_reads: AtomicU64,
     pub state_writes: AtomicU64,
     pub cache_hits: AtomicU64,
+    /// Per barrier epoch, the longest any subtask waited between its first
+    /// input's barrier and its last one (milliseconds).
+    alignment: Mutex<std::collections::BTreeMap<Epoch, u64>>,
 }
 
 impl OperatorCounters {
@@ -28,6 +32,23 @@ impl OperatorCounters {
     #[inline]
     pub fn add(counter: &AtomicU64, n: usize) {
         counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// A subtask aligned barrier `epoch` after waiting `waited`.
+    pub fn record_alignment(&self, epoch: Epoch, waited: std::time::Duration) {
+        let ms = waited.as_millis() as u64;
+        let mut g = self.alignment.lock();
+        let slot = g.entry(epoch).or_default();
+        *slot = (*slot).max(ms);
+    }
+
+    /// The alignment time of `epoch` (`None` if no subtask of this operator
+    /// aligned inputs for it), forgetting it and every older epoch.
+    fn take_alignment(&self, epoch: Epoch) -> Option<u64> {
+        let mut g = self.alignment.lock();
+        let got = g.get(&epoch).copied();
+        *g = g.split_off(&epoch.next());
+        got
     }
 }
 
@@ -60,6 +81,16 @@ impl Registry {
             .lock()
             .push((name.to_string(), parallelism, c.clone()));
         c
+    }
+
+    /// Each operator's alignment time for checkpoint `epoch`, for the
+    /// operators whose subtasks merge several inputs.
+    pub fn take_alignments(&self, epoch: Epoch) -> Vec<(String, u64)> {
+        self.ops
+            .lock()
+            .iter()
+            .filter_map(|(name, _, c)| c.take_alignment(epoch).map(|ms| (name.clone(), ms)))
+            .collect()
     }
 
     pub fn report(&self) -> Vec<OperatorReport> {

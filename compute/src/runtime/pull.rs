@@ -13,6 +13,13 @@ use crate::error::Result;
 pub trait Pull<T>: Send {
     /// The next message. After `End` it is not called again.
     fn next(&mut self) -> BoxFuture<'_, Result<Msg<T>>>;
+
+    /// How long the barrier just returned by `next` waited for alignment
+    /// across several inputs; `None` where there is nothing to align. Pulls
+    /// that pass barriers through unchanged forward it from their input.
+    fn take_alignment(&mut self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 pub type BoxPull<T> = Box<dyn Pull<T>>;
@@ -64,5 +71,9 @@ where
                 }
             }
         })
+    }
+
+    fn take_alignment(&mut self) -> Option<std::time::Duration> {
+        self.input.take_alignment()
     }
 }

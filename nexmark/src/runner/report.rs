@@ -192,6 +192,7 @@ pub fn checkpoint_table(
         "Finished",
         "Time (UTC)",
         "Duration(ms)",
+        "Alignment(ms)",
         "Commit(ms)",
         "Dirty",
         "Written",
@@ -208,6 +209,7 @@ pub fn checkpoint_table(
                 if c.finished { "yes" } else { "no" }.into(),
                 time,
                 c.stats.duration_ms.to_string(),
+                longest_alignment(&c.stats.alignment_ms),
                 c.stats.commit_ms.to_string(),
                 bytes(c.stats.dirty_bytes),
                 bytes(c.stats.bytes_written),
@@ -241,6 +243,14 @@ pub fn checkpoint_table(
 }
 
 /// `1234567` bytes as `1.2 MB`.
+/// The operator that waited longest for barrier alignment, `op=ms`, or `-`
+/// when no operator merges several inputs.
+fn longest_alignment(ops: &[(String, u64)]) -> String {
+    ops.iter()
+        .max_by_key(|(_, ms)| *ms)
+        .map_or_else(|| "-".into(), |(op, ms)| format!("{op}={ms}"))
+}
+
 fn bytes(n: u64) -> String {
     if n >= 1_000_000 {
         format!("{:.1} MB", n as f64 / 1e6)
