@@ -16,13 +16,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use riverbed_state_store::keys::KEY_PREFIX_LEN;
 use riverbed_state_store::Epoch;
 
 use super::window::Windows;
 use super::Operator;
 use crate::changelog::{Change, RowKind};
 use crate::codec::Codec;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::runtime::metrics::OperatorCounters;
 use crate::state::KeyedState;
 use crate::stream::{DataStream, KeyedStream};
@@ -49,6 +50,8 @@ struct Common<L, R, K> {
     watermark: Timestamp,
     /// Keys with rows to expire, by the watermark that expires them.
     timers: BTreeMap<(Timestamp, Bytes), ()>,
+    /// Whether the timers of a restored subtask were read back from state.
+    timers_restored: bool,
 }
 
 impl<L, R, K> Common<L, R, K>
@@ -69,6 +72,37 @@ where
 
     fn ts(&self, s: &Side<L, R>) -> Timestamp {
         self.timestamp.as_ref().map_or(0, |f| f(s))
+    }
+
+    /// After a restore, re-arms from the rows in state what lives only in
+    /// memory: `timer` gives the time a key's rows next need attention
+    /// (`None`: never) and `arm` records it.
+    async fn restore_timers(
+        &mut self,
+        epoch: Epoch,
+        mut arm: impl FnMut(&mut Self, Bytes, &Rows<L, R>),
+    ) -> Result<()> {
+        if std::mem::replace(&mut self.timers_restored, true) || !self.state.restored() {
+            return Ok(());
+        }
+        for (sk, rows) in self.state.scan_owned_values(epoch).await? {
+            arm(self, sk, &rows);
+        }
+        Ok(())
+    }
+
+    /// Re-arms the expiry timers of a restored subtask, `next` as in [`Common::expire`].
+    async fn restore_expiry(
+        &mut self,
+        epoch: Epoch,
+        next: impl Fn(&Rows<L, R>) -> Option<Timestamp>,
+    ) -> Result<()> {
+        self.restore_timers(epoch, |c, sk, rows| {
+            if let Some(t) = next(rows) {
+                c.timers.insert((t, sk), ());
+            }
+        })
+        .await
     }
 
     /// Keys whose rows may expire at `wm`.
@@ -149,6 +183,7 @@ where
         out: &'a mut Vec<Change<(L, Option<R>)>>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
+            self.restore_timers(epoch).await?;
             let keys = self.c.keys(&batch);
             self.c.state.load(&keys, epoch).await?;
             for (rec, k) in batch.into_iter().zip(keys) {
@@ -208,25 +243,45 @@ where
         _out: &'a mut Vec<Change<(L, Option<R>)>>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
+            self.restore_timers(epoch).await?;
             let Some(ttl) = self.ttl else {
                 self.c.watermark = self.c.watermark.max(wm);
                 return Ok(());
             };
             let live = move |t: i64, wm: Timestamp| t.saturating_add(ttl) >= wm;
-            let next = move |rows: &Rows<L, R>| {
-                rows.0
-                    .iter()
-                    .map(|r| r.0)
-                    .chain(rows.1.iter().map(|r| r.0))
-                    .min()
-                    .map(|t| t.saturating_add(ttl))
-            };
-            self.c.expire(wm, epoch, live, live, next).await
+            self.c.expire(wm, epoch, live, live, ttl_expiry(ttl)).await
         })
     }
 
     fn on_barrier(&mut self, epoch: Epoch) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move { self.c.state.flush(epoch).await })
+    }
+}
+
+impl<L, R, K> RegularJoin<L, R, K>
+where
+    L: Codec + Clone + Send + 'static,
+    R: Codec + Clone + Send + 'static,
+    K: Codec + Send + Sync + 'static,
+{
+    /// Without a TTL nothing expires, so there are no timers to restore.
+    async fn restore_timers(&mut self, epoch: Epoch) -> Result<()> {
+        match self.ttl {
+            Some(ttl) => self.c.restore_expiry(epoch, ttl_expiry(ttl)).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// When a key's oldest row outlives the TTL.
+fn ttl_expiry<L, R>(ttl: i64) -> impl Fn(&Rows<L, R>) -> Option<Timestamp> + Copy {
+    move |rows: &Rows<L, R>| {
+        rows.0
+            .iter()
+            .map(|r| r.0)
+            .chain(rows.1.iter().map(|r| r.0))
+            .min()
+            .map(|t| t.saturating_add(ttl))
     }
 }
 
@@ -257,6 +312,9 @@ where
         out: &'a mut Vec<(L, R)>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
+            self.c
+                .restore_expiry(epoch, interval_expiry(self.lower, self.upper))
+                .await?;
             let keys = self.c.keys(&batch);
             self.c.state.load(&keys, epoch).await?;
             let (lower, upper) = (self.lower, self.upper);
@@ -308,17 +366,26 @@ where
             // with lt >= ts - upper, which arrive only while ts - lower > wm.
             let keep_left = move |t: i64, wm: Timestamp| t.saturating_add(upper.max(0)) > wm;
             let keep_right = move |t: i64, wm: Timestamp| t.saturating_sub(lower.min(0)) > wm;
-            let next = move |rows: &Rows<L, R>| {
-                let l = rows.0.iter().map(|r| r.0.saturating_add(upper.max(0)));
-                let r = rows.1.iter().map(|r| r.0.saturating_sub(lower.min(0)));
-                l.chain(r).min()
-            };
+            let next = interval_expiry(lower, upper);
+            self.c.restore_expiry(epoch, next).await?;
             self.c.expire(wm, epoch, keep_left, keep_right, next).await
         })
     }
 
     fn on_barrier(&mut self, epoch: Epoch) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move { self.c.state.flush(epoch).await })
+    }
+}
+
+/// When the first of a key's rows can no longer meet a partner.
+fn interval_expiry<L, R>(
+    lower: i64,
+    upper: i64,
+) -> impl Fn(&Rows<L, R>) -> Option<Timestamp> + Copy {
+    move |rows: &Rows<L, R>| {
+        let l = rows.0.iter().map(|r| r.0.saturating_add(upper.max(0)));
+        let r = rows.1.iter().map(|r| r.0.saturating_sub(lower.min(0)));
+        l.chain(r).min()
     }
 }
 
@@ -344,6 +411,7 @@ where
         _out: &'a mut Vec<(Timestamp, L, R)>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
+            self.restore_pending(epoch).await?;
             let mut assigned = Vec::new();
             for (i, rec) in batch.iter().enumerate() {
                 let ts = self.c.ts(rec);
@@ -392,6 +460,7 @@ where
         out: &'a mut Vec<(Timestamp, L, R)>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
+            self.restore_pending(epoch).await?;
             self.c.watermark = self.c.watermark.max(wm);
             let mut due = Vec::new();
             while let Some(e) = self.pending.first_entry() {
@@ -422,6 +491,40 @@ where
 
     fn on_barrier(&mut self, epoch: Epoch) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move { self.c.state.flush(epoch).await })
+    }
+}
+
+impl<L, R, K> WindowJoin<L, R, K>
+where
+    L: Codec + Clone + Send + 'static,
+    R: Codec + Clone + Send + 'static,
+    K: Codec + Send + Sync + 'static,
+{
+    /// After a restore, the pending windows are the keys in state: each
+    /// state key ends in its window's end.
+    async fn restore_pending(&mut self, epoch: Epoch) -> Result<()> {
+        let size = self.windows.size;
+        let mut pending = std::mem::take(&mut self.pending);
+        let mut bad = false;
+        self.c
+            .restore_timers(epoch, |_, sk, _| {
+                match sk.len().checked_sub(8).and_then(|at| sk.get(at..)) {
+                    Some(end) if sk.len() >= KEY_PREFIX_LEN + 8 => {
+                        let end = Timestamp::from_be_bytes(end.try_into().expect("8 bytes"));
+                        pending.insert((end, sk), end - size);
+                    }
+                    _ => bad = true,
+                }
+            })
+            .await?;
+        self.pending = pending;
+        if bad {
+            return Err(Error::StateDecode {
+                operator: "window join".into(),
+                reason: "a window join state key without its window end".into(),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -486,6 +589,7 @@ where
                 counters,
                 watermark: MIN_WATERMARK,
                 timers: BTreeMap::new(),
+                timers_restored: false,
             })
         })
     }

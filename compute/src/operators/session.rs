@@ -17,7 +17,8 @@
 //! sessions of a key never intersect (they would have merged), so their
 //! starts and ends are both increasing and one record merges with a
 //! contiguous run of them. Timers are an in-memory index by session end,
-//! like the tumbling/hopping window operator's.
+//! like the tumbling/hopping window operator's; a restored subtask rebuilds
+//! it from its sessions in state.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -25,12 +26,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use riverbed_state_store::keys::KEY_PREFIX_LEN;
 use riverbed_state_store::Epoch;
 
 use super::window::WindowResult;
 use super::{Aggregate, Operator};
 use crate::codec::Codec;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::runtime::metrics::OperatorCounters;
 use crate::state::KeyedState;
 use crate::stream::{DataStream, KeyedStream};
@@ -124,6 +126,30 @@ pub struct SessionWindowAggregate<T, K, Acc, Out> {
     /// session (a key's sessions have distinct ends).
     pub(crate) timers: BTreeMap<(Timestamp, Bytes), K>,
     pub(crate) watermark: Timestamp,
+    /// Whether the timers of a restored subtask were read back from state.
+    pub(crate) timers_restored: bool,
+}
+
+impl<T, K: Codec + Clone, Acc: Codec + Clone + Send + 'static, Out>
+    SessionWindowAggregate<T, K, Acc, Out>
+{
+    /// After a restore, the live sessions are the ones in state: their ends
+    /// are the timers, read back from a scan of the owned key groups.
+    async fn restore_timers(&mut self, epoch: Epoch) -> Result<()> {
+        if std::mem::replace(&mut self.timers_restored, true) || !self.state.restored() {
+            return Ok(());
+        }
+        for (sk, sessions) in self.state.scan_owned_values(epoch).await? {
+            let key = K::from_bytes(&sk[KEY_PREFIX_LEN..]).ok_or_else(|| Error::StateDecode {
+                operator: "session window".into(),
+                reason: "a session state key whose key does not decode".into(),
+            })?;
+            for s in sessions {
+                self.timers.insert((s.end, sk.clone()), key.clone());
+            }
+        }
+        Ok(())
+    }
 }
 
 impl<T, K, Acc, Out> Operator<T, WindowResult<K, Out>> for SessionWindowAggregate<T, K, Acc, Out>
@@ -140,6 +166,7 @@ where
         _out: &'a mut Vec<WindowResult<K, Out>>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
+            self.restore_timers(epoch).await?;
             let keys: Vec<(K, Bytes)> = batch
                 .iter()
                 .map(|t| {
@@ -190,6 +217,7 @@ where
         out: &'a mut Vec<WindowResult<K, Out>>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
+            self.restore_timers(epoch).await?;
             self.watermark = self.watermark.max(wm);
             let mut due = Vec::new();
             while let Some(entry) = self.timers.first_entry() {
@@ -279,6 +307,7 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
                 counters,
                 timers: BTreeMap::new(),
                 watermark: MIN_WATERMARK,
+                timers_restored: false,
             })
         })
     }

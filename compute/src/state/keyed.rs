@@ -21,6 +21,16 @@ use crate::codec::Codec;
 use crate::error::{Error, Result};
 use crate::runtime::metrics::OperatorCounters;
 
+/// The keys of `table` in key groups `lo..=hi`: `[start, end)`.
+pub fn owned_range(table: TableId, (lo, hi): (u16, u16)) -> (Vec<u8>, Vec<u8>) {
+    let start = key_prefix(table, KeyGroup(lo)).to_vec();
+    let end = match hi.checked_add(1) {
+        Some(next) => key_prefix(table, KeyGroup(next)).to_vec(),
+        None => key_prefix(TableId(table.0 + 1), KeyGroup(0)).to_vec(),
+    };
+    (start, end)
+}
+
 /// One cached key. Its hash sits beside it so that a probe compares
 /// hashes before it follows the key's pointer: with many keys, those
 /// pointer chases were cache misses on keys that did not match.
@@ -126,13 +136,36 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
 
     /// Every entry of `table` in the owned key groups, as of `epoch`.
     pub async fn scan_owned(&self, table: TableId, epoch: Epoch) -> Result<Vec<(Bytes, Bytes)>> {
-        let (lo, hi) = self.key_groups;
-        let start = key_prefix(table, KeyGroup(lo));
-        let end = match hi.checked_add(1) {
-            Some(next) => key_prefix(table, KeyGroup(next)).to_vec(),
-            None => key_prefix(TableId(table.0 + 1), KeyGroup(0)).to_vec(),
-        };
+        let (start, end) = owned_range(table, self.key_groups);
         self.backend.scan(&start, &end, epoch).await
+    }
+
+    /// This state's entries in the owned key groups as of `epoch`, decoded:
+    /// a restored operator rebuilds what it keeps only in memory (its
+    /// timers) from them. The future borrows nothing of `self`, so values
+    /// that are `Send` but not `Sync` may be held across it.
+    pub fn scan_owned_values(
+        &self,
+        epoch: Epoch,
+    ) -> impl std::future::Future<Output = Result<Vec<(Bytes, V)>>> + Send + 'static
+    where
+        V: 'static,
+    {
+        let (start, end) = owned_range(self.table, self.key_groups);
+        let backend = self.backend.clone();
+        let operator = self.operator.clone();
+        async move {
+            let raw = backend.scan(&start, &end, epoch).await?;
+            raw.into_iter()
+                .map(|(k, v)| match V::from_bytes(&v) {
+                    Some(v) => Ok((k, v)),
+                    None => Err(Error::StateDecode {
+                        operator: operator.clone(),
+                        reason: "a stored value that does not decode".into(),
+                    }),
+                })
+                .collect()
+        }
     }
 
     /// Declares that the store held no state when this subtask started, so

@@ -85,11 +85,7 @@ impl TimerTable {
         (lo, hi): (u16, u16),
         epoch: Epoch,
     ) -> Result<Vec<StoredTimer>> {
-        let start = key_prefix(self.table, KeyGroup(lo));
-        let end = match hi.checked_add(1) {
-            Some(next) => key_prefix(self.table, KeyGroup(next)).to_vec(),
-            None => key_prefix(TableId(self.table.0 + 1), KeyGroup(0)).to_vec(),
-        };
+        let (start, end) = super::keyed::owned_range(self.table, (lo, hi));
         let bad = || Error::StateDecode {
             operator: "timers".into(),
             reason: "a timer key shorter than its layout".into(),
