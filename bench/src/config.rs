@@ -14,16 +14,25 @@ pub enum Section {
     Nexmark,
     /// Our store's cost at growing state sizes.
     Scale,
+    /// Checkpoint cost and recovery as state grows; checkpoints' cost in
+    /// throughput.
+    Checkpoints,
 }
 
 impl Section {
-    pub const ALL: [Section; 3] = [Section::Store, Section::Nexmark, Section::Scale];
+    pub const ALL: [Section; 4] = [
+        Section::Store,
+        Section::Nexmark,
+        Section::Scale,
+        Section::Checkpoints,
+    ];
 
     pub fn parse(s: &str) -> Option<Section> {
         match s.trim() {
             "store" => Some(Section::Store),
             "nexmark" => Some(Section::Nexmark),
             "scale" => Some(Section::Scale),
+            "checkpoints" => Some(Section::Checkpoints),
             _ => None,
         }
     }
@@ -66,9 +75,17 @@ pub struct RunConfig {
     /// faster than the input; `None` skips it.
     pub q23_events: Option<u64>,
     pub parallelism: usize,
+    /// Per query of the checkpoint section, the event counts it runs at
+    /// (chosen for about 1 GB and 10 GB of state in the full mode).
+    pub checkpoint_events: Vec<(String, Vec<u64>)>,
     /// What every engine of the store comparison gets alike.
     pub budget: crate::engines::Budget,
 }
+
+/// Events that leave about 1 GB of q9's and q20's state in the store
+/// (measured: see the report's checkpoint section for the sizes reached).
+const Q9_1GB: u64 = 20_000_000;
+const Q20_1GB: u64 = 20_000_000;
 
 const MB: u64 = 1 << 20;
 const GB: u64 = 1 << 30;
@@ -91,6 +108,10 @@ impl RunConfig {
                 nexmark_events: 10_000_000,
                 q23_events: Some(100_000),
                 parallelism: 2,
+                checkpoint_events: vec![
+                    ("q9".into(), vec![Q9_1GB, 10 * Q9_1GB]),
+                    ("q20".into(), vec![Q20_1GB, 10 * Q20_1GB]),
+                ],
                 budget: crate::engines::Budget::default(),
             },
             Mode::Quick => RunConfig {
@@ -108,6 +129,10 @@ impl RunConfig {
                 nexmark_events: 200_000,
                 q23_events: None,
                 parallelism: 2,
+                checkpoint_events: vec![
+                    ("q9".into(), vec![2_000_000, 8_000_000]),
+                    ("q20".into(), vec![2_000_000, 8_000_000]),
+                ],
                 budget: crate::engines::Budget::default(),
             },
             Mode::Tiny => RunConfig {
@@ -125,6 +150,7 @@ impl RunConfig {
                 nexmark_events: 2000,
                 q23_events: None,
                 parallelism: 2,
+                checkpoint_events: vec![("q9".into(), vec![2000]), ("q20".into(), vec![2000])],
                 budget: crate::engines::Budget::default(),
             },
         }

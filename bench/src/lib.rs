@@ -11,6 +11,8 @@
 //! - [`goals`]: the goals as ratios, judged from one run.
 //! - [`scale`]: the store's throughput and bytes at growing state sizes.
 //! - [`nexmark`]: every query in its own child process (peak RSS per query).
+//! - [`checkpoints`]: checkpoint cost and recovery as state grows, and
+//!   what 1 s checkpoints cost in throughput.
 //! - [`charts`]: SVG charts drawn with `plotters`.
 //! - [`run`]: runs the selected sections and gathers [`run::Results`].
 //! - [`report`]: the Markdown report, its charts and `results.json`.
@@ -19,6 +21,7 @@
 //! (`state-store/benches/`, `compute/benches/`); the report lists them.
 
 pub mod charts;
+pub mod checkpoints;
 pub mod compare;
 pub mod config;
 pub mod dataset;

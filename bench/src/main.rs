@@ -47,7 +47,8 @@ struct ReportArgs {
     /// 10 K keys, one round, 2,000 Nexmark events, 1 and 2 MiB of state.
     #[arg(long, conflicts_with = "quick")]
     tiny: bool,
-    /// Comma-separated sections to run: store, nexmark, scale (default: all).
+    /// Comma-separated sections to run: store, nexmark, scale, checkpoints
+    /// (default: all).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Directory the dated report directory is created in.
@@ -72,6 +73,10 @@ struct ReportArgs {
     /// Events for q23 (0 skips it); its output grows as bids × auctions.
     #[arg(long)]
     q23_events: Option<u64>,
+    /// Event counts of the checkpoint section's q9 and q20 runs,
+    /// comma-separated (each count runs both queries).
+    #[arg(long, value_delimiter = ',')]
+    checkpoint_events: Vec<u64>,
     /// State sizes of the scale section in MiB, comma-separated.
     #[arg(long, value_delimiter = ',')]
     scale_mib: Vec<u64>,
@@ -94,13 +99,26 @@ struct NexmarkArgs {
     parallelism: usize,
     #[arg(long)]
     state_dir: PathBuf,
+    /// Milliseconds between checkpoints (0: only at the end).
+    #[arg(long, default_value_t = 1000)]
+    checkpoint_interval_ms: u64,
+    /// Continue from the last checkpoint in --state-dir.
+    #[arg(long)]
+    resume: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Report(a) => report_cmd(a),
-        Cmd::NexmarkQuery(a) => nexmark::run_child(&a.query, a.events, a.parallelism, &a.state_dir),
+        Cmd::NexmarkQuery(a) => nexmark::run_child(nexmark::ChildArgs {
+            query: &a.query,
+            events: a.events,
+            parallelism: a.parallelism,
+            state_dir: &a.state_dir,
+            checkpoint_interval_ms: a.checkpoint_interval_ms,
+            resume: a.resume,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -126,7 +144,7 @@ fn config(a: &ReportArgs) -> Result<RunConfig> {
             .iter()
             .map(|s| {
                 Section::parse(s).with_context(|| {
-                    format!("--only: unknown section {s:?} (expected store, nexmark or scale)")
+                    format!("--only: unknown section {s:?} (expected store, nexmark, scale or checkpoints)")
                 })
             })
             .collect::<Result<_>>()?;
@@ -151,6 +169,11 @@ fn config(a: &ReportArgs) -> Result<RunConfig> {
     }
     if let Some(n) = a.q23_events {
         cfg.q23_events = (n > 0).then_some(n);
+    }
+    if !a.checkpoint_events.is_empty() {
+        for (_, sizes) in cfg.checkpoint_events.iter_mut() {
+            *sizes = a.checkpoint_events.iter().map(|n| *n.max(&1)).collect();
+        }
     }
     if !a.scale_mib.is_empty() {
         cfg.scale_bytes = a.scale_mib.iter().map(|m| m.max(&1) << 20).collect();

@@ -33,6 +33,12 @@ pub struct QueryRun {
     pub store_bytes_written: u64,
     pub store_bytes_read: u64,
     pub peak_rss_bytes: u64,
+    /// Milliseconds from the child's start to its first output row.
+    #[serde(default)]
+    pub first_output_ms: Option<u64>,
+    /// Every checkpoint the run completed.
+    #[serde(default)]
+    pub checkpoints: Vec<crate::checkpoints::CheckpointStat>,
 }
 
 impl QueryRun {
@@ -46,12 +52,30 @@ impl QueryRun {
     }
 }
 
-/// The child's side: runs one query and prints its report as JSON.
-pub fn run_child(query: &str, events: u64, parallelism: usize, state_dir: &Path) -> Result<()> {
+/// What the child runs.
+pub struct ChildArgs<'a> {
+    pub query: &'a str,
+    pub events: u64,
+    pub parallelism: usize,
+    pub state_dir: &'a Path,
+    /// Milliseconds between checkpoints; 0: only at the end.
+    pub checkpoint_interval_ms: u64,
+    /// Continue from the last checkpoint in `state_dir`.
+    pub resume: bool,
+}
+
+/// The child's side: runs one query and prints its report, with every
+/// checkpoint it took, as one JSON line.
+pub fn run_child(a: ChildArgs<'_>) -> Result<()> {
+    let query = a.query;
     let info = queries::info(query).with_context(|| format!("unknown query {query:?}"))?;
-    let source = EventSource::generator(GeneratorConfig::default(), events)?;
-    let mut options = RunOptions::new(state_dir);
-    options.parallelism = parallelism;
+    let source = EventSource::generator(GeneratorConfig::default(), a.events)?;
+    let mut options = RunOptions::new(a.state_dir);
+    options.parallelism = a.parallelism;
+    options.checkpoint_interval = (a.checkpoint_interval_ms > 0)
+        .then(|| std::time::Duration::from_millis(a.checkpoint_interval_ms));
+    options.resume = a.resume;
+    let parallelism = a.parallelism;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(parallelism.max(2))
         .enable_all()
@@ -63,7 +87,21 @@ pub fn run_child(query: &str, events: u64, parallelism: usize, state_dir: &Path)
         Arc::new(AtomicU64::new(0)),
     ))?;
     // The runner's peak RSS is this process's own (VmHWM).
-    let report = run.report;
+    let mut report = serde_json::to_value(&run.report)?;
+    let checkpoints: Vec<crate::checkpoints::CheckpointStat> = run
+        .checkpoints
+        .iter()
+        .map(|c| crate::checkpoints::CheckpointStat {
+            epoch: c.epoch.0,
+            duration_ms: c.stats.duration_ms,
+            commit_ms: c.stats.commit_ms,
+            dirty_bytes: c.stats.dirty_bytes,
+            bytes_written: c.stats.bytes_written,
+            files_added: c.stats.files_added,
+            finished: c.finished,
+        })
+        .collect();
+    report["checkpoints"] = serde_json::to_value(checkpoints)?;
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
 }

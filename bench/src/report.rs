@@ -168,13 +168,14 @@ pub fn markdown(r: &Results) -> String {
         s,
         "- Raw numbers: `results.json` (every sample of every round). Charts: SVG files beside this report.\n"
     );
-    let _ = writeln!(s, "Sections: [State store vs RocksDB and SlateDB](#state-store-vs-rocksdb-and-slatedb) · [Goals](#goals) · [Nexmark](#nexmark) · [Resource use](#resource-use) · [Store cost vs state size](#store-cost-vs-state-size) · [Micro-benchmarks](#micro-benchmarks)\n");
+    let _ = writeln!(s, "Sections: [State store vs RocksDB and SlateDB](#state-store-vs-rocksdb-and-slatedb) · [Goals](#goals) · [Nexmark](#nexmark) · [Resource use](#resource-use) · [Store cost vs state size](#store-cost-vs-state-size) · [Checkpoints and recovery](#checkpoints-and-recovery) · [Micro-benchmarks](#micro-benchmarks)\n");
 
     store_section(r, &mut s);
     goals_section(r, &mut s);
     nexmark_section(r, &mut s);
     resource_section(r, &mut s);
     scale_section(r, &mut s);
+    checkpoint_section(r, &mut s);
     micro_section(&mut s);
     notes_section(r, &mut s);
     s
@@ -482,6 +483,88 @@ fn scale_section(r: &Results, s: &mut String) {
         );
     }
     let _ = writeln!(s, "\n![store cost vs state size]({SCALE_CHART})\n");
+}
+
+fn checkpoint_section(r: &Results, s: &mut String) {
+    use crate::checkpoints::Recovery;
+    let _ = writeln!(s, "## Checkpoints and recovery\n");
+    if !r.config.wants(Section::Checkpoints) {
+        return not_run(s, "checkpoints");
+    }
+    let c = &r.checkpoints;
+    let _ = writeln!(s, "q9 and q20 on generated events at growing counts, parallelism {}, a checkpoint every second, state in a store on a local directory. Duration = barrier injected at the sources to the checkpoint's manifest durable; dirty = bytes the operators shipped for it; written = bytes the store wrote for it (its new files and the manifest); state = the store's files after the run. Recovery: the same run killed with SIGKILL after 60% of its time (once it has a checkpoint), then `--resume`: time from the resumed process's start (the kernel's record of it) to its first output row.\n", r.config.parallelism);
+    let _ = writeln!(s, "| query | events | state (MB) | checkpoints | p50 (ms) | p99 (ms) | max (ms) | dirty / checkpoint (MB) | written / checkpoint (MB) | written / dirty | killed at (s) | resumed from | first output after resume (ms) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for p in &c.sizes {
+        let (killed, from, first) = match &p.recovery {
+            Recovery::Measured {
+                killed_after_s,
+                from_epoch,
+                first_output_ms,
+                ..
+            } => (
+                format!("{killed_after_s:.1}"),
+                format!("checkpoint {from_epoch}"),
+                first_output_ms.map_or("no output".into(), |m| m.to_string()),
+            ),
+            Recovery::NotMeasured(why) => ("—".into(), "—".into(), why.clone()),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {killed} | {from} | {first} |",
+            p.query,
+            p.events,
+            mb(p.state_bytes),
+            p.checkpoints,
+            p.p50_ms,
+            p.p99_ms,
+            p.max_ms,
+            mb(p.dirty_bytes_mean),
+            mb(p.written_bytes_mean),
+            p.written_bytes_mean as f64 / p.dirty_bytes_mean.max(1) as f64
+        );
+    }
+    // Growth between the smallest and largest size of each query.
+    for q in ["q9", "q20"] {
+        let pts: Vec<_> = c.sizes.iter().filter(|p| p.query == q).collect();
+        if let (Some(a), Some(b)) = (pts.first(), pts.last()) {
+            if a.events < b.events {
+                let first = |p: &crate::checkpoints::SizePoint| match p.recovery {
+                    Recovery::Measured {
+                        first_output_ms: Some(m),
+                        ..
+                    } => Some(m as f64),
+                    _ => None,
+                };
+                let _ = writeln!(
+                    s,
+                    "\n{q}: state ×{:.1} from {} to {} events; p99 checkpoint ×{:.2}; recovery ×{}.",
+                    b.state_bytes as f64 / a.state_bytes.max(1) as f64,
+                    a.events,
+                    b.events,
+                    b.p99_ms as f64 / a.p99_ms.max(1) as f64,
+                    match (first(a), first(b)) {
+                        (Some(x), Some(y)) => format!("{:.2}", y / x.max(1.0)),
+                        _ => "— (not measured at both sizes)".into(),
+                    }
+                );
+            }
+        }
+    }
+    let _ = writeln!(s, "\nWhat 1 s checkpoints cost: every query with a checkpoint each second and with one only at the end, one run each, back to back (order alternating by query), events per CPU second.\n");
+    let _ = writeln!(s, "| query | events | checkpoints | 1 s checkpoints | end only | cost |\n|---|---:|---:|---:|---:|---:|");
+    for p in &c.intervals {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {}/s | {}/s | {:+.1}% |",
+            p.query,
+            p.events,
+            p.checkpoints,
+            si(p.every_second),
+            si(p.end_only),
+            100.0 * p.cost()
+        );
+    }
+    let _ = writeln!(s);
 }
 
 fn micro_section(s: &mut String) {

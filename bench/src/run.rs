@@ -61,6 +61,7 @@ pub struct Results {
     pub nexmark: Vec<QueryRun>,
     pub nexmark_skipped: Vec<(&'static str, String)>,
     pub scale: Vec<ScalePoint>,
+    pub checkpoints: crate::checkpoints::CheckpointResults,
     /// Notes given on the command line (`--note`).
     pub notes: Vec<String>,
 }
@@ -94,6 +95,7 @@ pub fn run(
         nexmark: Vec::new(),
         nexmark_skipped: Vec::new(),
         scale: Vec::new(),
+        checkpoints: Default::default(),
         notes: Vec::new(),
     };
     if cfg.wants(Section::Store) {
@@ -127,6 +129,11 @@ pub fn run(
             r.scale
                 .push(rt.block_on(scale::measure(cfg, bytes, &dir, progress))?);
         }
+    }
+    if cfg.wants(Section::Checkpoints) {
+        let dir = scratch.join("checkpoints");
+        std::fs::create_dir_all(&dir)?;
+        r.checkpoints = crate::checkpoints::run_all(exe, cfg, &dir, progress)?;
     }
     Ok(r)
 }

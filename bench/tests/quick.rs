@@ -30,6 +30,9 @@ fn tiny_report_writes_markdown_json_and_charts() {
         "| q23 | — |",
         "## Resource use",
         "## Store cost vs state size",
+        "## Checkpoints and recovery",
+        "| q9 | 2000 |",
+        "What 1 s checkpoints cost",
         "## Micro-benchmarks",
         "RocksDB**: not compiled in",
     ] {
@@ -43,6 +46,10 @@ fn tiny_report_writes_markdown_json_and_charts() {
     assert_eq!(json["nexmark"].as_array().unwrap().len(), 23);
     assert!(json["nexmark"][0]["peak_rss_bytes"].as_u64().unwrap() > 0);
     assert_eq!(json["scale"].as_array().unwrap().len(), 2);
+    let cps = &json["checkpoints"];
+    assert_eq!(cps["sizes"].as_array().unwrap().len(), 2, "{cps}");
+    assert_eq!(cps["intervals"].as_array().unwrap().len(), 23, "{cps}");
+    assert!(cps["intervals"][0]["end_only"].as_f64().unwrap() > 0.0);
 
     for chart in [
         "store_comparison.svg",

@@ -359,6 +359,16 @@ fn run(args: RunArgs) -> Result<(), Error> {
         println!("{text}");
     } else {
         println!("{}", report::table(&reports));
+        if options.resume || options.from_savepoint.is_some() {
+            for r in &reports {
+                if let Some(ms) = r.first_output_ms {
+                    println!(
+                        "{}: first new output {ms} ms after the process started",
+                        r.query
+                    );
+                }
+            }
+        }
     }
     Ok(())
 }

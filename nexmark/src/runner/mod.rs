@@ -166,6 +166,9 @@ pub fn read_side_input(path: &Path) -> Result<HashMap<i64, String>> {
 pub struct QueryRun {
     pub report: QueryReport,
     pub changes: Vec<Change<Row>>,
+    /// Every checkpoint this run completed, with its statistics (the store
+    /// retains only the last few).
+    pub checkpoints: Vec<riverbed_state_store::CheckpointMeta>,
 }
 
 /// Runs `query` over `source`, updating `progress` with events read.
@@ -371,8 +374,15 @@ async fn execute(
             store_bytes_written: metrics.flush_bytes + metrics.compaction_write_bytes,
             store_bytes_read: metrics.compaction_read_bytes,
             peak_rss_bytes: report::peak_rss(),
+            first_output_ms: counts
+                .first_output
+                .get()
+                .copied()
+                .flatten()
+                .map(|d| d.as_millis() as u64),
         },
         changes,
+        checkpoints: job.checkpoints,
     })
 }
 

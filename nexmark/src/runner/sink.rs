@@ -44,6 +44,9 @@ pub struct RowCounts {
     /// Rows of the final table: inserts and update-afters add one,
     /// update-befores and deletes take one away.
     pub net: AtomicI64,
+    /// The process's age when the first row came: see
+    /// [`super::report::QueryReport::first_output_ms`].
+    pub first_output: std::sync::OnceLock<Option<std::time::Duration>>,
 }
 
 impl RowCounts {
@@ -59,6 +62,9 @@ impl RowCounts {
         }
         self.changes.fetch_add(changes, Ordering::Relaxed);
         self.net.fetch_add(net, Ordering::Relaxed);
+        if changes > 0 && self.first_output.get().is_none() {
+            let _ = self.first_output.set(super::report::process_age());
+        }
     }
 }
 
