@@ -51,10 +51,15 @@ pub struct SizePoint {
     pub p50_ms: u64,
     pub p99_ms: u64,
     pub max_ms: u64,
+    /// The store's part of the duration: sealing the epoch, writing its
+    /// files and the manifest.
+    pub commit_p99_ms: u64,
     /// Means per checkpoint.
     pub dirty_bytes_mean: u64,
     pub written_bytes_mean: u64,
     pub recovery: Recovery,
+    /// Every checkpoint of the uninterrupted run.
+    pub stats: Vec<CheckpointStat>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -221,6 +226,8 @@ pub fn size_point(
     let taken: Vec<&CheckpointStat> = run.checkpoints.iter().filter(|c| !c.finished).collect();
     let mut durations: Vec<u64> = taken.iter().map(|c| c.duration_ms).collect();
     durations.sort_unstable();
+    let mut commits: Vec<u64> = taken.iter().map(|c| c.commit_ms).collect();
+    commits.sort_unstable();
     let n = taken.len().max(1) as u64;
     let mean = |f: fn(&CheckpointStat) -> u64| taken.iter().map(|c| f(c)).sum::<u64>() / n;
     progress(&format!(
@@ -272,9 +279,11 @@ pub fn size_point(
         p50_ms: percentile(&durations, 50.0),
         p99_ms: percentile(&durations, 99.0),
         max_ms: durations.last().copied().unwrap_or(0),
+        commit_p99_ms: percentile(&commits, 99.0),
         dirty_bytes_mean: mean(|c| c.dirty_bytes),
         written_bytes_mean: mean(|c| c.bytes_written),
         recovery,
+        stats: run.checkpoints.clone(),
     })
 }
 

@@ -84,8 +84,8 @@ pub struct RunConfig {
 
 /// Events that leave about 1 GB of q9's and q20's state in the store
 /// (measured: see the report's checkpoint section for the sizes reached).
-const Q9_1GB: u64 = 20_000_000;
-const Q20_1GB: u64 = 20_000_000;
+const Q9_1GB: u64 = 36_000_000;
+const Q20_1GB: u64 = 175_000_000;
 
 const MB: u64 = 1 << 20;
 const GB: u64 = 1 << 30;

@@ -28,7 +28,6 @@ use crate::runtime::message::Msg;
 use crate::runtime::pull::{BoxPull, Transform};
 use crate::sink::{CollectHandle, Sink};
 use crate::source::{EventTime, IterReader, OpenReader, Source, SourcePull, SourceReader};
-use crate::state::KeyedState;
 use crate::time::{KeyFn, Timestamp, TimestampFn, WatermarkStrategy, MIN_WATERMARK};
 
 /// How a window operator reads time and treats late records.
@@ -437,13 +436,10 @@ impl<T, K> KeyedStream<T, K> {
 impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T, K> {
     /// Runs one instance of the operator `make` builds on each subtask, with
     /// its own keyed state table (shared by the subtasks, split by key group).
-    pub(crate) fn stateful<O: Send + 'static, V: Codec + Clone + Send + 'static>(
+    pub(crate) fn stateful<O: Send + 'static, S: crate::state::SubtaskState>(
         self,
         name: &str,
-        make: impl Fn(
-            KeyedState<V>,
-            Arc<crate::runtime::metrics::OperatorCounters>,
-        ) -> Box<dyn Operator<T, O>>,
+        make: impl Fn(S, Arc<crate::runtime::metrics::OperatorCounters>) -> Box<dyn Operator<T, O>>,
     ) -> DataStream<O> {
         let env = self.stream.env.clone();
         let counters = env.operator(name, self.stream.pulls.len());
@@ -460,20 +456,15 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
             .into_iter()
             .enumerate()
             .map(|(i, p)| {
-                let mut state = KeyedState::new(
+                let state = S::for_subtask(crate::state::SubtaskStateSpec {
                     table,
-                    name,
-                    env.backend.clone(),
-                    counters.clone(),
-                    env.config.state_cache_entries,
-                )
-                .owning(
-                    crate::runtime::exchange::key_groups_of(i, parallelism, max),
-                    !fresh,
-                );
-                if fresh {
-                    state = state.started_empty();
-                }
+                    operator: name,
+                    backend: env.backend.clone(),
+                    counters: counters.clone(),
+                    capacity: env.config.state_cache_entries,
+                    key_groups: crate::runtime::exchange::key_groups_of(i, parallelism, max),
+                    fresh,
+                });
                 let op = make(state, counters.clone());
                 Box::new(OperatorPull::new(
                     p,

@@ -293,3 +293,74 @@ fn left_outer_join_retracts_the_unmatched_row_once() {
         "the left row is still unmatched: {table:?}"
     );
 }
+
+/// A hot key with far more rows than the cache holds and than one store
+/// read returns: every row is its own store entry, read back page by page,
+/// and the join still pairs every one.
+#[test]
+fn a_hot_key_larger_than_the_cache_joins_every_row() {
+    use riverbed_compute::EmbeddedBackend;
+    use riverbed_state_store::{Options, Store};
+    use std::sync::Arc;
+
+    let left: Vec<Ev> = (0..3_000)
+        .map(|i| Ev {
+            key: if i % 10 == 0 { 2 + i % 7 } else { 1 },
+            ts: i64::from(i),
+            id: i,
+        })
+        .collect();
+    let right: Vec<Ev> = (0..3)
+        .map(|i| Ev {
+            key: 1 + i,
+            ts: 0,
+            id: 10_000 + i,
+        })
+        .collect();
+    let (l2, r2) = (left.clone(), right.clone());
+    let (got, entries) = common::runtime().block_on(async move {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            Store::open(Options::with_url(dir.path().to_str().unwrap()))
+                .await
+                .unwrap(),
+        );
+        let config = JobConfig {
+            parallelism: 1,
+            batch_size: 64,
+            checkpoint_interval: Some(std::time::Duration::from_millis(1)),
+            // At most 8 entries of a key are cached: the hot key is paged.
+            state_cache_entries: 64,
+            ..JobConfig::default()
+        };
+        let env = Env::new(config, Arc::new(EmbeddedBackend::new(store.clone()))).unwrap();
+        let l = env.source("left", 1, split(&l2)).key_by(|e: &Ev| e.key);
+        let r = env.source("right", 1, split(&r2)).key_by(|e: &Ev| e.key);
+        let handle = l.join("join", r, None).collect("sink");
+        env.execute().await.unwrap();
+        let table = store
+            .tables()
+            .into_iter()
+            .find(|(n, _)| n == "join")
+            .expect("the join's table")
+            .1;
+        let (start, end) = riverbed_compute::state::keyed::owned_range(table, (0, u16::MAX));
+        let entries = store
+            .scan(&start, Some(&end), store.committed_epoch(), usize::MAX)
+            .await
+            .unwrap()
+            .len();
+        store.close().await.unwrap();
+        (handle.take(), entries)
+    });
+    let mut want = Vec::new();
+    for l in &left {
+        for r in right.iter().filter(|r| r.key == l.key) {
+            want.push((l.clone(), r.clone()));
+        }
+    }
+    assert!(want.len() > 2_000, "the hot key dominates: {}", want.len());
+    assert_eq!(sorted(got), sorted(want));
+    // One entry per row of either side, not one value per key.
+    assert_eq!(entries, left.len() + right.len());
+}

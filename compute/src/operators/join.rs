@@ -5,7 +5,23 @@
 //! the same key groups; `connect` tags each side and merges subtask `i` of
 //! both into one input (watermark: the minimum of the two; barriers
 //! aligned), and the join runs as one keyed operator over `Side<L, R>`.
-//! Each key's rows of both sides live in one state entry.
+//!
+//! # State
+//!
+//! Every row is an entry of its own ([`EntryState`]): a key's rows are
+//! read by a prefix scan, a new row writes one entry, and a key with more
+//! rows than memory holds (a hot auction's bids) is paged from the store.
+//!
+//! ```text
+//! prefix    := table | key group | key [| window end i64 BE (window join)]
+//! key       := prefix | side u8 (0 left, 1 right) | entry key
+//! entry key := event time i64 (sign bit flipped, BE) | epoch u64 BE |
+//!              sequence in the epoch u32 BE
+//! value     := JoinRow: left row with whether it ever matched, or right row
+//! ```
+//!
+//! Entries of a side sort by event time, so the rows a watermark expires
+//! are the first ones of each side.
 //!
 //! State TTL is measured in event time (rows expire once the watermark
 //! passes their timestamp plus the TTL), so a run over the same input is
@@ -25,7 +41,7 @@ use crate::changelog::{Change, RowKind};
 use crate::codec::Codec;
 use crate::error::{Error, Result};
 use crate::runtime::metrics::OperatorCounters;
-use crate::state::KeyedState;
+use crate::state::entries::EntryState;
 use crate::stream::{DataStream, KeyedStream};
 use crate::time::{KeyFn, Timestamp, TimestampFn, MIN_WATERMARK};
 
@@ -36,15 +52,69 @@ pub enum Side<L, R> {
     Right(R),
 }
 
-/// Rows of one key: `(timestamp, row, matched)` on the left (whether the
-/// row ever met a right row: an outer join retracts its unmatched form only
-/// once, as Flink's association count does), `(timestamp, row)` on the right.
-type Rows<L, R> = (Vec<(i64, L, bool)>, Vec<(i64, R)>);
+/// One stored row. A left row remembers whether it ever met a right row:
+/// an outer join retracts its unmatched form only once, as Flink's
+/// association count does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JoinRow<L, R> {
+    Left(L, bool),
+    Right(R),
+}
+
+impl<L: Codec, R: Codec> Codec for JoinRow<L, R> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            JoinRow::Left(l, matched) => {
+                out.push(if *matched { 1 } else { 0 });
+                l.encode(out);
+            }
+            JoinRow::Right(r) => {
+                out.push(2);
+                r.encode(out);
+            }
+        }
+    }
+
+    fn decode(input: &mut &[u8]) -> Option<Self> {
+        let (&tag, rest) = input.split_first()?;
+        *input = rest;
+        match tag {
+            0 | 1 => Some(JoinRow::Left(L::decode(input)?, tag == 1)),
+            2 => Some(JoinRow::Right(R::decode(input)?)),
+            _ => None,
+        }
+    }
+}
+
+const LEFT: u8 = 0;
+const RIGHT: u8 = 1;
+/// Bytes of an entry key within its side: time, epoch, sequence.
+const ENTRY_LEN: usize = 8 + 8 + 4;
+
+/// The part of an entry key up to its time: a bound for "rows older than
+/// `ts`".
+fn time_bound(ts: Timestamp) -> [u8; 8] {
+    ((ts as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// The event time in an entry key.
+fn time_of(entry: &[u8]) -> Option<Timestamp> {
+    let t: [u8; 8] = entry.get(..8)?.try_into().ok()?;
+    Some((u64::from_be_bytes(t) ^ (1 << 63)) as i64)
+}
+
+/// The entries of one side of a key: the key's prefix and the side byte.
+fn side_prefix(prefix: &[u8], side: u8) -> Bytes {
+    let mut p = Vec::with_capacity(prefix.len() + 1);
+    p.extend_from_slice(prefix);
+    p.push(side);
+    Bytes::from(p)
+}
 
 struct Common<L, R, K> {
     key_fn: KeyFn<Side<L, R>, K>,
     timestamp: Option<TimestampFn<Side<L, R>>>,
-    state: KeyedState<Rows<L, R>>,
+    state: EntryState<JoinRow<L, R>>,
     max_parallelism: u16,
     counters: Arc<OperatorCounters>,
     watermark: Timestamp,
@@ -52,6 +122,10 @@ struct Common<L, R, K> {
     timers: BTreeMap<(Timestamp, Bytes), ()>,
     /// Whether the timers of a restored subtask were read back from state.
     timers_restored: bool,
+    /// Rows added in `seq_epoch` so far: with the epoch, it makes entry
+    /// keys unique (a restored run starts in a later epoch).
+    seq: u32,
+    seq_epoch: Epoch,
 }
 
 impl<L, R, K> Common<L, R, K>
@@ -60,47 +134,126 @@ where
     R: Codec + Clone + Send + 'static,
     K: Codec + Send + Sync + 'static,
 {
-    fn keys(&self, batch: &[Side<L, R>]) -> Vec<Bytes> {
-        batch
-            .iter()
-            .map(|s| {
-                self.state
-                    .key_of(&(self.key_fn)(s), self.max_parallelism, &[])
-            })
-            .collect()
+    fn prefix(&self, s: &Side<L, R>, suffix: &[u8]) -> Bytes {
+        self.state
+            .prefix_of(&(self.key_fn)(s), self.max_parallelism, suffix)
     }
 
     fn ts(&self, s: &Side<L, R>) -> Timestamp {
         self.timestamp.as_ref().map_or(0, |f| f(s))
     }
 
+    /// A fresh entry key for a row at `ts`, written in `epoch`.
+    fn entry_key(&mut self, ts: Timestamp, epoch: Epoch) -> [u8; ENTRY_LEN] {
+        if epoch != self.seq_epoch {
+            self.seq_epoch = epoch;
+            self.seq = 0;
+        }
+        let mut k = [0u8; ENTRY_LEN];
+        k[..8].copy_from_slice(&time_bound(ts));
+        k[8..16].copy_from_slice(&epoch.0.to_be_bytes());
+        k[16..].copy_from_slice(&self.seq.to_be_bytes());
+        self.seq = self.seq.wrapping_add(1);
+        k
+    }
+
+    /// The left rows under `lefts` (a key's left side): `(entry key, row,
+    /// whether it ever matched)`, oldest first.
+    ///
+    /// Rows are collected rather than handed to a callback: a callback
+    /// borrowing the caller's rows across the store read would need them to
+    /// be `Sync`.
+    async fn lefts(&mut self, lefts: &Bytes, epoch: Epoch) -> Result<Vec<(Vec<u8>, L, bool)>> {
+        let mut rows = Vec::new();
+        self.state
+            .for_each(lefts, epoch, |entry, row| {
+                if let JoinRow::Left(l, matched) = row {
+                    rows.push((entry.to_vec(), l.clone(), *matched));
+                }
+                true
+            })
+            .await?;
+        Ok(rows)
+    }
+
+    /// The right rows under `rights` with their entry keys, oldest first.
+    async fn rights_with_entries(
+        &mut self,
+        rights: &Bytes,
+        epoch: Epoch,
+    ) -> Result<Vec<(Vec<u8>, R)>> {
+        let mut rows = Vec::new();
+        self.state
+            .for_each(rights, epoch, |entry, row| {
+                if let JoinRow::Right(r) = row {
+                    rows.push((entry.to_vec(), r.clone()));
+                }
+                true
+            })
+            .await?;
+        Ok(rows)
+    }
+
+    /// The right rows under `rights` with their event times, oldest first.
+    async fn rights(&mut self, rights: &Bytes, epoch: Epoch) -> Result<Vec<(Timestamp, R)>> {
+        let rows = self.rights_with_entries(rights, epoch).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(e, r)| (time_of(&e).unwrap_or(Timestamp::MIN), r))
+            .collect())
+    }
+
+    /// Adds `row` of `side` under `prefix`.
+    fn add(&mut self, prefix: &[u8], side: u8, ts: Timestamp, epoch: Epoch, row: JoinRow<L, R>) {
+        let entry = self.entry_key(ts, epoch);
+        let p = side_prefix(prefix, side);
+        self.state.put(&p, &entry, row);
+    }
+
     /// After a restore, re-arms from the rows in state what lives only in
-    /// memory: `timer` gives the time a key's rows next need attention
-    /// (`None`: never) and `arm` records it.
+    /// memory: `arm(self, prefix, side, time)` sees the oldest row of each
+    /// side of each key.
     async fn restore_timers(
         &mut self,
         epoch: Epoch,
-        mut arm: impl FnMut(&mut Self, Bytes, &Rows<L, R>),
+        mut arm: impl FnMut(&mut Self, Bytes, u8, Timestamp),
     ) -> Result<()> {
         if std::mem::replace(&mut self.timers_restored, true) || !self.state.restored() {
             return Ok(());
         }
-        for (sk, rows) in self.state.scan_owned_values(epoch).await? {
-            arm(self, sk, &rows);
+        let bad = || Error::StateDecode {
+            operator: "join".into(),
+            reason: "a join state key shorter than its layout".into(),
+        };
+        let mut last: Option<(Bytes, u8)> = None;
+        for (k, _) in self.state.scan_owned(epoch).await? {
+            // prefix | side | entry key
+            let at = k
+                .len()
+                .checked_sub(ENTRY_LEN + 1)
+                .filter(|a| *a >= KEY_PREFIX_LEN)
+                .ok_or_else(bad)?;
+            let (prefix, side, entry) = (k.slice(..at), k[at], &k[at + 1..]);
+            // Entries of a side sort by time: its first is its oldest.
+            if last
+                .as_ref()
+                .is_some_and(|(p, s)| *p == prefix && *s == side)
+            {
+                continue;
+            }
+            let ts = time_of(entry).ok_or_else(bad)?;
+            last = Some((prefix.clone(), side));
+            arm(self, prefix, side, ts);
         }
         Ok(())
     }
 
-    /// Re-arms the expiry timers of a restored subtask, `next` as in [`Common::expire`].
-    async fn restore_expiry(
-        &mut self,
-        epoch: Epoch,
-        next: impl Fn(&Rows<L, R>) -> Option<Timestamp>,
-    ) -> Result<()> {
-        self.restore_timers(epoch, |c, sk, rows| {
-            if let Some(t) = next(rows) {
-                c.timers.insert((t, sk), ());
-            }
+    /// Re-arms the expiry timers of a restored subtask; `offsets` are as in
+    /// [`Common::expire`].
+    async fn restore_expiry(&mut self, epoch: Epoch, offsets: [i64; 2]) -> Result<()> {
+        self.restore_timers(epoch, |c, prefix, side, ts| {
+            let t = ts.saturating_add(offsets[usize::from(side)]);
+            c.timers.insert((t, prefix), ());
         })
         .await
     }
@@ -120,43 +273,42 @@ where
         keys
     }
 
-    /// Drops rows `keep` rejects from the due keys, re-arming timers for the rest.
-    async fn expire(
-        &mut self,
-        wm: Timestamp,
-        epoch: Epoch,
-        keep_left: impl Fn(i64, Timestamp) -> bool,
-        keep_right: impl Fn(i64, Timestamp) -> bool,
-        next_timer: impl Fn(&Rows<L, R>) -> Option<Timestamp>,
-    ) -> Result<()> {
+    /// Drops the rows of the due keys whose time plus their side's offset
+    /// (`offsets[side]`) the watermark has passed, and re-arms a timer at
+    /// the next row to expire.
+    async fn expire(&mut self, wm: Timestamp, epoch: Epoch, offsets: [i64; 2]) -> Result<()> {
         let keys = self.due(wm);
-        if keys.is_empty() {
-            return Ok(());
-        }
-        self.state.load(&keys, epoch).await?;
         let wm = self.watermark;
         for k in keys {
-            let Some(rows) = self.state.get(&k).cloned() else {
-                continue;
-            };
-            let left: Vec<_> = rows
-                .0
-                .into_iter()
-                .filter(|(t, _, _)| keep_left(*t, wm))
-                .collect();
-            let right: Vec<_> = rows
-                .1
-                .into_iter()
-                .filter(|(t, _)| keep_right(*t, wm))
-                .collect();
-            if left.is_empty() && right.is_empty() {
-                self.state.delete(k);
-            } else {
-                let rows = (left, right);
-                if let Some(t) = next_timer(&rows) {
-                    self.timers.insert((t, k.clone()), ());
+            let mut next: Option<Timestamp> = None;
+            for side in [LEFT, RIGHT] {
+                let off = offsets[usize::from(side)];
+                let p = side_prefix(&k, side);
+                // A row stays while time + offset >= watermark.
+                let below = time_bound(wm.saturating_sub(off));
+                let mut gone: Vec<Vec<u8>> = Vec::new();
+                let mut first_kept: Option<Timestamp> = None;
+                self.state
+                    .for_each(&p, epoch, |entry, _| {
+                        if entry < &below[..] {
+                            gone.push(entry.to_vec());
+                            true
+                        } else {
+                            first_kept = time_of(entry);
+                            false
+                        }
+                    })
+                    .await?;
+                for e in gone {
+                    self.state.delete(&p, &e);
                 }
-                self.state.put(k, rows);
+                if let Some(t) = first_kept {
+                    let t = t.saturating_add(off);
+                    next = Some(next.map_or(t, |n| n.min(t)));
+                }
+            }
+            if let Some(t) = next {
+                self.timers.insert((t, k), ());
             }
         }
         self.state.shrink(epoch).await
@@ -184,9 +336,8 @@ where
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             self.restore_timers(epoch).await?;
-            let keys = self.c.keys(&batch);
-            self.c.state.load(&keys, epoch).await?;
-            for (rec, k) in batch.into_iter().zip(keys) {
+            let outer = self.outer;
+            for rec in batch {
                 let ts = self.c.ts(&rec);
                 if self
                     .ttl
@@ -195,42 +346,41 @@ where
                     OperatorCounters::add(&self.c.counters.late_records, 1);
                     continue;
                 }
-                let mut rows = self.c.state.get(&k).cloned().unwrap_or_default();
+                let k = self.c.prefix(&rec, &[]);
                 match rec {
                     Side::Left(l) => {
-                        if rows.1.is_empty() {
-                            if self.outer {
-                                out.push(insert((l.clone(), None)));
-                            }
-                        } else {
-                            for (_, r) in &rows.1 {
-                                out.push(insert((l.clone(), Some(r.clone()))));
-                            }
+                        let rights = side_prefix(&k, RIGHT);
+                        let partners = self.c.rights(&rights, epoch).await?;
+                        for (_, r) in &partners {
+                            out.push(insert((l.clone(), Some(r.clone()))));
                         }
-                        let matched = !rows.1.is_empty();
-                        rows.0.push((ts, l, matched));
+                        let matched = !partners.is_empty();
+                        if !matched && outer {
+                            out.push(insert((l.clone(), None)));
+                        }
+                        self.c.add(&k, LEFT, ts, epoch, JoinRow::Left(l, matched));
                     }
                     Side::Right(r) => {
-                        for (_, l, matched) in rows.0.iter_mut() {
-                            if self.outer && !*matched {
+                        let lefts = side_prefix(&k, LEFT);
+                        for (entry, l, matched) in self.c.lefts(&lefts, epoch).await? {
+                            if outer && !matched {
                                 // The left row stops being unmatched.
                                 out.push(Change {
                                     kind: RowKind::Delete,
                                     row: (l.clone(), None),
                                 });
+                                self.c
+                                    .state
+                                    .put(&lefts, &entry, JoinRow::Left(l.clone(), true));
                             }
-                            *matched = true;
-                            out.push(insert((l.clone(), Some(r.clone()))));
+                            out.push(insert((l, Some(r.clone()))));
                         }
-                        rows.1.push((ts, r));
+                        self.c.add(&k, RIGHT, ts, epoch, JoinRow::Right(r));
                     }
                 }
                 if let Some(ttl) = self.ttl {
-                    self.c
-                        .timers
-                        .insert((ts.saturating_add(ttl), k.clone()), ());
+                    self.c.timers.insert((ts.saturating_add(ttl), k), ());
                 }
-                self.c.state.put(k, rows);
             }
             self.c.state.shrink(epoch).await
         })
@@ -248,8 +398,7 @@ where
                 self.c.watermark = self.c.watermark.max(wm);
                 return Ok(());
             };
-            let live = move |t: i64, wm: Timestamp| t.saturating_add(ttl) >= wm;
-            self.c.expire(wm, epoch, live, live, ttl_expiry(ttl)).await
+            self.c.expire(wm, epoch, [ttl, ttl]).await
         })
     }
 
@@ -267,21 +416,9 @@ where
     /// Without a TTL nothing expires, so there are no timers to restore.
     async fn restore_timers(&mut self, epoch: Epoch) -> Result<()> {
         match self.ttl {
-            Some(ttl) => self.c.restore_expiry(epoch, ttl_expiry(ttl)).await,
+            Some(ttl) => self.c.restore_expiry(epoch, [ttl, ttl]).await,
             None => Ok(()),
         }
-    }
-}
-
-/// When a key's oldest row outlives the TTL.
-fn ttl_expiry<L, R>(ttl: i64) -> impl Fn(&Rows<L, R>) -> Option<Timestamp> + Copy {
-    move |rows: &Rows<L, R>| {
-        rows.0
-            .iter()
-            .map(|r| r.0)
-            .chain(rows.1.iter().map(|r| r.0))
-            .min()
-            .map(|t| t.saturating_add(ttl))
     }
 }
 
@@ -299,6 +436,16 @@ pub struct IntervalJoin<L, R, K> {
     upper: i64,
 }
 
+impl<L, R, K> IntervalJoin<L, R, K> {
+    /// How long past its time each side's row can still meet a partner: a
+    /// left row meets right rows up to `ts + upper`; a right row meets left
+    /// rows down to `ts - upper`, which arrive only while `ts - lower` is
+    /// above the watermark.
+    fn offsets(&self) -> [i64; 2] {
+        [self.upper.max(0), -self.lower.min(0)]
+    }
+}
+
 impl<L, R, K> Operator<Side<L, R>, (L, R)> for IntervalJoin<L, R, K>
 where
     L: Codec + Clone + Send + 'static,
@@ -312,42 +459,43 @@ where
         out: &'a mut Vec<(L, R)>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            self.c
-                .restore_expiry(epoch, interval_expiry(self.lower, self.upper))
-                .await?;
-            let keys = self.c.keys(&batch);
-            self.c.state.load(&keys, epoch).await?;
+            let offsets = self.offsets();
+            self.c.restore_expiry(epoch, offsets).await?;
             let (lower, upper) = (self.lower, self.upper);
-            for (rec, k) in batch.into_iter().zip(keys) {
+            for rec in batch {
                 let ts = self.c.ts(&rec);
                 if ts <= self.c.watermark {
                     // As in Flink, a record behind the watermark may miss partners already dropped.
                     OperatorCounters::add(&self.c.counters.late_records, 1);
                     continue;
                 }
-                let mut rows = self.c.state.get(&k).cloned().unwrap_or_default();
+                let k = self.c.prefix(&rec, &[]);
                 let cleanup = match rec {
                     Side::Left(l) => {
-                        for (rt, r) in &rows.1 {
-                            if ts + lower <= *rt && *rt <= ts + upper {
-                                out.push((l.clone(), r.clone()));
+                        // Right rows in [ts + lower, ts + upper].
+                        let (lo, hi) = (ts.saturating_add(lower), ts.saturating_add(upper));
+                        for (rt, r) in self.c.rights(&side_prefix(&k, RIGHT), epoch).await? {
+                            if lo <= rt && rt <= hi {
+                                out.push((l.clone(), r));
                             }
                         }
-                        rows.0.push((ts, l, true));
-                        ts.saturating_add(upper.max(0))
+                        self.c.add(&k, LEFT, ts, epoch, JoinRow::Left(l, true));
+                        ts.saturating_add(offsets[0])
                     }
                     Side::Right(r) => {
-                        for (lt, l, _) in &rows.0 {
-                            if lt + lower <= ts && ts <= lt + upper {
-                                out.push((l.clone(), r.clone()));
+                        // Left rows in [ts - upper, ts - lower].
+                        let (lo, hi) = (ts.saturating_sub(upper), ts.saturating_sub(lower));
+                        for (entry, l, _) in self.c.lefts(&side_prefix(&k, LEFT), epoch).await? {
+                            let lt = time_of(&entry).unwrap_or(Timestamp::MIN);
+                            if lo <= lt && lt <= hi {
+                                out.push((l, r.clone()));
                             }
                         }
-                        rows.1.push((ts, r));
-                        ts.saturating_sub(lower.min(0))
+                        self.c.add(&k, RIGHT, ts, epoch, JoinRow::Right(r));
+                        ts.saturating_add(offsets[1])
                     }
                 };
-                self.c.timers.insert((cleanup, k.clone()), ());
-                self.c.state.put(k, rows);
+                self.c.timers.insert((cleanup, k), ());
             }
             self.c.state.shrink(epoch).await
         })
@@ -360,15 +508,9 @@ where
         _out: &'a mut Vec<(L, R)>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let (lower, upper) = (self.lower, self.upper);
-            // A left row can still meet right rows up to ts + upper; a right
-            // row can still meet left rows down to ts - upper.. i.e. left rows
-            // with lt >= ts - upper, which arrive only while ts - lower > wm.
-            let keep_left = move |t: i64, wm: Timestamp| t.saturating_add(upper.max(0)) > wm;
-            let keep_right = move |t: i64, wm: Timestamp| t.saturating_sub(lower.min(0)) > wm;
-            let next = interval_expiry(lower, upper);
-            self.c.restore_expiry(epoch, next).await?;
-            self.c.expire(wm, epoch, keep_left, keep_right, next).await
+            let offsets = self.offsets();
+            self.c.restore_expiry(epoch, offsets).await?;
+            self.c.expire(wm, epoch, offsets).await
         })
     }
 
@@ -377,24 +519,12 @@ where
     }
 }
 
-/// When the first of a key's rows can no longer meet a partner.
-fn interval_expiry<L, R>(
-    lower: i64,
-    upper: i64,
-) -> impl Fn(&Rows<L, R>) -> Option<Timestamp> + Copy {
-    move |rows: &Rows<L, R>| {
-        let l = rows.0.iter().map(|r| r.0.saturating_add(upper.max(0)));
-        let r = rows.1.iter().map(|r| r.0.saturating_sub(lower.min(0)));
-        l.chain(r).min()
-    }
-}
-
 /// Window join: pairs of rows of one key in the same window, emitted when
 /// the window fires.
 pub struct WindowJoin<L, R, K> {
     c: Common<L, R, K>,
     windows: Windows,
-    /// `(window end, state key) -> window start`.
+    /// `(window end, key's prefix) -> window start`.
     pending: BTreeMap<(Timestamp, Bytes), Timestamp>,
 }
 
@@ -412,14 +542,12 @@ where
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             self.restore_pending(epoch).await?;
-            let mut assigned = Vec::new();
-            for (i, rec) in batch.iter().enumerate() {
-                let ts = self.c.ts(rec);
+            for rec in batch {
+                let ts = self.c.ts(&rec);
                 if ts > Timestamp::MAX - 2 * self.windows.size {
                     OperatorCounters::add(&self.c.counters.late_records, 1);
                     continue;
                 }
-                let key = (self.c.key_fn)(rec);
                 let mut any = false;
                 for start in self.windows.starts(ts) {
                     let end = start + self.windows.size;
@@ -427,27 +555,17 @@ where
                         continue;
                     }
                     any = true;
-                    let sk = self
-                        .c
-                        .state
-                        .key_of(&key, self.c.max_parallelism, &end.to_be_bytes());
-                    assigned.push((i, sk, start, end, ts));
+                    let k = self.c.prefix(&rec, &end.to_be_bytes());
+                    let (side, row) = match &rec {
+                        Side::Left(l) => (LEFT, JoinRow::Left(l.clone(), true)),
+                        Side::Right(r) => (RIGHT, JoinRow::Right(r.clone())),
+                    };
+                    self.c.add(&k, side, ts, epoch, row);
+                    self.pending.insert((end, k), start);
                 }
                 if !any {
                     OperatorCounters::add(&self.c.counters.late_records, 1);
                 }
-            }
-            let sks: Vec<Bytes> = assigned.iter().map(|a| a.1.clone()).collect();
-            self.c.state.load(&sks, epoch).await?;
-            for (i, sk, start, end, ts) in assigned {
-                let rec = batch[i].clone();
-                self.c
-                    .state
-                    .update(&sk, Default::default, |rows| match rec {
-                        Side::Left(l) => rows.0.push((ts, l, true)),
-                        Side::Right(r) => rows.1.push((ts, r)),
-                    });
-                self.pending.insert((end, sk), start);
             }
             self.c.state.shrink(epoch).await
         })
@@ -462,28 +580,26 @@ where
         Box::pin(async move {
             self.restore_pending(epoch).await?;
             self.c.watermark = self.c.watermark.max(wm);
-            let mut due = Vec::new();
             while let Some(e) = self.pending.first_entry() {
                 if e.key().0 - 1 > self.c.watermark {
                     break;
                 }
-                let ((_, sk), start) = e.remove_entry();
-                due.push((sk, start));
-            }
-            if due.is_empty() {
-                return Ok(());
-            }
-            let sks: Vec<Bytes> = due.iter().map(|d| d.0.clone()).collect();
-            self.c.state.load(&sks, epoch).await?;
-            for (sk, start) in due {
-                if let Some((ls, rs)) = self.c.state.get(&sk) {
-                    for (_, l, _) in ls {
-                        for (_, r) in rs {
-                            out.push((start, l.clone(), r.clone()));
-                        }
+                let ((_, k), start) = e.remove_entry();
+                let lefts = side_prefix(&k, LEFT);
+                let ls = self.c.lefts(&lefts, epoch).await?;
+                let rights = side_prefix(&k, RIGHT);
+                let rs = self.c.rights_with_entries(&rights, epoch).await?;
+                for (_, l, _) in &ls {
+                    for (_, r) in &rs {
+                        out.push((start, l.clone(), r.clone()));
                     }
                 }
-                self.c.state.delete(sk);
+                for (e, _, _) in &ls {
+                    self.c.state.delete(&lefts, e);
+                }
+                for (e, _) in &rs {
+                    self.c.state.delete(&rights, e);
+                }
             }
             self.c.state.shrink(epoch).await
         })
@@ -501,17 +617,17 @@ where
     K: Codec + Send + Sync + 'static,
 {
     /// After a restore, the pending windows are the keys in state: each
-    /// state key ends in its window's end.
+    /// key's prefix ends in its window's end.
     async fn restore_pending(&mut self, epoch: Epoch) -> Result<()> {
         let size = self.windows.size;
         let mut pending = std::mem::take(&mut self.pending);
         let mut bad = false;
         self.c
-            .restore_timers(epoch, |_, sk, _| {
-                match sk.len().checked_sub(8).and_then(|at| sk.get(at..)) {
-                    Some(end) if sk.len() >= KEY_PREFIX_LEN + 8 => {
+            .restore_timers(epoch, |_, prefix, _, _| {
+                match prefix.len().checked_sub(8).and_then(|at| prefix.get(at..)) {
+                    Some(end) if prefix.len() >= KEY_PREFIX_LEN + 8 => {
                         let end = Timestamp::from_be_bytes(end.try_into().expect("8 bytes"));
-                        pending.insert((end, sk), end - size);
+                        pending.insert((end, prefix), end - size);
                     }
                     _ => bad = true,
                 }
@@ -590,6 +706,8 @@ where
                 watermark: MIN_WATERMARK,
                 timers: BTreeMap::new(),
                 timers_restored: false,
+                seq: 0,
+                seq_epoch: Epoch(0),
             })
         })
     }

@@ -29,6 +29,15 @@ pub trait StateBackend: Send + Sync + 'static {
         end: &'a [u8],
         epoch: Epoch,
     ) -> BoxFuture<'a, Result<Vec<(Bytes, Bytes)>>>;
+    /// The first `limit` entries with a key in `[start, end)` as of
+    /// `epoch`, in key order: one page of a prefix scan.
+    fn scan_page<'a>(
+        &'a self,
+        start: &'a [u8],
+        end: &'a [u8],
+        epoch: Epoch,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<(Bytes, Bytes)>>>;
     /// Makes `epoch` durable once every subtask has passed its barrier.
     fn commit(&self, epoch: Epoch) -> BoxFuture<'_, Result<()>>;
     /// Commits `epoch` as a checkpoint with `meta`; returns what the store
@@ -82,6 +91,16 @@ impl StateBackend for EmbeddedBackend {
         epoch: Epoch,
     ) -> BoxFuture<'a, Result<Vec<(Bytes, Bytes)>>> {
         Box::pin(async move { Ok(self.store.scan(start, Some(end), epoch, usize::MAX).await?) })
+    }
+
+    fn scan_page<'a>(
+        &'a self,
+        start: &'a [u8],
+        end: &'a [u8],
+        epoch: Epoch,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<(Bytes, Bytes)>>> {
+        Box::pin(async move { Ok(self.store.scan(start, Some(end), epoch, limit).await?) })
     }
 
     fn commit(&self, epoch: Epoch) -> BoxFuture<'_, Result<()>> {

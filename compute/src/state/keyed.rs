@@ -21,6 +21,24 @@ use crate::codec::Codec;
 use crate::error::{Error, Result};
 use crate::runtime::metrics::OperatorCounters;
 
+/// The store key of `key` in `table`: `table | key group | key | suffix`,
+/// the key group from the key's encoding alone.
+pub fn state_key_of<K: Codec>(
+    table: TableId,
+    key: &K,
+    max_parallelism: u16,
+    suffix: &[u8],
+) -> Bytes {
+    // Encoded once, after room for the prefix: one allocation per key.
+    let mut buf = Vec::with_capacity(KEY_PREFIX_LEN + 16 + suffix.len());
+    buf.resize(KEY_PREFIX_LEN, 0);
+    key.encode(&mut buf);
+    let kg = crate::runtime::exchange::key_group_of(&buf[KEY_PREFIX_LEN..], max_parallelism);
+    buf[..KEY_PREFIX_LEN].copy_from_slice(&key_prefix(table, KeyGroup(kg)));
+    buf.extend_from_slice(suffix);
+    Bytes::from(buf)
+}
+
 /// The keys of `table` in key groups `lo..=hi`: `[start, end)`.
 pub fn owned_range(table: TableId, (lo, hi): (u16, u16)) -> (Vec<u8>, Vec<u8>) {
     let start = key_prefix(table, KeyGroup(lo)).to_vec();
@@ -350,14 +368,7 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
 
     /// The store key of `key` in the key group its encoding hashes to.
     pub fn key_of<K: Codec>(&self, key: &K, max_parallelism: u16, suffix: &[u8]) -> Bytes {
-        // Encoded once, after room for the prefix: one allocation per key.
-        let mut buf = Vec::with_capacity(KEY_PREFIX_LEN + 16 + suffix.len());
-        buf.resize(KEY_PREFIX_LEN, 0);
-        key.encode(&mut buf);
-        let kg = crate::runtime::exchange::key_group_of(&buf[KEY_PREFIX_LEN..], max_parallelism);
-        buf[..KEY_PREFIX_LEN].copy_from_slice(&key_prefix(self.table, KeyGroup(kg)));
-        buf.extend_from_slice(suffix);
-        Bytes::from(buf)
+        state_key_of(self.table, key, max_parallelism, suffix)
     }
 
     pub fn put(&mut self, key: Bytes, value: V) {

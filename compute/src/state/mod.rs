@@ -1,9 +1,58 @@
-//! State for operators: the backend seam and the keyed, cached state built on it.
+//! State for operators: the backend seam and the state built on it: keyed
+//! values behind a cache (`keyed`), entries read by prefix (`entries`) and
+//! timers (`timers`).
 
 pub mod backend;
+pub mod entries;
 pub mod keyed;
 pub mod timers;
 pub mod written;
 
+use std::sync::Arc;
+
+use riverbed_state_store::TableId;
+
 pub use backend::{EmbeddedBackend, StateBackend};
+pub use entries::EntryState;
 pub use keyed::KeyedState;
+
+use crate::codec::Codec;
+use crate::runtime::metrics::OperatorCounters;
+
+/// Where one subtask's state lives, for building it.
+pub struct SubtaskStateSpec<'a> {
+    pub table: TableId,
+    pub operator: &'a str,
+    pub backend: Arc<dyn StateBackend>,
+    pub counters: Arc<OperatorCounters>,
+    /// Cache capacity in entries (`JobConfig::state_cache_entries`).
+    pub capacity: usize,
+    /// The key groups the subtask owns, first and last.
+    pub key_groups: (u16, u16),
+    /// Nothing of the job is committed: the store holds none of its state.
+    pub fresh: bool,
+}
+
+/// A kind of operator state, built once per subtask.
+pub trait SubtaskState: Sized {
+    fn for_subtask(spec: SubtaskStateSpec<'_>) -> Self;
+}
+
+impl<V: Codec + Clone + Send> SubtaskState for KeyedState<V> {
+    fn for_subtask(s: SubtaskStateSpec<'_>) -> Self {
+        let state = KeyedState::new(s.table, s.operator, s.backend, s.counters, s.capacity)
+            .owning(s.key_groups, !s.fresh);
+        if s.fresh {
+            state.started_empty()
+        } else {
+            state
+        }
+    }
+}
+
+impl<E: Codec + Clone + Send + 'static> SubtaskState for EntryState<E> {
+    fn for_subtask(s: SubtaskStateSpec<'_>) -> Self {
+        EntryState::new(s.table, s.operator, s.backend, s.counters, s.capacity)
+            .owning(s.key_groups, !s.fresh)
+    }
+}
