@@ -329,20 +329,43 @@ pub fn intervals(
     Ok(out)
 }
 
+/// Runs the section; `done_so_far` sees the results after each part (the
+/// report is rewritten then, so a run stopped midway keeps what it measured).
 pub fn run_all(
     exe: &Path,
     cfg: &RunConfig,
     scratch: &Path,
     progress: &dyn Fn(&str),
+    done_so_far: &dyn Fn(&CheckpointResults) -> Result<()>,
 ) -> Result<CheckpointResults> {
     let mut r = CheckpointResults::default();
+    // Each query's smallest size, then the throughput pairs, then the
+    // larger sizes, smallest first: the long runs come last, so a run
+    // stopped early has the rest.
+    let mut first = Vec::new();
+    let mut later = Vec::new();
     for (query, sizes) in &cfg.checkpoint_events {
-        for &events in sizes {
-            r.sizes
-                .push(size_point(exe, cfg, query, events, scratch, progress)?);
+        let mut sizes = sizes.clone();
+        sizes.sort_unstable();
+        for (i, events) in sizes.into_iter().enumerate() {
+            if i == 0 { &mut first } else { &mut later }.push((query.as_str(), events));
         }
     }
+    later.sort_by_key(|(_, events)| *events);
+    for (query, events) in first {
+        r.sizes
+            .push(size_point(exe, cfg, query, events, scratch, progress)?);
+        done_so_far(&r)?;
+    }
     r.intervals = intervals(exe, cfg, scratch, progress)?;
+    done_so_far(&r)?;
+    for (query, events) in later {
+        r.sizes
+            .push(size_point(exe, cfg, query, events, scratch, progress)?);
+        done_so_far(&r)?;
+    }
+    r.sizes
+        .sort_by(|a, b| (&a.query, a.events).cmp(&(&b.query, b.events)));
     Ok(r)
 }
 

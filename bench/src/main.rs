@@ -73,10 +73,10 @@ struct ReportArgs {
     /// Events for q23 (0 skips it); its output grows as bids × auctions.
     #[arg(long)]
     q23_events: Option<u64>,
-    /// Event counts of the checkpoint section's q9 and q20 runs,
-    /// comma-separated (each count runs both queries).
-    #[arg(long, value_delimiter = ',')]
-    checkpoint_events: Vec<u64>,
+    /// Event counts of the checkpoint section's runs: `N,N,...` for both
+    /// q9 and q20, or `QUERY=N,N,...` for one of them (repeatable).
+    #[arg(long, value_name = "[QUERY=]N,N")]
+    checkpoint_events: Vec<String>,
     /// State sizes of the scale section in MiB, comma-separated.
     #[arg(long, value_delimiter = ',')]
     scale_mib: Vec<u64>,
@@ -170,9 +170,29 @@ fn config(a: &ReportArgs) -> Result<RunConfig> {
     if let Some(n) = a.q23_events {
         cfg.q23_events = (n > 0).then_some(n);
     }
-    if !a.checkpoint_events.is_empty() {
-        for (_, sizes) in cfg.checkpoint_events.iter_mut() {
-            *sizes = a.checkpoint_events.iter().map(|n| *n.max(&1)).collect();
+    for spec in &a.checkpoint_events {
+        let (query, counts) = match spec.split_once('=') {
+            Some((q, c)) => (Some(q.trim()), c),
+            None => (None, spec.as_str()),
+        };
+        let counts: Vec<u64> = counts
+            .split(',')
+            .map(|n| {
+                n.trim()
+                    .parse::<u64>()
+                    .map(|n| n.max(1))
+                    .with_context(|| format!("--checkpoint-events {spec:?}: {n:?} is not a count"))
+            })
+            .collect::<Result<_>>()?;
+        let mut matched = false;
+        for (q, sizes) in cfg.checkpoint_events.iter_mut() {
+            if query.is_none_or(|want| want == q) {
+                *sizes = counts.clone();
+                matched = true;
+            }
+        }
+        if !matched {
+            bail!("--checkpoint-events {spec:?}: the section runs q9 and q20 only");
         }
     }
     if !a.scale_mib.is_empty() {
@@ -202,7 +222,15 @@ fn report_cmd(a: ReportArgs) -> Result<()> {
         cfg.mode,
         out.display()
     ));
-    let mut results = run::run(&cfg, date, command, &exe, &scratch, &progress)?;
+    let notes = a.note.clone();
+    let partial = |r: &run::Results| {
+        let mut r = r.clone();
+        r.notes = notes.clone();
+        r.notes
+            .push("Written while the run went on: a section still running is incomplete.".into());
+        report::write(&r, &out)
+    };
+    let mut results = run::run(&cfg, date, command, &exe, &scratch, &progress, &partial)?;
     results.notes = a.note.clone();
     report::write(&results, &out)?;
     progress(&format!("wrote {}", out.join("report.md").display()));

@@ -75,6 +75,7 @@ pub fn run(
     exe: &Path,
     scratch: &Path,
     progress: &dyn Fn(&str),
+    partial: &dyn Fn(&Results) -> Result<()>,
 ) -> Result<Results> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -133,7 +134,13 @@ pub fn run(
     if cfg.wants(Section::Checkpoints) {
         let dir = scratch.join("checkpoints");
         std::fs::create_dir_all(&dir)?;
-        r.checkpoints = crate::checkpoints::run_all(exe, cfg, &dir, progress)?;
+        let so_far = |c: &crate::checkpoints::CheckpointResults| {
+            let mut now = r.clone();
+            now.checkpoints = c.clone();
+            partial(&now)
+        };
+        let c = crate::checkpoints::run_all(exe, cfg, &dir, progress, &so_far)?;
+        r.checkpoints = c;
     }
     Ok(r)
 }

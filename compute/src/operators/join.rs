@@ -274,9 +274,15 @@ where
     }
 
     /// Drops the rows of the due keys whose time plus their side's offset
-    /// (`offsets[side]`) the watermark has passed, and re-arms a timer at
-    /// the next row to expire.
-    async fn expire(&mut self, wm: Timestamp, epoch: Epoch, offsets: [i64; 2]) -> Result<()> {
+    /// (`offsets[side]`) the watermark has passed (`strict`: or reached),
+    /// and re-arms a timer at the next row to expire.
+    async fn expire(
+        &mut self,
+        wm: Timestamp,
+        epoch: Epoch,
+        offsets: [i64; 2],
+        strict: bool,
+    ) -> Result<()> {
         let keys = self.due(wm);
         let wm = self.watermark;
         for k in keys {
@@ -284,8 +290,13 @@ where
             for side in [LEFT, RIGHT] {
                 let off = offsets[usize::from(side)];
                 let p = side_prefix(&k, side);
-                // A row stays while time + offset >= watermark.
-                let below = time_bound(wm.saturating_sub(off));
+                // A row stays while time + offset >= watermark (strict: >).
+                let cutoff = wm.saturating_sub(off);
+                let below = time_bound(if strict {
+                    cutoff.saturating_add(1)
+                } else {
+                    cutoff
+                });
                 let mut gone: Vec<Vec<u8>> = Vec::new();
                 let mut first_kept: Option<Timestamp> = None;
                 self.state
@@ -398,7 +409,7 @@ where
                 self.c.watermark = self.c.watermark.max(wm);
                 return Ok(());
             };
-            self.c.expire(wm, epoch, [ttl, ttl]).await
+            self.c.expire(wm, epoch, [ttl, ttl], false).await
         })
     }
 
@@ -442,7 +453,7 @@ impl<L, R, K> IntervalJoin<L, R, K> {
     /// rows down to `ts - upper`, which arrive only while `ts - lower` is
     /// above the watermark.
     fn offsets(&self) -> [i64; 2] {
-        [self.upper.max(0), -self.lower.min(0)]
+        [self.upper.max(0), self.lower.min(0).saturating_neg()]
     }
 }
 
@@ -510,7 +521,9 @@ where
         Box::pin(async move {
             let offsets = self.offsets();
             self.c.restore_expiry(epoch, offsets).await?;
-            self.c.expire(wm, epoch, offsets).await
+            // A row that can only meet partners at the watermark or below
+            // meets none: those come late.
+            self.c.expire(wm, epoch, offsets, true).await
         })
     }
 
