@@ -357,8 +357,10 @@ pub fn run_all(
             .push(size_point(exe, cfg, query, events, scratch, progress)?);
         done_so_far(&r)?;
     }
-    r.intervals = intervals(exe, cfg, scratch, progress)?;
-    done_so_far(&r)?;
+    if cfg.checkpoint_throughput_pairs {
+        r.intervals = intervals(exe, cfg, scratch, progress)?;
+        done_so_far(&r)?;
+    }
     for (query, events) in later {
         r.sizes
             .push(size_point(exe, cfg, query, events, scratch, progress)?);

@@ -74,12 +74,16 @@ struct ReportArgs {
     #[arg(long)]
     q23_events: Option<u64>,
     /// Event counts of the checkpoint section's runs: `N,N,...` for both
-    /// q9 and q20, or `QUERY=N,N,...` for one of them (repeatable).
+    /// q9 and q20, or `QUERY=N,N,...` for one of them (repeatable;
+    /// `QUERY=` leaves it out).
     #[arg(long, value_name = "[QUERY=]N,N")]
     checkpoint_events: Vec<String>,
     /// State sizes of the scale section in MiB, comma-separated.
     #[arg(long, value_delimiter = ',')]
     scale_mib: Vec<u64>,
+    /// Leave out the checkpoint section's 1 s vs end-only throughput pairs.
+    #[arg(long)]
+    no_throughput_pairs: bool,
     /// A note for the report's Notes section (repeatable): what was unusual
     /// about this run.
     #[arg(long)]
@@ -170,13 +174,16 @@ fn config(a: &ReportArgs) -> Result<RunConfig> {
     if let Some(n) = a.q23_events {
         cfg.q23_events = (n > 0).then_some(n);
     }
+    cfg.checkpoint_throughput_pairs = !a.no_throughput_pairs;
     for spec in &a.checkpoint_events {
         let (query, counts) = match spec.split_once('=') {
             Some((q, c)) => (Some(q.trim()), c),
             None => (None, spec.as_str()),
         };
+        // `QUERY=` alone leaves that query out.
         let counts: Vec<u64> = counts
             .split(',')
+            .filter(|n| !n.trim().is_empty())
             .map(|n| {
                 n.trim()
                     .parse::<u64>()

@@ -551,6 +551,13 @@ fn checkpoint_section(r: &Results, s: &mut String) {
             }
         }
     }
+    if c.intervals.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n_What 1 s checkpoints cost in throughput was not measured in this report (`--no-throughput-pairs`)._\n"
+        );
+        return;
+    }
     let _ = writeln!(s, "\nWhat 1 s checkpoints cost: every query with a checkpoint each second and with one only at the end, one run each, back to back (order alternating by query), events per CPU second.\n");
     let _ = writeln!(s, "| query | events | checkpoints | 1 s checkpoints | end only | cost |\n|---|---:|---:|---:|---:|---:|");
     for p in &c.intervals {
