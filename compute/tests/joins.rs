@@ -5,27 +5,10 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{sorted, split};
+use common::{sorted, split, Ev};
 use proptest::prelude::*;
 use riverbed_compute::sink::CollectHandle;
-use riverbed_compute::{Change, Codec, Env, Error, JobConfig, RowKind, WatermarkStrategy, Windows};
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct Ev {
-    key: u32,
-    ts: i64,
-    id: u32,
-}
-
-impl Codec for Ev {
-    fn encode(&self, out: &mut Vec<u8>) {
-        (self.key, self.ts, self.id).encode(out)
-    }
-    fn decode(input: &mut &[u8]) -> Option<Self> {
-        let (key, ts, id) = <(u32, i64, u32)>::decode(input)?;
-        Some(Ev { key, ts, id })
-    }
-}
+use riverbed_compute::{Change, Env, Error, JobConfig, RowKind, WatermarkStrategy, Windows};
 
 const DELAY: i64 = 100;
 

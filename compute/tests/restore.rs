@@ -17,27 +17,12 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use riverbed_compute::sink::Sink;
 use riverbed_compute::{
-    Aggregate, Codec, DataStream, EmbeddedBackend, Env, Error, EventTime, JobConfig, Position,
-    Source, SourceReader, WatermarkStrategy, Windows,
+    Aggregate, DataStream, EmbeddedBackend, Env, Error, EventTime, JobConfig, Position, Source,
+    SourceReader, WatermarkStrategy, Windows,
 };
 use riverbed_state_store::{Epoch, Options, Store};
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct Ev {
-    key: u32,
-    ts: i64,
-    id: u32,
-}
-
-impl Codec for Ev {
-    fn encode(&self, out: &mut Vec<u8>) {
-        (self.key, self.ts, self.id).encode(out)
-    }
-    fn decode(input: &mut &[u8]) -> Option<Self> {
-        let (key, ts, id) = <(u32, i64, u32)>::decode(input)?;
-        Some(Ev { key, ts, id })
-    }
-}
+use common::Ev;
 
 /// Events of `keys` keys, time going up with some disorder; a key shows up
 /// in bursts, so sessions and windows open and close all through the input.

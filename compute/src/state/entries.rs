@@ -36,7 +36,7 @@ use bytes::Bytes;
 use riverbed_state_store::{Epoch, TableId, WriteBatch};
 
 use super::backend::StateBackend;
-use super::keyed::{owned_range, state_key_of, FastHash};
+use super::keyed::{owned_range, scan_decoded, state_key_of, FastHash};
 use crate::codec::Codec;
 use crate::error::{Error, Result};
 use crate::runtime::metrics::OperatorCounters;
@@ -287,21 +287,12 @@ impl<E: Codec + Clone + Send + 'static> EntryState<E> {
         &self,
         epoch: Epoch,
     ) -> impl std::future::Future<Output = Result<Vec<(Bytes, E)>>> + Send + 'static {
-        let (start, end) = owned_range(self.table, self.key_groups);
-        let backend = self.backend.clone();
-        let operator = self.operator.clone();
-        async move {
-            let raw = backend.scan(&start, &end, epoch).await?;
-            raw.into_iter()
-                .map(|(k, v)| match E::from_bytes(&v) {
-                    Some(v) => Ok((k, v)),
-                    None => Err(Error::StateDecode {
-                        operator: operator.clone(),
-                        reason: "a stored entry that does not decode".into(),
-                    }),
-                })
-                .collect()
-        }
+        scan_decoded(
+            self.backend.clone(),
+            owned_range(self.table, self.key_groups),
+            epoch,
+            self.operator.clone(),
+        )
     }
 }
 

@@ -39,6 +39,26 @@ pub fn state_key_of<K: Codec>(
     Bytes::from(buf)
 }
 
+/// Every entry in `[start, end)` as of `epoch`, its value decoded as `V`;
+/// a value that does not decode is an error naming `operator`.
+pub async fn scan_decoded<V: Codec>(
+    backend: Arc<dyn StateBackend>,
+    (start, end): (Vec<u8>, Vec<u8>),
+    epoch: Epoch,
+    operator: String,
+) -> Result<Vec<(Bytes, V)>> {
+    let raw = backend.scan(&start, &end, epoch).await?;
+    raw.into_iter()
+        .map(|(k, v)| match V::from_bytes(&v) {
+            Some(v) => Ok((k, v)),
+            None => Err(Error::StateDecode {
+                operator: operator.clone(),
+                reason: "a stored value that does not decode".into(),
+            }),
+        })
+        .collect()
+}
+
 /// The keys of `table` in key groups `lo..=hi`: `[start, end)`.
 pub fn owned_range(table: TableId, (lo, hi): (u16, u16)) -> (Vec<u8>, Vec<u8>) {
     let start = key_prefix(table, KeyGroup(lo)).to_vec();
@@ -169,21 +189,12 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
     where
         V: 'static,
     {
-        let (start, end) = owned_range(self.table, self.key_groups);
-        let backend = self.backend.clone();
-        let operator = self.operator.clone();
-        async move {
-            let raw = backend.scan(&start, &end, epoch).await?;
-            raw.into_iter()
-                .map(|(k, v)| match V::from_bytes(&v) {
-                    Some(v) => Ok((k, v)),
-                    None => Err(Error::StateDecode {
-                        operator: operator.clone(),
-                        reason: "a stored value that does not decode".into(),
-                    }),
-                })
-                .collect()
-        }
+        scan_decoded(
+            self.backend.clone(),
+            owned_range(self.table, self.key_groups),
+            epoch,
+            self.operator.clone(),
+        )
     }
 
     /// Declares that the store held no state when this subtask started, so

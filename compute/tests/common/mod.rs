@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use riverbed_compute::sink::CollectHandle;
-use riverbed_compute::{EmbeddedBackend, Env, Error, JobConfig, JobReport};
+use riverbed_compute::{Codec, EmbeddedBackend, Env, Error, JobConfig, JobReport};
 use riverbed_state_store::{Options, Store};
 
 pub fn runtime() -> tokio::runtime::Runtime {
@@ -53,4 +53,22 @@ pub fn split<E: Clone>(events: &[E]) -> impl Fn(usize, usize) -> std::vec::IntoI
 pub fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
     v.sort();
     v
+}
+
+/// A keyed event with a time and an id (the joins' and restores' input).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ev {
+    pub key: u32,
+    pub ts: i64,
+    pub id: u32,
+}
+
+impl Codec for Ev {
+    fn encode(&self, out: &mut Vec<u8>) {
+        (self.key, self.ts, self.id).encode(out)
+    }
+    fn decode(input: &mut &[u8]) -> Option<Self> {
+        let (key, ts, id) = <(u32, i64, u32)>::decode(input)?;
+        Some(Ev { key, ts, id })
+    }
 }
