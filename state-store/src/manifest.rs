@@ -194,6 +194,13 @@ impl ManifestData {
     }
 }
 
+/// What [`ManifestStore::put`] found.
+enum Put {
+    Written,
+    /// The number holds what a dropped write of this writer put there.
+    TakenByDropped,
+}
+
 /// Reads and writes manifest versions of one store.
 pub struct ManifestStore {
     store: Arc<dyn ObjectStore>,
@@ -201,6 +208,11 @@ pub struct ManifestStore {
     current: u64,
     /// A write failed without telling whether it landed.
     uncertain: bool,
+    /// The version and bytes of a write whose future was dropped before it
+    /// returned (its caller was cancelled): the put may have landed, or may
+    /// still land, so finding that version taken by exactly these bytes
+    /// is not another writer.
+    dropped: Option<(u64, Bytes)>,
 }
 
 impl ManifestStore {
@@ -220,6 +232,7 @@ impl ManifestStore {
             store,
             current: 0,
             uncertain: false,
+            dropped: None,
         };
         let Some(n) = newest else {
             return Ok((ms, None));
@@ -250,36 +263,16 @@ impl ManifestStore {
                 "an earlier manifest write may or may not have landed; reopen the store".into(),
             ));
         }
-        let next = self.current + 1;
-        let path = paths::manifest(next);
         let bytes = Bytes::from(data.encode());
-        let opts = PutOptions::from(PutMode::Create);
-        match self
-            .store
-            .put_opts(&path, PutPayload::from(bytes.clone()), opts)
-            .await
-        {
-            Ok(_) => {}
-            Err(object_store::Error::AlreadyExists { .. }) => {
-                return Err(Error::ManifestConflict { version: next })
-            }
-            Err(e) => {
-                let landed = match self.store.get(&path).await {
-                    Ok(r) => r.bytes().await.ok(),
-                    Err(_) => None,
-                };
-                match landed {
-                    Some(b) if b == bytes => {
-                        tracing::warn!(path = %path, error = %e, "manifest put reported an error but landed");
-                    }
-                    Some(_) => return Err(Error::ManifestConflict { version: next }),
-                    None => {
-                        self.uncertain = true;
-                        return Err(e.into());
-                    }
-                }
+        loop {
+            let next = self.current + 1;
+            match self.put(next, &bytes).await? {
+                Put::Written => break,
+                // A dropped write of ours took the number: step past it.
+                Put::TakenByDropped => self.current = next,
             }
         }
+        let next = self.current + 1;
         self.current = next;
         if next > KEEP_OLD + 1 {
             let old = paths::manifest(next - KEEP_OLD - 1);
@@ -288,6 +281,57 @@ impl ManifestStore {
             }
         }
         Ok(())
+    }
+
+    /// Creates version `n` holding `bytes`.
+    async fn put(&mut self, n: u64, bytes: &Bytes) -> Result<Put> {
+        let path = paths::manifest(n);
+        let earlier = self.dropped.replace((n, bytes.clone()));
+        let opts = PutOptions::from(PutMode::Create);
+        let outcome = match self
+            .store
+            .put_opts(&path, PutPayload::from(bytes.clone()), opts)
+            .await
+        {
+            Ok(_) => Ok(Put::Written),
+            Err(e) => {
+                let landed = match self.store.get(&path).await {
+                    Ok(r) => r.bytes().await.ok(),
+                    Err(_) => None,
+                };
+                let exists = matches!(e, object_store::Error::AlreadyExists { .. });
+                match landed {
+                    Some(b) if b == *bytes => {
+                        if !exists {
+                            tracing::warn!(path = %path, error = %e, "manifest put reported an error but landed");
+                        }
+                        Ok(Put::Written)
+                    }
+                    Some(b)
+                        if earlier
+                            .as_ref()
+                            .is_some_and(|(en, eb)| *en == n && *eb == b) =>
+                    {
+                        tracing::warn!(path = %path, "a cancelled manifest write landed; writing the next version");
+                        Ok(Put::TakenByDropped)
+                    }
+                    Some(_) => Err(Error::ManifestConflict { version: n }),
+                    None if exists => Err(Error::ManifestConflict { version: n }),
+                    None => {
+                        self.uncertain = true;
+                        Err(e.into())
+                    }
+                }
+            }
+        };
+        // Returned: not dropped. (A still-pending earlier write of the same
+        // number is kept in mind for the next attempt at it.)
+        self.dropped = match (&outcome, earlier) {
+            (Ok(Put::TakenByDropped), _) => None,
+            (_, Some((en, eb))) if en > n => Some((en, eb)),
+            _ => None,
+        };
+        outcome
     }
 
     /// Deletes every version older than the ones [`ManifestStore::write`]
@@ -316,6 +360,55 @@ impl ManifestStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A write whose caller is cancelled after the put started lands in
+    /// the background; the next write steps past it instead of taking it
+    /// for another writer.
+    #[test]
+    fn a_cancelled_write_that_lands_is_not_another_writer() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let store: Arc<dyn ObjectStore> = Arc::new(
+                object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap(),
+            );
+            let data = |epoch: u64| ManifestData {
+                committed: crate::Epoch(epoch),
+                next_file_id: 1,
+                ..ManifestData::default()
+            };
+            let (mut ms, _) = ManifestStore::open(store.clone()).await.unwrap();
+            ms.write(&data(1)).await.unwrap();
+            // What a write of version 2 dropped mid-put leaves: its record,
+            // and the version landing afterwards from the put's thread.
+            let two = Bytes::from(data(2).encode());
+            ms.dropped = Some((2, two.clone()));
+            store
+                .put(&paths::manifest(2), PutPayload::from(two))
+                .await
+                .unwrap();
+            ms.write(&data(3)).await.expect("not a conflict");
+            assert_eq!(ms.current_version(), 3);
+            let (_, newest) = ManifestStore::open(store.clone()).await.unwrap();
+            assert_eq!(newest.unwrap().committed, crate::Epoch(3));
+            // Another writer's version is still a conflict.
+            store
+                .put(
+                    &paths::manifest(4),
+                    PutPayload::from(Bytes::from(data(9).encode())),
+                )
+                .await
+                .unwrap();
+            assert!(matches!(
+                ms.write(&data(4)).await,
+                Err(Error::ManifestConflict { version: 4 })
+            ));
+        });
+    }
 
     /// A manifest written in format 1 (before checkpoints), pinned as bytes:
     /// committed epoch 7, one L0 file (id 10, 4096 bytes, keys k1..k9, epochs
