@@ -325,14 +325,10 @@ fn run(args: RunArgs) -> Result<(), Error> {
     }
     // Subtasks are tasks, not threads: one worker thread per core is enough.
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.parallelism.min(cores).max(2))
-        .enable_all()
-        .build()
-        .map_err(|source| Error::Io {
-            path: PathBuf::from("tokio runtime"),
-            source,
-        })?;
+    let rt = build_runtime(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.parallelism.min(cores).max(2)),
+    )?;
     let mut reports = Vec::new();
     for q in selected {
         let progress = Arc::new(AtomicU64::new(0));
@@ -373,15 +369,17 @@ fn run(args: RunArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// A tokio runtime with I/O and timers, its failure as this binary's error.
+fn build_runtime(b: &mut tokio::runtime::Builder) -> Result<tokio::runtime::Runtime, Error> {
+    b.enable_all().build().map_err(|source| Error::Io {
+        path: PathBuf::from("tokio runtime"),
+        source,
+    })
+}
+
 /// Lists the checkpoints of every query's store under `--state-dir`.
 fn list_checkpoints(args: CheckpointsArgs) -> Result<(), Error> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| Error::Io {
-            path: PathBuf::from("tokio runtime"),
-            source,
-        })?;
+    let rt = build_runtime(&mut tokio::runtime::Builder::new_current_thread())?;
     let found = rt.block_on(runner::checkpoints::under(&args.state_dir))?;
     if args.json {
         let list: Vec<serde_json::Value> = found
@@ -406,14 +404,7 @@ fn export_savepoint(args: SavepointArgs) -> Result<(), Error> {
             args.query
         )));
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|source| Error::Io {
-            path: PathBuf::from("tokio runtime"),
-            source,
-        })?;
+    let rt = build_runtime(tokio::runtime::Builder::new_multi_thread().worker_threads(2))?;
     let info = rt.block_on(runner::savepoint::export(
         &args.state_dir,
         &args.query,

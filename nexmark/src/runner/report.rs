@@ -59,6 +59,19 @@ impl QueryReport {
     }
 }
 
+/// The width of each column: its widest cell or its header.
+fn column_widths<R: AsRef<[String]>>(header: &[&str], rows: &[R]) -> Vec<usize> {
+    (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.as_ref()[i].len())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
 /// `1234567` as `1,234,567`.
 fn grouped(n: u64) -> String {
     let s = n.to_string();
@@ -110,15 +123,7 @@ pub fn table(reports: &[QueryReport]) -> String {
             ]
         })
         .collect();
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].len())
-                .chain([header[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
+    let widths = column_widths(&header, &rows);
     let rule: String = widths.iter().fold(String::from("+"), |mut s, w| {
         s.push_str(&"-".repeat(w + 2));
         s.push('+');
@@ -221,15 +226,7 @@ pub fn checkpoint_table(
             ]);
         }
     }
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].len())
-                .chain([header[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
+    let widths = column_widths(&header, &rows);
     let line = |cells: &[&str]| {
         let mut s = String::from("|");
         for (c, w) in cells.iter().zip(&widths) {
