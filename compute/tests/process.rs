@@ -245,6 +245,153 @@ fn state_ttl_expires_by_event_time() {
     );
 }
 
+/// List state with entry keys: every record's value goes to the key's list;
+/// every `DRAIN_EVERY`-th record of a key and a final timer drain it.
+struct Drains;
+
+const DRAIN_EVERY: u32 = 300;
+
+/// `(key, drain number, one page of the drained items)`.
+type Page = (u32, u32, Vec<i64>);
+
+impl KeyedProcessFunction<u32, (u32, i64, i64), (u32, u32), Page, i64> for Drains {
+    fn process(
+        &mut self,
+        _key: &u32,
+        r: (u32, i64, i64),
+        state: &mut Option<(u32, u32)>,
+        ctx: &mut Context<'_, Page, i64>,
+    ) {
+        let (count, drains) = state.get_or_insert((0, 0));
+        *count += 1;
+        ctx.add_to_list(r.2);
+        if *count % DRAIN_EVERY == 0 {
+            *drains += 1;
+            ctx.drain_list();
+        }
+        ctx.register_timer(i64::MAX - 1);
+    }
+
+    fn on_timer(
+        &mut self,
+        _key: &u32,
+        _t: i64,
+        state: &mut Option<(u32, u32)>,
+        ctx: &mut Context<'_, Page, i64>,
+    ) {
+        if let Some((_, drains)) = state {
+            *drains += 1;
+        }
+        ctx.drain_list();
+    }
+
+    fn on_list(
+        &mut self,
+        key: &u32,
+        items: Vec<i64>,
+        state: &mut Option<(u32, u32)>,
+        ctx: &mut Context<'_, Page, i64>,
+    ) {
+        let drains = state.map_or(0, |s| s.1);
+        ctx.emit((*key, drains, items));
+    }
+}
+
+#[test]
+fn entry_list_state_drains_every_item_once_in_order_and_in_pages() {
+    // About 750 records a key: drains of 300 items (two pages), and a last one.
+    let evs = input(12_000);
+    for p in [1, 3] {
+        let e2 = evs.clone();
+        // One source subtask: per-key order is input order.
+        let got = run(config(p, 7), move |env| {
+            env.source_with_event_time(
+                "src",
+                1,
+                move |_, _| e2.clone().into_iter(),
+                |r: &(u32, i64, i64)| r.1,
+                WatermarkStrategy::bounded(10),
+            )
+            .key_by(|r: &(u32, i64, i64)| r.0)
+            .process("drains", || Drains)
+            .collect("sink")
+        })
+        .unwrap();
+        let mut drained: BTreeMap<(u32, u32), Vec<i64>> = BTreeMap::new();
+        for (key, n, page) in got {
+            assert!(
+                !page.is_empty() && page.len() <= 256,
+                "a page of {}",
+                page.len()
+            );
+            drained.entry((key, n)).or_default().extend(page);
+        }
+        let mut want: BTreeMap<(u32, u32), Vec<i64>> = BTreeMap::new();
+        let mut per_key: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
+        for (k, _, v) in &evs {
+            per_key.entry(*k).or_default().push(*v);
+        }
+        for (k, vals) in per_key {
+            for (i, chunk) in vals.chunks(DRAIN_EVERY as usize).enumerate() {
+                want.insert((k, i as u32 + 1), chunk.to_vec());
+            }
+        }
+        assert_eq!(drained, want, "parallelism {p}");
+    }
+}
+
+/// A list and no value: each record's time goes to the list, and the
+/// record at 530 drains it.
+struct TimesSeen;
+
+impl KeyedProcessFunction<u32, (u32, i64, i64), (), (u32, Vec<i64>), i64> for TimesSeen {
+    fn process(
+        &mut self,
+        _key: &u32,
+        r: (u32, i64, i64),
+        _state: &mut Option<()>,
+        ctx: &mut Context<'_, (u32, Vec<i64>), i64>,
+    ) {
+        ctx.add_to_list(r.1);
+        if r.1 == 530 {
+            ctx.drain_list();
+        }
+    }
+
+    fn on_list(
+        &mut self,
+        key: &u32,
+        items: Vec<i64>,
+        _state: &mut Option<()>,
+        ctx: &mut Context<'_, (u32, Vec<i64>), i64>,
+    ) {
+        ctx.emit((*key, items));
+    }
+}
+
+#[test]
+fn state_ttl_expires_list_items_too() {
+    let evs = vec![(1, 0, 0), (1, 10, 0), (2, 500, 0), (1, 520, 0), (1, 530, 0)];
+    let got = run(config(1, 1), move |env| {
+        env.source_with_event_time(
+            "src",
+            1,
+            move |_, _| evs.clone().into_iter(),
+            |r: &(u32, i64, i64)| r.1,
+            WatermarkStrategy::bounded(0),
+        )
+        .key_by(|r: &(u32, i64, i64)| r.0)
+        .process_with_ttl("seen", 50, || TimesSeen)
+        .collect("sink")
+    })
+    .unwrap();
+    assert_eq!(
+        got,
+        vec![(1, vec![520, 530])],
+        "list items older than the TTL were still read"
+    );
+}
+
 #[test]
 fn ttl_without_event_time_is_rejected() {
     let err = run(config(1, 1), |env| {

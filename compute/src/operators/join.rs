@@ -41,7 +41,7 @@ use crate::changelog::{Change, RowKind};
 use crate::codec::Codec;
 use crate::error::{Error, Result};
 use crate::runtime::metrics::OperatorCounters;
-use crate::state::entries::EntryState;
+use crate::state::entries::{EntrySeq, EntryState, SEQ_LEN};
 use crate::stream::{DataStream, KeyedStream};
 use crate::time::{KeyFn, Timestamp, TimestampFn, MIN_WATERMARK};
 
@@ -89,7 +89,7 @@ impl<L: Codec, R: Codec> Codec for JoinRow<L, R> {
 const LEFT: u8 = 0;
 const RIGHT: u8 = 1;
 /// Bytes of an entry key within its side: time, epoch, sequence.
-const ENTRY_LEN: usize = 8 + 8 + 4;
+const ENTRY_LEN: usize = 8 + SEQ_LEN;
 
 /// The part of an entry key up to its time: a bound for "rows older than
 /// `ts`".
@@ -122,10 +122,8 @@ struct Common<L, R, K> {
     timers: BTreeMap<(Timestamp, Bytes), ()>,
     /// Whether the timers of a restored subtask were read back from state.
     timers_restored: bool,
-    /// Rows added in `seq_epoch` so far: with the epoch, it makes entry
-    /// keys unique (a restored run starts in a later epoch).
-    seq: u32,
-    seq_epoch: Epoch,
+    /// Makes entry keys unique after the row's time.
+    seq: EntrySeq,
 }
 
 impl<L, R, K> Common<L, R, K>
@@ -145,15 +143,9 @@ where
 
     /// A fresh entry key for a row at `ts`, written in `epoch`.
     fn entry_key(&mut self, ts: Timestamp, epoch: Epoch) -> [u8; ENTRY_LEN] {
-        if epoch != self.seq_epoch {
-            self.seq_epoch = epoch;
-            self.seq = 0;
-        }
         let mut k = [0u8; ENTRY_LEN];
         k[..8].copy_from_slice(&time_bound(ts));
-        k[8..16].copy_from_slice(&epoch.0.to_be_bytes());
-        k[16..].copy_from_slice(&self.seq.to_be_bytes());
-        self.seq = self.seq.wrapping_add(1);
+        k[8..].copy_from_slice(&self.seq.next(epoch));
         k
     }
 
@@ -719,8 +711,7 @@ where
                 watermark: MIN_WATERMARK,
                 timers: BTreeMap::new(),
                 timers_restored: false,
-                seq: 0,
-                seq_epoch: Epoch(0),
+                seq: EntrySeq::default(),
             })
         })
     }

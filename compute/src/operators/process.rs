@@ -2,40 +2,82 @@
 //! sees one record at a time with its key's state, emits any number of
 //! outputs, and sets event-time timers.
 //!
-//! The state of a key is one value of the user's type `S`: a plain value
-//! (value state), a `Vec` (list state) or a `BTreeMap` (map state), all
-//! through [`Codec`]. It is loaded for a whole batch with one multi-get and
-//! written back through the worker cache. With a TTL, a key's state expires
-//! once the watermark passes its last update's event time plus the TTL: it
-//! reads as absent from then on and is deleted by a cleanup timer.
+//! A key has two kinds of state:
+//! - a **value** of the user's type `S` (a plain value, a small `Vec` or
+//!   `BTreeMap`, through [`Codec`]), loaded for a whole batch with one
+//!   multi-get and written back through the worker cache;
+//! - a **list** of `L` items (Flink's `ListState`) with one store key per
+//!   item: adding an item writes only that item, and the list is read, a
+//!   page at a time, only when the function drains it, so one key's list may
+//!   be larger than memory (bids waiting for their auction).
+//!
+//! With a TTL, a key's state (value and list) expires once the watermark
+//! passes its last update's event time plus the TTL: it reads as absent from
+//! then on and is deleted by a cleanup timer.
+//!
+//! # State layout
+//!
+//! ```text
+//! table NAME        key   := table | key group | key
+//!                   value := (value Option<S>, last update i64, list length u32)
+//! table NAME.list   key   := table | key group | key | epoch u64 BE | seq u32 BE
+//!                   value := item L
+//! table NAME.timers see state::timers
+//! ```
+//!
+//! A key has a record in `NAME` while it has a value or list items; the
+//! list length in it spares a store read when a drained list is empty.
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use riverbed_state_store::Epoch;
+use riverbed_state_store::{Epoch, TableId};
 
 use super::Operator;
 use crate::codec::Codec;
 use crate::error::{Error, Result};
+use crate::state::entries::EntrySeq;
 use crate::state::timers::TimerTable;
-use crate::state::KeyedState;
+use crate::state::{EntryState, KeyedState};
 use crate::stream::{DataStream, KeyedStream};
 use crate::time::{KeyFn, Timestamp, TimestampFn, MIN_WATERMARK};
 
 /// What a process function can do besides changing its state.
-pub struct Context<'a, O> {
+pub struct Context<'a, O, L = ()> {
     out: &'a mut Vec<O>,
     timers: &'a mut Vec<Timestamp>,
     processing_timers: &'a mut Vec<Timestamp>,
+    list: &'a mut ListOps<L>,
     watermark: Timestamp,
     timestamp: Option<Timestamp>,
     now: Timestamp,
 }
 
-impl<O> Context<'_, O> {
+/// What callbacks asked of their key's list, applied once they return.
+struct ListOps<L> {
+    added: Vec<L>,
+    drain: bool,
+}
+
+impl<O, L> Context<'_, O, L> {
     pub fn emit(&mut self, o: O) {
         self.out.push(o);
+    }
+
+    /// Appends `item` to the key's list (a write of the item alone: the
+    /// list is not read).
+    pub fn add_to_list(&mut self, item: L) {
+        self.list.added.push(item);
+    }
+
+    /// Asks for the key's list: once this callback returns,
+    /// [`on_list`](KeyedProcessFunction::on_list) gets every item, the ones
+    /// this callback added included, oldest first and a page at a time, and
+    /// the list is left empty. Items added inside `on_list` stay for the
+    /// next drain.
+    pub fn drain_list(&mut self) {
+        self.list.drain = true;
     }
 
     /// Calls `on_timer` for this key once the watermark reaches `time`.
@@ -64,15 +106,17 @@ impl<O> Context<'_, O> {
     }
 }
 
-pub trait KeyedProcessFunction<K, T, S, O>: Send + 'static {
-    fn process(&mut self, key: &K, record: T, state: &mut Option<S>, ctx: &mut Context<'_, O>);
+/// User code run per key. `L` is the item type of the key's list; a
+/// function that keeps no list leaves it `()`.
+pub trait KeyedProcessFunction<K, T, S, O, L = ()>: Send + 'static {
+    fn process(&mut self, key: &K, record: T, state: &mut Option<S>, ctx: &mut Context<'_, O, L>);
 
     fn on_timer(
         &mut self,
         _key: &K,
         _time: Timestamp,
         _state: &mut Option<S>,
-        _ctx: &mut Context<'_, O>,
+        _ctx: &mut Context<'_, O, L>,
     ) {
     }
 
@@ -81,7 +125,17 @@ pub trait KeyedProcessFunction<K, T, S, O>: Send + 'static {
         _key: &K,
         _time: Timestamp,
         _state: &mut Option<S>,
-        _ctx: &mut Context<'_, O>,
+        _ctx: &mut Context<'_, O, L>,
+    ) {
+    }
+
+    /// A page of the key's list after [`Context::drain_list`], oldest first.
+    fn on_list(
+        &mut self,
+        _key: &K,
+        _items: Vec<L>,
+        _state: &mut Option<S>,
+        _ctx: &mut Context<'_, O, L>,
     ) {
     }
 }
@@ -113,12 +167,21 @@ impl TimerKind {
     }
 }
 
-pub(crate) struct ProcessOperator<T, K, S, F> {
+/// A key's record in the value table: its value, the event time of its
+/// last update, its list's length.
+type Record<S> = (Option<S>, i64, u32);
+
+/// Items handed to `on_list` at a time.
+const LIST_PAGE: usize = 256;
+
+pub(crate) struct ProcessOperator<T, K, S, L, F> {
     key_fn: KeyFn<T, K>,
     timestamp: Option<TimestampFn<T>>,
     f: F,
-    /// `(state, event time of the last update)`.
-    state: KeyedState<(S, i64)>,
+    state: KeyedState<Record<S>>,
+    list: EntryState<L>,
+    list_table: TableId,
+    list_seq: EntrySeq,
     ttl: Option<i64>,
     max_parallelism: u16,
     watermark: Timestamp,
@@ -128,72 +191,223 @@ pub(crate) struct ProcessOperator<T, K, S, F> {
     /// The timers' copy in the store, read back after a restore.
     timer_table: TimerTable,
     timers_restored: bool,
+    scratch: Scratch<L>,
 }
 
-impl<T, K, S, F> ProcessOperator<T, K, S, F>
+/// What one callback left besides the key's value: reused across records.
+struct Scratch<L> {
+    timers: Vec<Timestamp>,
+    processing_timers: Vec<Timestamp>,
+    list: ListOps<L>,
+}
+
+/// A key's state as a callback finds it.
+struct Held<S> {
+    value: Option<S>,
+    /// The key has a record in the value table.
+    existed: bool,
+    /// Items in its live list.
+    len: u32,
+    /// Items of an expired list, to delete.
+    stale: u32,
+    /// Event time of the last update.
+    updated: Option<i64>,
+}
+
+impl<T, K, S, L, F> ProcessOperator<T, K, S, L, F>
 where
     K: Codec + Clone + Send + Sync + 'static,
     S: Codec + Clone + Send + 'static,
+    L: Codec + Clone + Send + 'static,
 {
-    /// Moves the key's live state out of the cache (no copy: a key's state
-    /// can be a long list); `store` puts back what the function leaves.
-    fn take_live(&mut self, sk: &Bytes) -> Option<S> {
-        let (s, updated) = self.state.take(sk)?;
-        match self.ttl {
-            Some(ttl) if updated.saturating_add(ttl) < self.watermark => None,
-            _ => Some(s),
+    /// Moves the key's live state out of the cache (no copy: a value can
+    /// be a long `Vec`); `finish` puts back what the function leaves.
+    fn take_live(&mut self, sk: &Bytes) -> Held<S> {
+        let Some((value, updated, len)) = self.state.take(sk) else {
+            return Held {
+                value: None,
+                existed: false,
+                len: 0,
+                stale: 0,
+                updated: None,
+            };
+        };
+        let expired = self
+            .ttl
+            .is_some_and(|ttl| updated.saturating_add(ttl) < self.watermark);
+        Held {
+            value: if expired { None } else { value },
+            existed: true,
+            len: if expired { 0 } else { len },
+            stale: if expired { len } else { 0 },
+            updated: Some(updated),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn store(
+    /// The prefix of the key's list items: its value key in the list table.
+    fn list_prefix(&self, sk: &Bytes) -> Bytes {
+        let mut p = sk.to_vec();
+        p[..4].copy_from_slice(&self.list_table.0.to_be_bytes());
+        Bytes::from(p)
+    }
+
+    /// After a callback on `key`: deletes an expired list, applies the
+    /// callback's list additions and drains, and writes the key's record
+    /// back. `now` is the event time the update counts at.
+    async fn finish<O>(
         &mut self,
         key: &K,
         sk: Bytes,
-        before: bool,
-        after: Option<S>,
+        mut held: Held<S>,
         now: i64,
-        new_timers: &mut Vec<Timestamp>,
-        new_processing_timers: &mut Vec<Timestamp>,
-    ) {
+        epoch: Epoch,
+        out: &mut Vec<O>,
+    ) -> Result<()>
+    where
+        F: KeyedProcessFunction<K, T, S, O, L>,
+        O: Send,
+    {
+        let list_ops = &self.scratch.list;
+        if held.stale > 0 || !list_ops.added.is_empty() || (list_ops.drain && held.len > 0) {
+            let prefix = self.list_prefix(&sk);
+            if held.stale > 0 {
+                drain_items(&mut self.list, &prefix, epoch, |_| {}).await?;
+            }
+            loop {
+                let added = std::mem::take(&mut self.scratch.list.added);
+                for item in added {
+                    let e = self.list_seq.next(epoch);
+                    self.list.put(&prefix, &e, item);
+                    held.len = held.len.saturating_add(1);
+                }
+                if !std::mem::take(&mut self.scratch.list.drain) || held.len == 0 {
+                    break;
+                }
+                self.drain(key, &prefix, &mut held.value, epoch, out)
+                    .await?;
+                held.len = 0;
+            }
+        }
+        self.scratch.list.drain = false;
+        self.store(key, sk, held, now);
+        Ok(())
+    }
+
+    /// Hands the list under `prefix` to `on_list` page by page and empties it.
+    async fn drain<O>(
+        &mut self,
+        key: &K,
+        prefix: &Bytes,
+        value: &mut Option<S>,
+        epoch: Epoch,
+        out: &mut Vec<O>,
+    ) -> Result<()>
+    where
+        F: KeyedProcessFunction<K, T, S, O, L>,
+        O: Send,
+    {
+        let (watermark, now) = (self.watermark, self.now);
+        let ProcessOperator {
+            f, list, scratch, ..
+        } = self;
+        let mut call = |items: Vec<L>| {
+            let mut ctx = Context {
+                out: &mut *out,
+                timers: &mut scratch.timers,
+                processing_timers: &mut scratch.processing_timers,
+                list: &mut scratch.list,
+                watermark,
+                timestamp: None,
+                now,
+            };
+            f.on_list(key, items, value, &mut ctx);
+        };
+        let mut page: Vec<L> = Vec::new();
+        drain_items(list, prefix, epoch, |item| {
+            page.push(item.clone());
+            if page.len() == LIST_PAGE {
+                call(std::mem::take(&mut page));
+            }
+        })
+        .await?;
+        if !page.is_empty() {
+            call(page);
+        }
+        Ok(())
+    }
+
+    fn store(&mut self, key: &K, sk: Bytes, held: Held<S>, now: i64) {
         let mut key_bytes: Option<Vec<u8>> = None;
         let mut encoded = |key: &K| key_bytes.get_or_insert_with(|| key.to_bytes()).clone();
-        for t in new_timers.drain(..) {
+        for t in self.scratch.timers.drain(..) {
             self.timer_table
                 .set(t, TimerKind::User.code(), &sk, &encoded(key));
             self.timers
                 .insert((t, sk.clone(), TimerKind::User), key.clone());
         }
-        for t in new_processing_timers.drain(..) {
+        for t in self.scratch.processing_timers.drain(..) {
             self.timer_table
                 .set(t, TimerKind::Processing.code(), &sk, &encoded(key));
             self.processing_timers
                 .insert((t, sk.clone(), TimerKind::Processing), key.clone());
         }
-        match after {
-            Some(s) => {
-                if let Some(ttl) = self.ttl {
-                    let at = now.saturating_add(ttl).saturating_add(1);
-                    self.timer_table
-                        .set(at, TimerKind::Cleanup.code(), &sk, &encoded(key));
-                    self.timers
-                        .insert((at, sk.clone(), TimerKind::Cleanup), key.clone());
-                }
-                self.state.put(sk, (s, now));
+        if held.value.is_some() || held.len > 0 {
+            if let Some(ttl) = self.ttl {
+                let at = now.saturating_add(ttl).saturating_add(1);
+                self.timer_table
+                    .set(at, TimerKind::Cleanup.code(), &sk, &encoded(key));
+                self.timers
+                    .insert((at, sk.clone(), TimerKind::Cleanup), key.clone());
             }
-            None if before => self.state.delete(sk),
-            None => {}
+            self.state.put(sk, (held.value, now, held.len));
+        } else if held.existed {
+            self.state.delete(sk);
         }
     }
 }
 
-impl<T, K, S, O, F> Operator<T, O> for ProcessOperator<T, K, S, F>
+impl<L> Scratch<L> {
+    fn new() -> Self {
+        Scratch {
+            timers: Vec::new(),
+            processing_timers: Vec::new(),
+            list: ListOps {
+                added: Vec::new(),
+                drain: false,
+            },
+        }
+    }
+}
+
+/// Calls `f` on every item of the list under `prefix`, oldest first, and
+/// deletes them all.
+async fn drain_items<L: Codec + Clone + Send + 'static>(
+    list: &mut EntryState<L>,
+    prefix: &Bytes,
+    epoch: Epoch,
+    mut f: impl FnMut(&L) + Send,
+) -> Result<()> {
+    let mut entries: Vec<Vec<u8>> = Vec::new();
+    list.for_each(prefix, epoch, |entry, item| {
+        entries.push(entry.to_vec());
+        f(item);
+        true
+    })
+    .await?;
+    for e in entries {
+        list.delete(prefix, &e);
+    }
+    Ok(())
+}
+
+impl<T, K, S, L, O, F> Operator<T, O> for ProcessOperator<T, K, S, L, F>
 where
     T: Send + 'static,
     K: Codec + Clone + Send + Sync + 'static,
     S: Codec + Clone + Send + Sync + 'static,
+    L: Codec + Clone + Send + Sync + 'static,
     O: Send + 'static,
-    F: KeyedProcessFunction<K, T, S, O>,
+    F: KeyedProcessFunction<K, T, S, O, L>,
 {
     fn on_batch<'a>(
         &'a mut self,
@@ -213,24 +427,23 @@ where
                 .collect();
             let sks: Vec<Bytes> = keys.iter().map(|(_, sk)| sk.clone()).collect();
             self.state.load(&sks, epoch).await?;
-            let (mut timers, mut ptimers) = (Vec::new(), Vec::new());
             for (rec, (key, sk)) in batch.into_iter().zip(keys) {
                 let ts = self.timestamp.as_ref().map(|f| f(&rec));
-                let before = self.state.get(&sk).is_some();
-                let mut s = self.take_live(&sk);
+                let mut held = self.take_live(&sk);
                 let mut ctx = Context {
                     out: &mut *out,
-                    timers: &mut timers,
-                    processing_timers: &mut ptimers,
+                    timers: &mut self.scratch.timers,
+                    processing_timers: &mut self.scratch.processing_timers,
+                    list: &mut self.scratch.list,
                     watermark: self.watermark,
                     timestamp: ts,
                     now: self.now,
                 };
-                self.f.process(&key, rec, &mut s, &mut ctx);
+                self.f.process(&key, rec, &mut held.value, &mut ctx);
                 let updated = ts.unwrap_or(self.watermark);
-                self.store(&key, sk, before, s, updated, &mut timers, &mut ptimers);
+                self.finish(&key, sk, held, updated, epoch, out).await?;
             }
-            self.state.shrink(epoch).await
+            self.shrink(epoch).await
         })
     }
 
@@ -266,6 +479,7 @@ where
         Box::pin(async move {
             let backend = self.state.backend().clone();
             self.timer_table.flush(backend.as_ref(), epoch).await?;
+            self.list.flush(epoch).await?;
             self.state.flush(epoch).await
         })
     }
@@ -292,11 +506,12 @@ fn take_due<K>(
     due
 }
 
-impl<T, K, S, F> ProcessOperator<T, K, S, F>
+impl<T, K, S, L, F> ProcessOperator<T, K, S, L, F>
 where
     T: Send + 'static,
     K: Codec + Clone + Send + Sync + 'static,
     S: Codec + Clone + Send + Sync + 'static,
+    L: Codec + Clone + Send + Sync + 'static,
 {
     /// After a restore, reads back the timers of the owned key groups.
     async fn restore_timers(&mut self, epoch: Epoch) -> Result<()> {
@@ -329,64 +544,75 @@ where
         Ok(())
     }
 
+    /// Between batches: bounds both caches and write buffers.
+    async fn shrink(&mut self, epoch: Epoch) -> Result<()> {
+        self.state.shrink(epoch).await?;
+        self.list.shrink(epoch).await
+    }
+
     /// Runs due timers: user callbacks with the key's state, and TTL cleanup.
     async fn fire<O>(&mut self, due: Due<K>, epoch: Epoch, out: &mut Vec<O>) -> Result<()>
     where
-        F: KeyedProcessFunction<K, T, S, O>,
+        F: KeyedProcessFunction<K, T, S, O, L>,
+        O: Send,
     {
         if due.is_empty() {
             return Ok(());
         }
         let sks: Vec<Bytes> = due.iter().map(|d| d.1.clone()).collect();
         self.state.load(&sks, epoch).await?;
-        let (mut timers, mut ptimers) = (Vec::new(), Vec::new());
         for (t, sk, kind, key) in due {
-            let before = self.state.get(&sk).is_some();
-            let updated = self.state.get(&sk).map(|(_, u)| *u).unwrap_or(t);
             if kind == TimerKind::Cleanup {
                 let expired = match (self.ttl, self.state.get(&sk)) {
-                    (Some(ttl), Some((_, u))) => u.saturating_add(ttl) < self.watermark,
+                    (Some(ttl), Some((_, u, _))) => u.saturating_add(ttl) < self.watermark,
                     _ => false,
                 };
                 if expired {
-                    self.state.delete(sk);
+                    // Reads as absent: `finish` deletes the record and the list.
+                    let held = self.take_live(&sk);
+                    self.finish(&key, sk, held, t, epoch, out).await?;
                 }
                 continue;
             }
-            let mut s = self.take_live(&sk);
+            let mut held = self.take_live(&sk);
+            let updated = held.updated.unwrap_or(t);
             let mut ctx = Context {
                 out: &mut *out,
-                timers: &mut timers,
-                processing_timers: &mut ptimers,
+                timers: &mut self.scratch.timers,
+                processing_timers: &mut self.scratch.processing_timers,
+                list: &mut self.scratch.list,
                 watermark: self.watermark,
                 timestamp: None,
                 now: self.now,
             };
             if kind == TimerKind::User {
-                self.f.on_timer(&key, t, &mut s, &mut ctx);
+                self.f.on_timer(&key, t, &mut held.value, &mut ctx);
             } else {
-                self.f.on_processing_timer(&key, t, &mut s, &mut ctx);
+                self.f
+                    .on_processing_timer(&key, t, &mut held.value, &mut ctx);
             }
-            self.store(&key, sk, before, s, updated, &mut timers, &mut ptimers);
+            self.finish(&key, sk, held, updated, epoch, out).await?;
         }
-        self.state.shrink(epoch).await
+        self.shrink(epoch).await
     }
 }
 
 impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T, K> {
-    /// Runs `f` on every record with its key's state of type `S`.
-    pub fn process<S, O, F>(self, name: &str, f: impl Fn() -> F) -> DataStream<O>
+    /// Runs `f` on every record with its key's state: a value of type `S`
+    /// and a list of `L` items (see the module's documentation).
+    pub fn process<S, O, L, F>(self, name: &str, f: impl Fn() -> F) -> DataStream<O>
     where
         S: Codec + Clone + Send + Sync + 'static,
+        L: Codec + Clone + Send + Sync + 'static,
         O: Send + 'static,
-        F: KeyedProcessFunction<K, T, S, O>,
+        F: KeyedProcessFunction<K, T, S, O, L>,
     {
         self.process_op(name, None, f)
     }
 
     /// Like [`process`](Self::process), with state that expires `ttl_ms`
     /// of event time after its last update. Needs event time.
-    pub fn process_with_ttl<S, O, F>(
+    pub fn process_with_ttl<S, O, L, F>(
         self,
         name: &str,
         ttl_ms: i64,
@@ -394,8 +620,9 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
     ) -> DataStream<O>
     where
         S: Codec + Clone + Send + Sync + 'static,
+        L: Codec + Clone + Send + Sync + 'static,
         O: Send + 'static,
-        F: KeyedProcessFunction<K, T, S, O>,
+        F: KeyedProcessFunction<K, T, S, O, L>,
     {
         if ttl_ms <= 0 {
             self.stream
@@ -410,11 +637,17 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
         self.process_op(name, Some(ttl_ms), f)
     }
 
-    fn process_op<S, O, F>(self, name: &str, ttl: Option<i64>, f: impl Fn() -> F) -> DataStream<O>
+    fn process_op<S, O, L, F>(
+        self,
+        name: &str,
+        ttl: Option<i64>,
+        f: impl Fn() -> F,
+    ) -> DataStream<O>
     where
         S: Codec + Clone + Send + Sync + 'static,
+        L: Codec + Clone + Send + Sync + 'static,
         O: Send + 'static,
-        F: KeyedProcessFunction<K, T, S, O>,
+        F: KeyedProcessFunction<K, T, S, O, L>,
     {
         let key_fn = self.key_fn.clone();
         let timestamp = self
@@ -424,12 +657,26 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
             .filter(|_| self.stream.watermarks);
         let max = self.stream.env.config.max_parallelism;
         let timer_table = self.stream.env.table(&format!("{name}.timers"));
-        self.stateful(name, move |state, _| {
+        let list_table = self.stream.env.table(&format!("{name}.list"));
+        let capacity = self.stream.env.config.state_cache_entries;
+        let operator = name.to_string();
+        self.stateful(name, move |state: KeyedState<Record<S>>, counters| {
+            let list = EntryState::new(
+                list_table,
+                &operator,
+                state.backend().clone(),
+                counters,
+                capacity,
+            )
+            .owning(state.owned_key_groups(), state.restored());
             Box::new(ProcessOperator {
                 key_fn: key_fn.clone(),
                 timestamp: timestamp.clone(),
                 f: f(),
                 state,
+                list,
+                list_table,
+                list_seq: EntrySeq::default(),
                 ttl,
                 max_parallelism: max,
                 watermark: MIN_WATERMARK,
@@ -438,6 +685,7 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
                 processing_timers: BTreeMap::new(),
                 timer_table: TimerTable::new(timer_table),
                 timers_restored: false,
+                scratch: Scratch::new(),
             })
         })
     }

@@ -296,6 +296,33 @@ impl<E: Codec + Clone + Send + 'static> EntryState<E> {
     }
 }
 
+/// Entry keys in the order they are made: the epoch and a counter within
+/// it, both big-endian. Unique per subtask across restores, because a
+/// restored run writes only in epochs after its checkpoint's.
+#[derive(Default)]
+pub struct EntrySeq {
+    epoch: Epoch,
+    seq: u32,
+}
+
+/// The length of an [`EntrySeq`] key.
+pub const SEQ_LEN: usize = 8 + 4;
+
+impl EntrySeq {
+    /// The next entry key for a write in `epoch`.
+    pub fn next(&mut self, epoch: Epoch) -> [u8; SEQ_LEN] {
+        if epoch != self.epoch {
+            self.epoch = epoch;
+            self.seq = 0;
+        }
+        let mut k = [0u8; SEQ_LEN];
+        k[..8].copy_from_slice(&epoch.0.to_be_bytes());
+        k[8..].copy_from_slice(&self.seq.to_be_bytes());
+        self.seq = self.seq.wrapping_add(1);
+        k
+    }
+}
+
 /// The first key after every key that starts with `prefix`.
 pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     let mut end = prefix.to_vec();

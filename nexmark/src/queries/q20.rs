@@ -2,8 +2,9 @@
 //! inner join on `bid.auction = auction.id`).
 //!
 //! Keyed by auction id: the key keeps the auction (or only the fact that it
-//! is not in category 10) and the bids that came before it; bids are
-//! emitted with their auction and never stored once the auction is known.
+//! is not in category 10) as its value and the bids that came before it as
+//! its list (one store entry per bid); bids are emitted with their auction
+//! and never stored once the auction is known.
 
 use riverbed_compute::operators::process::{Context, KeyedProcessFunction};
 use riverbed_compute::DataStream;
@@ -14,36 +15,44 @@ use super::Built;
 use crate::model::{Auction, Bid, Event};
 use crate::row::Value;
 
-/// `(auction once seen: Some if in category 10; bids waiting for it)`.
-type Seen = (Option<Option<Auction>>, Vec<Bid>);
+/// The auction once seen: `Some` if in category 10. Bids waiting for it
+/// are the key's list.
+type Seen = Option<Auction>;
 
 struct Expand;
 
-impl KeyedProcessFunction<i64, AuctionOrBid, Seen, (Bid, Auction)> for Expand {
+impl KeyedProcessFunction<i64, AuctionOrBid, Seen, (Bid, Auction), Bid> for Expand {
     fn process(
         &mut self,
         _id: &i64,
         input: AuctionOrBid,
         state: &mut Option<Seen>,
-        ctx: &mut Context<'_, (Bid, Auction)>,
+        ctx: &mut Context<'_, (Bid, Auction), Bid>,
     ) {
-        let (auction, waiting) = state.get_or_insert_with(|| (None, Vec::new()));
         match input {
             AuctionOrBid::Auction(a) => {
-                let waiting = std::mem::take(waiting);
-                let a = (a.category == 10).then_some(a);
-                if let Some(a) = &a {
-                    for b in waiting {
-                        ctx.emit((b, a.clone()));
-                    }
-                }
-                *auction = Some(a);
+                *state = Some((a.category == 10).then_some(a));
+                ctx.drain_list();
             }
-            AuctionOrBid::Bid(b) => match auction {
+            AuctionOrBid::Bid(b) => match state {
                 Some(Some(a)) => ctx.emit((b, a.clone())),
                 Some(None) => {}
-                None => waiting.push(b),
+                None => ctx.add_to_list(b),
             },
+        }
+    }
+
+    fn on_list(
+        &mut self,
+        _id: &i64,
+        waiting: Vec<Bid>,
+        state: &mut Option<Seen>,
+        ctx: &mut Context<'_, (Bid, Auction), Bid>,
+    ) {
+        if let Some(Some(a)) = state {
+            for b in waiting {
+                ctx.emit((b, a.clone()));
+            }
         }
     }
 }

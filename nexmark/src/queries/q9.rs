@@ -5,9 +5,10 @@
 //! so the result is Flink's for the input's order, whatever the
 //! parallelism.
 //!
-//! Keyed by auction id: the key keeps the auction, its best bid so far and
-//! the bids that arrived before the auction did. A better bid retracts the
-//! previous winner's row.
+//! Keyed by auction id: the key keeps the auction and its best bid so far as
+//! its value, and the bids that arrived before the auction did as its list
+//! (one store entry per bid). A better bid retracts the previous winner's
+//! row.
 
 use std::cmp::Reverse;
 
@@ -20,8 +21,9 @@ use super::Built;
 use crate::model::{Auction, Bid, Event};
 use crate::row::{Row, Value};
 
-/// `(auction once seen, best bid, bids waiting for the auction)`.
-type Winner = (Option<Auction>, Option<Bid>, Vec<Bid>);
+/// `(auction once seen, best bid)`; bids waiting for the auction are the
+/// key's list.
+type Winner = (Option<Auction>, Option<Bid>);
 
 /// Whether `a` beats `b`: a higher price, an earlier `dateTime`, an earlier
 /// place in the input.
@@ -44,49 +46,69 @@ fn row(a: &Auction, b: &Bid) -> Row {
 
 struct WinningBid;
 
-impl KeyedProcessFunction<i64, AuctionOrBid, Winner, Change<Row>> for WinningBid {
+/// Makes the best in-time bid of `candidates` the winner if it beats the
+/// current one, retracting the old winner's row.
+fn consider(
+    state: &mut Option<Winner>,
+    candidates: Vec<Bid>,
+    ctx: &mut Context<'_, Change<Row>, Bid>,
+) {
+    let Some((Some(a), best)) = state else {
+        return;
+    };
+    let mut winner: Option<Bid> = None;
+    for b in candidates {
+        let beats_best = best.as_ref().is_none_or(|w| better(&b, w));
+        let beats_winner = winner.as_ref().is_none_or(|w| better(&b, w));
+        if in_time(a, b.date_time) && beats_best && beats_winner {
+            winner = Some(b);
+        }
+    }
+    if let Some(w) = winner {
+        match best.replace(w) {
+            Some(old) => {
+                ctx.emit(change(RowKind::UpdateBefore, row(a, &old)));
+                ctx.emit(change(
+                    RowKind::UpdateAfter,
+                    row(a, best.as_ref().expect("set")),
+                ));
+            }
+            None => ctx.emit(change(RowKind::Insert, row(a, best.as_ref().expect("set")))),
+        }
+    }
+}
+
+impl KeyedProcessFunction<i64, AuctionOrBid, Winner, Change<Row>, Bid> for WinningBid {
     fn process(
         &mut self,
         _id: &i64,
         input: AuctionOrBid,
         state: &mut Option<Winner>,
-        ctx: &mut Context<'_, Change<Row>>,
+        ctx: &mut Context<'_, Change<Row>, Bid>,
     ) {
-        let (auction, best, waiting) = state.get_or_insert_with(|| (None, None, Vec::new()));
-        let candidates = match input {
+        match input {
             AuctionOrBid::Auction(a) => {
-                *auction = Some(a);
-                std::mem::take(waiting)
+                state.get_or_insert((None, None)).0 = Some(a);
+                ctx.drain_list();
             }
             AuctionOrBid::Bid(b) => {
-                if auction.is_none() {
-                    waiting.push(b);
-                    return;
+                if state.as_ref().is_none_or(|s| s.0.is_none()) {
+                    ctx.add_to_list(b);
+                } else {
+                    consider(state, vec![b], ctx);
                 }
-                vec![b]
-            }
-        };
-        let a = auction.as_ref().expect("the auction is known here");
-        let mut winner: Option<Bid> = None;
-        for b in candidates {
-            let beats_best = best.as_ref().is_none_or(|w| better(&b, w));
-            let beats_winner = winner.as_ref().is_none_or(|w| better(&b, w));
-            if in_time(a, b.date_time) && beats_best && beats_winner {
-                winner = Some(b);
             }
         }
-        if let Some(w) = winner {
-            match best.replace(w) {
-                Some(old) => {
-                    ctx.emit(change(RowKind::UpdateBefore, row(a, &old)));
-                    ctx.emit(change(
-                        RowKind::UpdateAfter,
-                        row(a, best.as_ref().expect("set")),
-                    ));
-                }
-                None => ctx.emit(change(RowKind::Insert, row(a, best.as_ref().expect("set")))),
-            }
-        }
+    }
+
+    fn on_list(
+        &mut self,
+        _id: &i64,
+        waiting: Vec<Bid>,
+        state: &mut Option<Winner>,
+        ctx: &mut Context<'_, Change<Row>, Bid>,
+    ) {
+        consider(state, waiting, ctx);
     }
 }
 
