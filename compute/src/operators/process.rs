@@ -28,7 +28,7 @@
 //! A key has a record in `NAME` while it has a value or list items; the
 //! list length in it spares a store read when a drained list is empty.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -38,6 +38,7 @@ use super::Operator;
 use crate::codec::Codec;
 use crate::error::{Error, Result};
 use crate::state::entries::EntrySeq;
+use crate::state::keyed::FastHash;
 use crate::state::timers::TimerTable;
 use crate::state::{EntryState, KeyedState};
 use crate::stream::{DataStream, KeyedStream};
@@ -182,6 +183,14 @@ pub(crate) struct ProcessOperator<T, K, S, L, F> {
     list: EntryState<L>,
     list_table: TableId,
     list_seq: EntrySeq,
+    /// Lists begun since the last barrier, by list prefix: their items stay
+    /// here, moved rather than copied, until the barrier (or a full
+    /// buffer) writes them to `list`. Bids that wait for an auction that
+    /// comes a moment later never reach the store.
+    young: HashMap<Bytes, Vec<L>, FastHash>,
+    /// Items in `young`; bounded by the state cache's capacity.
+    young_items: usize,
+    young_limit: usize,
     ttl: Option<i64>,
     max_parallelism: u16,
     watermark: Timestamp,
@@ -251,8 +260,23 @@ where
         Bytes::from(p)
     }
 
-    /// After a callback on `key`: deletes an expired list, applies the
-    /// callback's list additions and drains, and writes the key's record
+    /// After a callback on `key`: writes the key's record back, unless the
+    /// callback left list work (an expired list to delete, items added, a
+    /// drain of a non-empty list); then it hands the record back for
+    /// [`finish`](Self::finish). Most callbacks leave none, and this spares
+    /// them building `finish`'s future.
+    fn settle(&mut self, key: &K, sk: Bytes, held: Held<S>, now: i64) -> Option<(Bytes, Held<S>)> {
+        let ops = &mut self.scratch.list;
+        if held.stale > 0 || !ops.added.is_empty() || (ops.drain && held.len > 0) {
+            return Some((sk, held));
+        }
+        ops.drain = false;
+        self.store(key, sk, held, now);
+        None
+    }
+
+    /// The list work `settle` handed back: deletes an expired list, applies
+    /// the callback's additions and drains, then writes the key's record
     /// back. `now` is the event time the update counts at.
     async fn finish<O>(
         &mut self,
@@ -267,26 +291,39 @@ where
         F: KeyedProcessFunction<K, T, S, O, L>,
         O: Send,
     {
-        let list_ops = &self.scratch.list;
-        if held.stale > 0 || !list_ops.added.is_empty() || (list_ops.drain && held.len > 0) {
-            let prefix = self.list_prefix(&sk);
-            if held.stale > 0 {
+        let prefix = self.list_prefix(&sk);
+        if held.stale > 0 {
+            if let Some(young) = self.young.remove(&prefix) {
+                self.young_items -= young.len();
+            } else {
                 drain_items(&mut self.list, &prefix, epoch, |_| {}).await?;
             }
-            loop {
-                let added = std::mem::take(&mut self.scratch.list.added);
-                for item in added {
-                    let e = self.list_seq.next(epoch);
-                    self.list.put(&prefix, &e, item);
-                    held.len = held.len.saturating_add(1);
+        }
+        loop {
+            let added = std::mem::take(&mut self.scratch.list.added);
+            if !added.is_empty() {
+                let was_empty = held.len == 0;
+                held.len = held.len.saturating_add(added.len() as u32);
+                if let Some(young) = self.young.get_mut(&prefix) {
+                    self.young_items += added.len();
+                    young.extend(added);
+                } else if was_empty {
+                    // A new list: its items wait in memory until the barrier.
+                    self.young_items += added.len();
+                    self.young.insert(prefix.clone(), added);
+                } else {
+                    for item in added {
+                        let e = self.list_seq.next(epoch);
+                        self.list.put(&prefix, &e, item);
+                    }
                 }
-                if !std::mem::take(&mut self.scratch.list.drain) || held.len == 0 {
-                    break;
-                }
-                self.drain(key, &prefix, &mut held.value, epoch, out)
-                    .await?;
-                held.len = 0;
             }
+            if !std::mem::take(&mut self.scratch.list.drain) || held.len == 0 {
+                break;
+            }
+            self.drain(key, &prefix, &mut held.value, epoch, out)
+                .await?;
+            held.len = 0;
         }
         self.scratch.list.drain = false;
         self.store(key, sk, held, now);
@@ -307,8 +344,13 @@ where
         O: Send,
     {
         let (watermark, now) = (self.watermark, self.now);
+        let young = self.young.remove(prefix);
         let ProcessOperator {
-            f, list, scratch, ..
+            f,
+            list,
+            scratch,
+            young_items,
+            ..
         } = self;
         let mut call = |items: Vec<L>| {
             let mut ctx = Context {
@@ -322,6 +364,15 @@ where
             };
             f.on_list(key, items, value, &mut ctx);
         };
+        if let Some(mut items) = young {
+            *young_items -= items.len();
+            while items.len() > LIST_PAGE {
+                let rest = items.split_off(LIST_PAGE);
+                call(std::mem::replace(&mut items, rest));
+            }
+            call(items);
+            return Ok(());
+        }
         let mut page: Vec<L> = Vec::new();
         drain_items(list, prefix, epoch, |item| {
             page.push(item.clone());
@@ -441,7 +492,11 @@ where
                 };
                 self.f.process(&key, rec, &mut held.value, &mut ctx);
                 let updated = ts.unwrap_or(self.watermark);
-                self.finish(&key, sk, held, updated, epoch, out).await?;
+                if let Some((sk, held)) = self.settle(&key, sk, held, updated) {
+                    if let Some((sk, held)) = self.settle(&key, sk, held, updated) {
+                        self.finish(&key, sk, held, updated, epoch, out).await?;
+                    }
+                }
             }
             self.shrink(epoch).await
         })
@@ -479,6 +534,7 @@ where
         Box::pin(async move {
             let backend = self.state.backend().clone();
             self.timer_table.flush(backend.as_ref(), epoch).await?;
+            self.spill_young(epoch);
             self.list.flush(epoch).await?;
             self.state.flush(epoch).await
         })
@@ -544,10 +600,24 @@ where
         Ok(())
     }
 
-    /// Between batches: bounds both caches and write buffers.
+    /// Between batches: bounds the caches and write buffers.
     async fn shrink(&mut self, epoch: Epoch) -> Result<()> {
+        if self.young_items > self.young_limit {
+            self.spill_young(epoch);
+        }
         self.state.shrink(epoch).await?;
         self.list.shrink(epoch).await
+    }
+
+    /// Moves the young lists' items into the list state, in order.
+    fn spill_young(&mut self, epoch: Epoch) {
+        for (prefix, items) in self.young.drain() {
+            for item in items {
+                let e = self.list_seq.next(epoch);
+                self.list.put(&prefix, &e, item);
+            }
+        }
+        self.young_items = 0;
     }
 
     /// Runs due timers: user callbacks with the key's state, and TTL cleanup.
@@ -570,7 +640,9 @@ where
                 if expired {
                     // Reads as absent: `finish` deletes the record and the list.
                     let held = self.take_live(&sk);
-                    self.finish(&key, sk, held, t, epoch, out).await?;
+                    if let Some((sk, held)) = self.settle(&key, sk, held, t) {
+                        self.finish(&key, sk, held, t, epoch, out).await?;
+                    }
                 }
                 continue;
             }
@@ -591,7 +663,9 @@ where
                 self.f
                     .on_processing_timer(&key, t, &mut held.value, &mut ctx);
             }
-            self.finish(&key, sk, held, updated, epoch, out).await?;
+            if let Some((sk, held)) = self.settle(&key, sk, held, updated) {
+                self.finish(&key, sk, held, updated, epoch, out).await?;
+            }
         }
         self.shrink(epoch).await
     }
@@ -677,6 +751,9 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
                 list,
                 list_table,
                 list_seq: EntrySeq::default(),
+                young: HashMap::default(),
+                young_items: 0,
+                young_limit: capacity,
                 ttl,
                 max_parallelism: max,
                 watermark: MIN_WATERMARK,
