@@ -58,6 +58,8 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+log "riverbed-store (the service the remote-state tests start)"
+cargo build -p riverbed-state-store --features server --bin riverbed-store
 log "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast

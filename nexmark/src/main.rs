@@ -152,6 +152,16 @@ struct RunArgs {
     /// there.
     #[arg(long, value_name = "PATH", conflicts_with = "resume")]
     from_savepoint: Option<String>,
+    /// Where state lives: `embedded` (a store in this process, under
+    /// --state-dir) or `remote://HOST:PORT` (a `riverbed-store serve`
+    /// process; each query is a namespace there). --state-dir still holds
+    /// the run's lock and staged output.
+    #[arg(long, value_name = "WHERE", default_value = "embedded")]
+    state: String,
+    /// Token for a store that has a token file (`rw` for the query's
+    /// namespace).
+    #[arg(long, env = "RIVERBED_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 /// A checkpoint interval; `None` checkpoints only at the end.
@@ -299,6 +309,7 @@ fn run(args: RunArgs) -> Result<(), Error> {
     options.resume = args.resume;
     options.fresh = args.fresh;
     options.from_savepoint = args.from_savepoint.clone();
+    options.remote = runner::RemoteState::parse(&args.state, args.token.clone())?;
     if options.from_savepoint.is_some() && selected.len() != 1 {
         return Err(Error::InvalidArgument(
             "--from-savepoint starts one query: name it with --query".into(),

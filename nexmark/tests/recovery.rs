@@ -7,40 +7,14 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{nexmark, stderr};
+use common::{nexmark, stderr, table};
 
 /// Kills of each run.
 const KILLS: usize = 10;
-
-/// The final table of a changelog folder: each row (the line without its
-/// `op`) with how many times it is in the table; a retraction of a row that
-/// is not there fails the test.
-fn table(dir: &Path) -> BTreeMap<String, i64> {
-    let mut t: BTreeMap<String, i64> = BTreeMap::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "jsonl") {
-            continue;
-        }
-        for line in std::fs::read_to_string(&path).unwrap().lines() {
-            let (op, row) = (&line[7..9], &line[10..]);
-            let n = t.entry(row.to_string()).or_default();
-            *n += if op == "+I" || op == "+U" { 1 } else { -1 };
-            assert!(
-                *n >= 0,
-                "{}: a retraction of a row not there: {line}",
-                path.display()
-            );
-        }
-    }
-    t.retain(|_, n| *n != 0);
-    t
-}
 
 struct Rng(u64);
 

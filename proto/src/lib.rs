@@ -1,4 +1,12 @@
-//! Riverbed's wire protocol: `.proto` files and the tonic/prost code generated
-//! from them. The state store service issue adds the first service; until then
-//! this crate holds nothing so that the dependency direction
-//! `nexmark → compute → state-store → proto` is fixed from the start.
+//! Riverbed's wire protocol: the `.proto` files under `proto/` and the
+//! tonic/prost code built from them. The dependency direction is
+//! `nexmark → compute → state-store → proto`.
+
+/// The state store service (`riverbed.store.v1`): see
+/// `proto/riverbed/store/v1/store.proto`.
+pub mod store {
+    pub mod v1 {
+        #![allow(clippy::all, missing_docs)]
+        tonic::include_proto!("riverbed.store.v1");
+    }
+}

@@ -23,6 +23,8 @@ pub mod checkpoint;
 pub mod compaction;
 pub mod entry;
 pub mod error;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 pub mod keys;
 pub mod manifest;
 pub mod memtable;

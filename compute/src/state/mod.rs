@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod entries;
 pub mod keyed;
+pub mod remote;
 pub mod timers;
 pub mod written;
 
@@ -15,6 +16,7 @@ use riverbed_state_store::TableId;
 pub use backend::{EmbeddedBackend, StateBackend};
 pub use entries::EntryState;
 pub use keyed::KeyedState;
+pub use remote::{RemoteBackend, RemoteOptions};
 
 use crate::codec::Codec;
 use crate::runtime::metrics::OperatorCounters;

@@ -22,8 +22,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use riverbed_compute::sink::CollectHandle;
+use riverbed_compute::state::{RemoteBackend, RemoteOptions};
 use riverbed_compute::time::Clock;
-use riverbed_compute::{Change, EmbeddedBackend, Env, JobConfig};
+use riverbed_compute::{Change, EmbeddedBackend, Env, JobConfig, StateBackend};
 use riverbed_state_store::{Options, Store};
 
 use crate::error::{Error, Result};
@@ -66,6 +67,35 @@ pub struct RunOptions {
     /// Start from this savepoint (a folder or an `s3://` URL, see
     /// `riverbed_state_store::savepoint`) instead of empty state.
     pub from_savepoint: Option<String>,
+    /// Keep state in a store service (`riverbed-store serve`) instead of
+    /// the embedded store under `state_dir`; each query is a namespace.
+    pub remote: Option<RemoteState>,
+}
+
+/// A store service to keep state in.
+#[derive(Clone, Debug)]
+pub struct RemoteState {
+    /// `HOST:PORT`.
+    pub addr: String,
+    pub token: Option<String>,
+}
+
+impl RemoteState {
+    /// Parses `--state`: `embedded` (none) or `remote://HOST:PORT`.
+    pub fn parse(state: &str, token: Option<String>) -> Result<Option<RemoteState>> {
+        if state == "embedded" {
+            return Ok(None);
+        }
+        match state.strip_prefix("remote://") {
+            Some(addr) if addr.contains(':') && !addr.contains('/') => Ok(Some(RemoteState {
+                addr: addr.to_string(),
+                token,
+            })),
+            _ => Err(Error::InvalidArgument(format!(
+                "--state {state:?}: expected `embedded` or `remote://HOST:PORT`"
+            ))),
+        }
+    }
 }
 
 impl RunOptions {
@@ -84,6 +114,7 @@ impl RunOptions {
             resume: false,
             fresh: false,
             from_savepoint: None,
+            remote: None,
         }
     }
 
@@ -187,37 +218,58 @@ pub async fn run_query(
     let dir = options.state_dir.join(query.name);
     let mut config = config;
     config.job_name = query.name.to_string();
-    // What the directory holds decides how to start: resume its last
+    let remote = match &options.remote {
+        Some(r) => {
+            if options.from_savepoint.is_some() {
+                return Err(Error::InvalidArgument(
+                    "--from-savepoint works with the embedded state only (for now)".into(),
+                ));
+            }
+            let mut ro = RemoteOptions::new(r.addr.clone(), query.name);
+            ro.token = r.token.clone();
+            let backend = tokio::task::spawn_blocking(move || RemoteBackend::connect(ro))
+                .await
+                .map_err(|e| Error::InvalidArgument(format!("connecting to the store: {e}")))?
+                .map_err(Error::Compute)?;
+            Some(Arc::new(backend))
+        }
+        None => None,
+    };
+    let place = match &options.remote {
+        Some(r) => format!("namespace {} of remote://{}", query.name, r.addr),
+        None => dir.display().to_string(),
+    };
+    // What the state holds decides how to start: resume its last
     // checkpoint, refuse to wipe an unfinished run, or start over.
-    let last = checkpoints::latest(&dir, query.name).await?;
+    let last = latest_checkpoint(remote.as_deref(), &dir, query.name).await?;
     match (&last, options.resume) {
         (Some(cp), true) if !cp.finished => config.resume = Some(cp.clone()),
         (Some(cp), true) => {
             return Err(Error::InvalidArgument(format!(
-                "{}: the run of {} finished (checkpoint {}); there is nothing to resume \
+                "{place}: the run of {} finished (checkpoint {}); there is nothing to resume \
                  (run without --resume to start over)",
-                dir.display(),
-                query.name,
-                cp.epoch.0
+                query.name, cp.epoch.0
             )))
         }
         (None, true) => {
             return Err(Error::InvalidArgument(format!(
-                "{}: no checkpoint of {} to resume from",
-                dir.display(),
+                "{place}: no checkpoint of {} to resume from",
                 query.name
             )))
         }
         (Some(cp), false) if !cp.finished && !options.fresh => {
             return Err(Error::InvalidArgument(format!(
-                "{} holds checkpoints of an unfinished run of {} (the last: epoch {}); \
+                "{place} holds checkpoints of an unfinished run of {} (the last: epoch {}); \
                  continue it with --resume, or give --fresh to start over",
-                dir.display(),
-                query.name,
-                cp.epoch.0
+                query.name, cp.epoch.0
             )))
         }
         _ => {
+            // A namespace with nothing committed has nothing to drop (what
+            // is uncommitted the job rolls back when it starts).
+            if let Some(b) = remote.as_ref().filter(|b| b.committed_epoch().0 > 0) {
+                b.drop_namespace().await.map_err(Error::Compute)?;
+            }
             if dir.exists() {
                 std::fs::remove_dir_all(&dir).map_err(|source| Error::Io {
                     path: dir.clone(),
@@ -256,6 +308,7 @@ pub async fn run_query(
         resuming,
         &dir,
         url,
+        remote.clone(),
         staged.as_ref(),
         progress,
     )
@@ -266,12 +319,14 @@ pub async fn run_query(
             Ok(run)
         }
         (Err(e), Some(staged)) => {
-            // Keep what checkpoints committed if there is one to resume.
-            let resumable = checkpoints::latest(&dir, query.name)
-                .await
-                .ok()
-                .flatten()
-                .is_some_and(|c| !c.finished);
+            // Keep what checkpoints committed if there is one to resume,
+            // or if the state cannot tell (a remote store that died with
+            // the run must find the output of its checkpoints when it is
+            // back).
+            let resumable = match latest_checkpoint(remote.as_deref(), &dir, query.name).await {
+                Ok(last) => last.is_some_and(|c| !c.finished),
+                Err(_) => true,
+            };
             if !resumable {
                 staged.discard();
             }
@@ -291,6 +346,7 @@ async fn execute(
     output_resumes: bool,
     dir: &Path,
     url: &str,
+    remote: Option<Arc<RemoteBackend>>,
     staged: Option<&output::Staged>,
     progress: Arc<AtomicU64>,
 ) -> Result<QueryRun> {
@@ -299,15 +355,21 @@ async fn execute(
         .as_ref()
         .map(|c| c.epoch)
         .filter(|_| output_resumes);
-    let store = Arc::new(
-        Store::open(Options {
-            namespace: query.name.to_string(),
-            ..Options::with_url(url)
-        })
-        .await
-        .map_err(compute_err)?,
-    );
-    let env = Env::new(config, Arc::new(EmbeddedBackend::new(store.clone())))?;
+    let (backend, store): (Arc<dyn StateBackend>, Option<Arc<Store>>) = match remote {
+        Some(b) => (b, None),
+        None => {
+            let store = Arc::new(
+                Store::open(Options {
+                    namespace: query.name.to_string(),
+                    ..Options::with_url(url)
+                })
+                .await
+                .map_err(compute_err)?,
+            );
+            (Arc::new(EmbeddedBackend::new(store.clone())), Some(store))
+        }
+    };
+    let env = Env::new(config, backend)?;
     let events = source.stream(&env, options.parallelism, progress);
     let ctx = QueryContext {
         side_input: options.side_input.clone(),
@@ -348,8 +410,12 @@ async fn execute(
     let job = env.execute().await.map_err(Error::Compute);
     let wall = wall.elapsed();
     let cpu = cpu_time().saturating_sub(cpu_before);
-    let metrics = store.metrics();
-    let closed = store.close().await.map_err(compute_err);
+    // A remote store's own figures are its process's: /metrics there.
+    let metrics = store.as_ref().map(|s| s.metrics()).unwrap_or_default();
+    let closed = match &store {
+        Some(s) => s.close().await.map_err(compute_err),
+        None => Ok(()),
+    };
     let job = job?;
     closed?;
     let changes = handle.take();
@@ -384,6 +450,19 @@ async fn execute(
         changes,
         checkpoints: job.checkpoints,
     })
+}
+
+/// The last checkpoint of `query`: in the remote store when there is one,
+/// else in the query's state directory.
+async fn latest_checkpoint(
+    remote: Option<&RemoteBackend>,
+    dir: &Path,
+    query: &str,
+) -> Result<Option<riverbed_state_store::CheckpointMeta>> {
+    match remote {
+        Some(b) => Ok(b.checkpoints().await.map_err(Error::Compute)?.pop()),
+        None => checkpoints::latest(dir, query).await,
+    }
 }
 
 fn compute_err(e: riverbed_state_store::Error) -> Error {

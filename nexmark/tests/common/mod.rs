@@ -7,7 +7,8 @@
 pub mod reference;
 
 use std::collections::{BTreeMap, HashMap};
-use std::process::{Command, Output};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
@@ -79,4 +80,106 @@ pub fn stderr(o: &Output) -> String {
 
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The final table of a changelog folder: each row (the line without its
+/// `op`) with how many times it is in the table; a retraction of a row that
+/// is not there fails the test.
+pub fn table(dir: &Path) -> BTreeMap<String, i64> {
+    let mut t: BTreeMap<String, i64> = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "jsonl") {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            let (op, row) = (&line[7..9], &line[10..]);
+            let n = t.entry(row.to_string()).or_default();
+            *n += if op == "+I" || op == "+U" { 1 } else { -1 };
+            assert!(
+                *n >= 0,
+                "{}: a retraction of a row not there: {line}",
+                path.display()
+            );
+        }
+    }
+    t.retain(|_, n| *n != 0);
+    t
+}
+
+/// A `riverbed-store serve` process on 127.0.0.1, killed when dropped.
+pub struct StoreServer {
+    pub child: Child,
+    /// `HOST:PORT` it printed.
+    pub addr: String,
+}
+
+/// The `riverbed-store` binary: built beside this test's binary by the
+/// test command (`scripts/test.sh`), as the workspace build enables the
+/// state store's `server` feature for this crate's tests.
+pub fn store_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("riverbed-store");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p riverbed-state-store --features server --bin riverbed-store`",
+        bin.display()
+    );
+    bin
+}
+
+impl StoreServer {
+    /// Starts a store on `url` with a free port and waits for its
+    /// `listening on ADDR` line; its log goes to `log`.
+    pub fn start(url: &Path, log: &Path, extra: &[&str]) -> StoreServer {
+        use std::io::BufRead;
+        let mut child = Command::new(store_bin())
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--url",
+                url.to_str().unwrap(),
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .expect("riverbed-store starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| {
+                panic!(
+                    "riverbed-store printed {line:?}; its log: {}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                )
+            })
+            .to_string();
+        StoreServer { child, addr }
+    }
+
+    /// `kill -9` by pid.
+    pub fn kill(&mut self) {
+        // SAFETY: kill(2) on the pid of our own child.
+        let rc = unsafe { libc::kill(self.child.id() as i32, libc::SIGKILL) };
+        assert_eq!(rc, 0);
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for StoreServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -1,0 +1,121 @@
+//! The server's settings: a TOML file, then `RIVERBED_*` environment
+//! variables, then flags, each overriding the one before.
+//!
+//! ```toml
+//! listen = "127.0.0.1:7070"     # port 0 picks a free port
+//! token_file = "tokens.txt"     # optional: without it every request is accepted
+//!
+//! [store]                       # the engine's Options (see options.rs)
+//! url = "/var/lib/riverbed"     # a directory, file:///path or s3://bucket/prefix
+//! block_cache_bytes = 268435456
+//!
+//! [limits]                      # see server::Limits
+//! max_key_bytes = 65536
+//! ```
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::server::Limits;
+use crate::error::{Error, Result};
+use crate::Options;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub token_file: Option<PathBuf>,
+    pub store: Options,
+    pub limits: Limits,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:7070".into(),
+            token_file: None,
+            store: Options::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Reads `path`; unknown keys are an error so that a typo is not ignored.
+    pub fn load(path: &std::path::Path) -> Result<ServerConfig> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Applies `RIVERBED_*` variables from `env` (a name → value lookup).
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<()> {
+        if let Some(v) = env("RIVERBED_LISTEN") {
+            self.listen = v;
+        }
+        if let Some(v) = env("RIVERBED_URL") {
+            self.store.url = v;
+        }
+        if let Some(v) = env("RIVERBED_TOKEN_FILE") {
+            self.token_file = Some(v.into());
+        }
+        let num = |name: &str, v: String| {
+            v.parse::<usize>()
+                .map_err(|_| Error::Config(format!("{name}={v:?} is not a number of bytes")))
+        };
+        if let Some(v) = env("RIVERBED_BLOCK_CACHE_BYTES") {
+            self.store.block_cache_bytes = num("RIVERBED_BLOCK_CACHE_BYTES", v)?;
+        }
+        if let Some(v) = env("RIVERBED_MEMTABLE_BYTES") {
+            self.store.memtable_bytes = num("RIVERBED_MEMTABLE_BYTES", v)?;
+        }
+        if let Some(v) = env("RIVERBED_MAX_MEMORY_BYTES") {
+            self.store.max_memory_bytes = num("RIVERBED_MAX_MEMORY_BYTES", v)?;
+        }
+        if let Some(v) = env("RIVERBED_S3_ENDPOINT") {
+            self.store.s3.endpoint = Some(v);
+        }
+        Ok(())
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        self.listen.parse::<std::net::SocketAddr>().map_err(|_| {
+            Error::Config(format!(
+                "listen address {:?} is not HOST:PORT (e.g. 127.0.0.1:7070)",
+                self.listen
+            ))
+        })?;
+        self.store.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("store.toml");
+        std::fs::write(
+            &p,
+            "listen = \"127.0.0.1:0\"\n[store]\nurl = \"/data\"\nmemtable_bytes = 4096\n[limits]\nmax_key_bytes = 10\n",
+        )
+        .unwrap();
+        let mut c = ServerConfig::load(&p).unwrap();
+        assert_eq!(c.store.url, "/data");
+        assert_eq!(c.limits.max_key_bytes, 10);
+        c.apply_env(|k| (k == "RIVERBED_URL").then(|| "/other".to_string()))
+            .unwrap();
+        assert_eq!(c.store.url, "/other");
+        c.validate().unwrap();
+        std::fs::write(&p, "lisen = \"x\"").unwrap();
+        assert!(ServerConfig::load(&p).is_err());
+        c.listen = "nowhere".into();
+        assert!(c.validate().unwrap_err().to_string().contains("HOST:PORT"));
+        assert!(c
+            .apply_env(|k| (k == "RIVERBED_MEMTABLE_BYTES").then(|| "lots".to_string()))
+            .is_err());
+    }
+}

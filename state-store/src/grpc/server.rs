@@ -1,0 +1,500 @@
+//! The store service: one process that many jobs' workers and coordinators
+//! share, each job in its own namespace, and that outside clients query.
+//!
+//! # Tokens
+//!
+//! With a token file, every request carries `authorization: Bearer TOKEN`
+//! and the file says what the token may do. One token a line:
+//!
+//! ```text
+//! TOKEN NAMESPACE rw|ro      # NAMESPACE `*` for every namespace
+//! ```
+//!
+//! Blank lines and lines starting with `#` are skipped. `ro` allows reads,
+//! scans, status and checkpoint listings; `rw` allows everything. A refusal
+//! is logged with the namespace and the call, never the token.
+//!
+//! # Limits
+//!
+//! Keys, values, requests and scan pages have size limits ([`Limits`]); a
+//! request over one is refused with `INVALID_ARGUMENT` naming the limit.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use object_store::ObjectStoreExt;
+use serde::Deserialize;
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Response, Status};
+
+use super::convert::{batch_from_pb, checkpoint_from_pb, checkpoint_to_pb, status_of};
+use super::pb;
+use crate::error::{Error, Result};
+use crate::{Epoch, Options, Store};
+
+/// Size limits on what a request may carry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Longest key. 64 KiB: state keys are a table, a key group and a
+    /// user key; anything longer is a bug in the caller.
+    pub max_key_bytes: usize,
+    /// Largest value. 64 MiB: one key's state (a window's list) can be
+    /// large, but a value is read whole.
+    pub max_value_bytes: usize,
+    /// Largest request message. 256 MiB: a worker's barrier flush is cut
+    /// into parts below this by the client.
+    pub max_request_bytes: usize,
+    /// Most entries in one scan page.
+    pub max_scan_page: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_key_bytes: 64 << 10,
+            max_value_bytes: 64 << 20,
+            max_request_bytes: 256 << 20,
+            max_scan_page: 64 << 10,
+        }
+    }
+}
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+/// The token file, parsed: token → (namespace or `*`, access).
+#[derive(Debug, Default)]
+pub struct Tokens {
+    grants: HashMap<String, Vec<(String, Access)>>,
+}
+
+impl Tokens {
+    pub fn parse(text: &str) -> Result<Tokens> {
+        let mut grants: HashMap<String, Vec<(String, Access)>> = HashMap::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let bad = |why: &str| Error::Config(format!("token file line {}: {why}", i + 1));
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            let [token, ns, access] = parts[..] else {
+                return Err(bad("expected `TOKEN NAMESPACE rw|ro`"));
+            };
+            let access = match access {
+                "rw" => Access::ReadWrite,
+                "ro" => Access::Read,
+                _ => return Err(bad("access must be `rw` or `ro`")),
+            };
+            if ns != "*" {
+                crate::namespace::validate(ns).map_err(|e| bad(&e.to_string()))?;
+            }
+            grants
+                .entry(token.to_string())
+                .or_default()
+                .push((ns.to_string(), access));
+        }
+        Ok(Tokens { grants })
+    }
+
+    pub fn load(path: &Path) -> Result<Tokens> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Config(format!("cannot read token file {}: {e}", path.display()))
+        })?;
+        Tokens::parse(&text)
+    }
+
+    fn allows(&self, token: &str, ns: &str, want: Access) -> bool {
+        self.grants.get(token).is_some_and(|g| {
+            g.iter().any(|(n, a)| {
+                (n == "*" || n == ns) && (want == Access::Read || *a == Access::ReadWrite)
+            })
+        })
+    }
+}
+
+/// The service: namespaces opened on first use, each its own store.
+pub struct StoreService {
+    /// The engine settings every namespace opens with (its `namespace` set).
+    template: Options,
+    stores: tokio::sync::Mutex<HashMap<String, Arc<Store>>>,
+    tokens: Option<Tokens>,
+    limits: Limits,
+    stopping: AtomicBool,
+}
+
+impl StoreService {
+    pub fn new(template: Options, tokens: Option<Tokens>, limits: Limits) -> Self {
+        StoreService {
+            template,
+            stores: tokio::sync::Mutex::new(HashMap::new()),
+            tokens,
+            limits,
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Refuses new work from now on (health says so) ahead of a shutdown.
+    pub fn begin_shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// Closes every open namespace: their background work ends.
+    pub async fn close(&self) -> Result<()> {
+        let stores: Vec<Arc<Store>> = self.stores.lock().await.values().cloned().collect();
+        for s in stores {
+            s.close().await?;
+        }
+        Ok(())
+    }
+
+    /// The namespace's store, opened on first use.
+    async fn store(&self, ns: &str) -> Result<Arc<Store>, Status> {
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(Status::unavailable("the store is shutting down"));
+        }
+        crate::namespace::validate(ns).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let mut stores = self.stores.lock().await;
+        if let Some(s) = stores.get(ns) {
+            return Ok(s.clone());
+        }
+        let opts = Options {
+            namespace: ns.to_string(),
+            ..self.template.clone()
+        };
+        let store = Arc::new(Store::open(opts).await.map_err(|e| status_of(&e))?);
+        tracing::info!(namespace = ns, "namespace opened");
+        stores.insert(ns.to_string(), store.clone());
+        Ok(store)
+    }
+
+    fn authorize(
+        &self,
+        md: &MetadataMap,
+        ns: &str,
+        call: &str,
+        want: Access,
+    ) -> Result<(), Status> {
+        let Some(tokens) = &self.tokens else {
+            return Ok(());
+        };
+        let token = md
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let Some(token) = token else {
+            tracing::warn!(namespace = ns, call, "refused: no token");
+            return Err(Status::unauthenticated(
+                "this store needs a token (--token or RIVERBED_TOKEN)",
+            ));
+        };
+        if tokens.allows(token, ns, want) {
+            return Ok(());
+        }
+        tracing::warn!(
+            namespace = ns,
+            call,
+            write = want == Access::ReadWrite,
+            "refused: the token does not allow it"
+        );
+        Err(Status::permission_denied(format!(
+            "the token does not allow {} namespace {ns:?}",
+            if want == Access::ReadWrite {
+                "writing to"
+            } else {
+                "reading"
+            }
+        )))
+    }
+
+    fn check_key(&self, what: &str, k: &[u8]) -> Result<(), Status> {
+        if k.len() > self.limits.max_key_bytes {
+            return Err(Status::invalid_argument(format!(
+                "{what} of {} bytes is over max_key_bytes {}",
+                k.len(),
+                self.limits.max_key_bytes
+            )));
+        }
+        Ok(())
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl pb::state_store_server::StateStore for StoreService {
+    async fn write(&self, req: Request<pb::WriteRequest>) -> Reply<pb::WriteResponse> {
+        let (md, _, r) = req.into_parts();
+        self.authorize(&md, &r.namespace, "write", Access::ReadWrite)?;
+        for op in &r.ops {
+            match &op.op {
+                Some(pb::write_op::Op::Put(p)) => {
+                    self.check_key("a key", &p.key)?;
+                    if p.value.len() > self.limits.max_value_bytes {
+                        return Err(Status::invalid_argument(format!(
+                            "a value of {} bytes is over max_value_bytes {}",
+                            p.value.len(),
+                            self.limits.max_value_bytes
+                        )));
+                    }
+                }
+                Some(pb::write_op::Op::Delete(d)) => self.check_key("a key", &d.key)?,
+                Some(pb::write_op::Op::DeleteRange(d)) => {
+                    self.check_key("a range start", &d.start)?;
+                    self.check_key("a range end", &d.end)?;
+                }
+                None => {}
+            }
+        }
+        let batch = batch_from_pb(&r.ops)?;
+        let store = self.store(&r.namespace).await?;
+        store
+            .write(Epoch(r.epoch), &batch)
+            .await
+            .map_err(|e| status_of(&e))?;
+        Ok(Response::new(pb::WriteResponse {}))
+    }
+
+    async fn multi_get(&self, req: Request<pb::MultiGetRequest>) -> Reply<pb::MultiGetResponse> {
+        let (md, _, r) = req.into_parts();
+        self.authorize(&md, &r.namespace, "multi_get", Access::Read)?;
+        for k in &r.keys {
+            self.check_key("a key", k)?;
+        }
+        let store = self.store(&r.namespace).await?;
+        let values = store
+            .multi_get(&r.keys, Epoch(r.epoch))
+            .await
+            .map_err(|e| status_of(&e))?;
+        Ok(Response::new(pb::MultiGetResponse {
+            values: values
+                .into_iter()
+                .map(|v| pb::MaybeValue {
+                    found: v.is_some(),
+                    value: v.unwrap_or_default(),
+                })
+                .collect(),
+        }))
+    }
+
+    type ScanStream = BoxStream<'static, Result<pb::ScanPage, Status>>;
+
+    async fn scan(&self, req: Request<pb::ScanRequest>) -> Reply<Self::ScanStream> {
+        let (md, _, r) = req.into_parts();
+        self.authorize(&md, &r.namespace, "scan", Access::Read)?;
+        self.check_key("a scan start", &r.start)?;
+        self.check_key("a scan end", &r.end)?;
+        let page = match r.page_size as usize {
+            0 => 1024,
+            n => n.min(self.limits.max_scan_page),
+        };
+        let store = self.store(&r.namespace).await?;
+        let epoch = Epoch(r.epoch);
+        let limit = if r.limit == 0 { u64::MAX } else { r.limit };
+        let end = r.end;
+        // Pages are read one at a time as the client takes them: a long
+        // scan holds one page in memory, not the range. The state is the
+        // next start and how many entries may still come.
+        let stream = futures::stream::unfold(Some((r.start, limit)), move |state| {
+            let store = store.clone();
+            let end = end.clone();
+            async move {
+                let (start, left) = state?;
+                if left == 0 {
+                    return None;
+                }
+                let n = (page as u64).min(left) as usize;
+                match store.scan(&start, Some(&end), epoch, n).await {
+                    Err(e) => Some((Err(status_of(&e)), None)),
+                    Ok(entries) if entries.is_empty() => None,
+                    Ok(entries) => {
+                        let left = left - entries.len() as u64;
+                        let next = (entries.len() == n).then(|| {
+                            let mut k = entries.last().expect("not empty").0.to_vec();
+                            k.push(0);
+                            (Bytes::from(k), left)
+                        });
+                        let page = pb::ScanPage {
+                            entries: entries
+                                .into_iter()
+                                .map(|(key, value)| pb::Entry { key, value })
+                                .collect(),
+                        };
+                        Some((Ok(page), next))
+                    }
+                }
+            }
+        });
+        Ok(Response::new(stream.boxed()))
+    }
+
+    async fn read_page(&self, req: Request<pb::ScanRequest>) -> Reply<pb::ScanPage> {
+        let (md, _, r) = req.into_parts();
+        self.authorize(&md, &r.namespace, "read_page", Access::Read)?;
+        self.check_key("a scan start", &r.start)?;
+        self.check_key("a scan end", &r.end)?;
+        let page = match r.page_size as usize {
+            0 => 1024,
+            n => n.min(self.limits.max_scan_page),
+        };
+        let n = if r.limit == 0 {
+            page
+        } else {
+            (r.limit as usize).min(page)
+        };
+        let store = self.store(&r.namespace).await?;
+        let entries = store
+            .scan(&r.start, Some(&r.end), Epoch(r.epoch), n)
+            .await
+            .map_err(|e| status_of(&e))?;
+        Ok(Response::new(pb::ScanPage {
+            entries: entries
+                .into_iter()
+                .map(|(key, value)| pb::Entry { key, value })
+                .collect(),
+        }))
+    }
+
+    async fn register_table(
+        &self,
+        req: Request<pb::RegisterTableRequest>,
+    ) -> Reply<pb::RegisterTableResponse> {
+        let (md, _, r) = req.into_parts();
+        self.authorize(&md, &r.namespace, "register_table", Access::ReadWrite)?;
+        let store = self.store(&r.namespace).await?;
+        let id = store.register_table(&r.name).map_err(|e| status_of(&e))?;
+        Ok(Response::new(pb::RegisterTableResponse { table_id: id.0 }))
+    }
+
+    async fn commit(&self, req: Request<pb::CommitRequest>) -> Reply<pb::CommitResponse> {
+        let (md, _, r) = req.into_parts();
+        self.authorize(&md, &r.namespace, "commit", Access::ReadWrite)?;
+        let store = self.store(&r.namespace).await?;
+        let epoch = Epoch(r.epoch);
+        let checkpoint = match r.checkpoint {
+            Some(c) => {
+                let meta = store
+                    .commit_checkpoint(epoch, checkpoint_from_pb(c))
+                    .await
+                    .map_err(|e| status_of(&e))?;
+                Some(checkpoint_to_pb(&meta))
+            }
+            None => {
+                store.commit(epoch).await.map_err(|e| status_of(&e))?;
+                None
+            }
+        };
+        Ok(Response::new(pb::CommitResponse { checkpoint }))
+    }
+
+    async fn rollback(&self, req: Request<pb::RollbackRequest>) -> Reply<pb::RollbackResponse> {
+        let (md, _, r) = req.into_parts();
+        self.authorize(&md, &r.namespace, "rollback", Access::ReadWrite)?;
+        let store = self.store(&r.namespace).await?;
+        store
+            .rollback_to_committed()
+            .await
+            .map_err(|e| status_of(&e))?;
+        Ok(Response::new(pb::RollbackResponse {}))
+    }
+
+    async fn status(&self, req: Request<pb::StatusRequest>) -> Reply<pb::StatusResponse> {
+        let (md, _, r) = req.into_parts();
+        self.authorize(&md, &r.namespace, "status", Access::Read)?;
+        let store = self.store(&r.namespace).await?;
+        Ok(Response::new(pb::StatusResponse {
+            committed_epoch: store.committed_epoch().0,
+        }))
+    }
+
+    async fn list_checkpoints(
+        &self,
+        req: Request<pb::ListCheckpointsRequest>,
+    ) -> Reply<pb::ListCheckpointsResponse> {
+        let (md, _, r) = req.into_parts();
+        self.authorize(&md, &r.namespace, "list_checkpoints", Access::Read)?;
+        let store = self.store(&r.namespace).await?;
+        Ok(Response::new(pb::ListCheckpointsResponse {
+            checkpoints: store.checkpoints().iter().map(checkpoint_to_pb).collect(),
+        }))
+    }
+
+    async fn drop_namespace(
+        &self,
+        req: Request<pb::DropNamespaceRequest>,
+    ) -> Reply<pb::DropNamespaceResponse> {
+        let (md, _, r) = req.into_parts();
+        self.authorize(&md, &r.namespace, "drop_namespace", Access::ReadWrite)?;
+        crate::namespace::validate(&r.namespace)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        // Held across the deletion: no request opens it meanwhile.
+        let mut stores = self.stores.lock().await;
+        if let Some(s) = stores.remove(&r.namespace) {
+            s.close().await.map_err(|e| status_of(&e))?;
+        }
+        let objects = crate::storage::open_object_store(&self.template.url, &self.template.s3)
+            .map_err(|e| status_of(&e))?;
+        let root = crate::namespace::root(&r.namespace);
+        let paths: Vec<_> = objects
+            .list(Some(&root))
+            .map(|m| m.map(|m| m.location))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| status_of(&Error::from(e)))?;
+        for p in &paths {
+            objects
+                .delete(p)
+                .await
+                .map_err(|e| status_of(&Error::from(e)))?;
+        }
+        drop(stores);
+        tracing::info!(namespace = %r.namespace, objects = paths.len(), "namespace dropped");
+        Ok(Response::new(pb::DropNamespaceResponse {}))
+    }
+
+    async fn health(&self, _req: Request<pb::HealthRequest>) -> Reply<pb::HealthResponse> {
+        let status = if self.stopping.load(Ordering::SeqCst) {
+            "shutting down"
+        } else {
+            "serving"
+        };
+        Ok(Response::new(pb::HealthResponse {
+            status: status.into(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_grant_by_namespace_and_access() {
+        let t = Tokens::parse("# jobs\nJOB q5 rw\nQ q5 ro\n\nADMIN * rw\n").unwrap();
+        assert!(t.allows("JOB", "q5", Access::ReadWrite));
+        assert!(t.allows("Q", "q5", Access::Read));
+        assert!(!t.allows("Q", "q5", Access::ReadWrite));
+        assert!(!t.allows("JOB", "q7", Access::Read));
+        assert!(t.allows("ADMIN", "q7", Access::ReadWrite));
+        assert!(!t.allows("nope", "q5", Access::Read));
+        let e = Tokens::parse("A q5 rx").unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("rw"), "{e}");
+        assert!(Tokens::parse("A q5").is_err());
+    }
+}
