@@ -1,7 +1,8 @@
 //! Queries against a store in another process: `riverbed-store serve`
 //! started on a free port, the runner with `--state remote://ADDR`. The
-//! output must equal the embedded store's, and tokens keep jobs out of
-//! each other's namespaces.
+//! output must equal the embedded store's; a store killed with `kill -9`
+//! and restarted on the same files lets the query `--resume`; tokens keep
+//! jobs out of each other's namespaces.
 
 mod common;
 
@@ -73,6 +74,121 @@ fn queries_on_a_remote_store_equal_the_embedded_store() {
     assert_eq!(
         table(&dir.path().join("remote2").join("q5")),
         table(&dir.path().join("embedded").join("q5"))
+    );
+}
+
+/// `run` arguments of the long q20 run the store dies in the middle of.
+fn long_q20(sd: &Path, od: &Path, state: &str) -> Vec<String> {
+    [
+        "run",
+        "--query",
+        "q20",
+        "--events",
+        "1000000",
+        "-p",
+        "2",
+        "--quiet",
+        "--checkpoint-interval",
+        "50ms",
+        "--state-dir",
+        sd.to_str().unwrap(),
+        "--output",
+        od.to_str().unwrap(),
+        "--state",
+        state,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+#[test]
+#[allow(clippy::disallowed_methods)] // waits for the first checkpoints
+fn a_killed_store_restarts_on_its_files_and_the_query_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("store");
+    let (sd, od) = (dir.path().join("sd"), dir.path().join("out"));
+    let mut server = StoreServer::start(&url, &dir.path().join("store1.log"), &[]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_riverbed-nexmark"))
+        .args(long_q20(&sd, &od, &format!("remote://{}", server.addr)))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill the store once the query has checkpointed twice.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let last = rt
+            .block_on(riverbed_nexmark::runner::checkpoints::latest(&url, "q20"))
+            .ok()
+            .flatten();
+        if last.is_some_and(|c| c.epoch.0 >= 2) {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before the kill"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint in 120 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    server.kill();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!status.success(), "the run went on without its store");
+    assert!(err.contains("store"), "{err}");
+
+    // A new store process on the same files; the query resumes there.
+    let server = StoreServer::start(&url, &dir.path().join("store2.log"), &[]);
+    let mut args = long_q20(&sd, &od, &format!("remote://{}", server.addr));
+    args.push("--resume".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = nexmark(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = table(&od.join("q20"));
+    // The run that never failed, embedded.
+    let o = nexmark(&[
+        "run",
+        "--query",
+        "q20",
+        "--events",
+        "1000000",
+        "-p",
+        "2",
+        "--quiet",
+        "--checkpoint-interval",
+        "0",
+        "--state-dir",
+        dir.path().join("sd-ref").to_str().unwrap(),
+        "--output",
+        dir.path().join("ref").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = table(&dir.path().join("ref").join("q20"));
+    assert!(!want.is_empty());
+    let differs: Vec<_> = want
+        .iter()
+        .filter(|(r, n)| got.get(*r) != Some(n))
+        .chain(got.iter().filter(|(r, n)| want.get(*r) != Some(n)))
+        .take(2)
+        .collect();
+    assert!(
+        differs.is_empty(),
+        "resumed on a restarted store: {} rows, expected {}; e.g. {differs:?}",
+        got.values().sum::<i64>(),
+        want.values().sum::<i64>()
     );
 }
 

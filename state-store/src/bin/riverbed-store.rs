@@ -127,7 +127,9 @@ fn serve(args: ServeArgs) -> Result<()> {
         tonic::transport::Server::builder()
             .add_service(grpc)
             .serve_with_incoming_shutdown(
-                tonic::transport::server::TcpIncoming::from(listener),
+                // Without TCP_NODELAY a small answer waits for the
+                // client's delayed ACK (tens of ms a round trip).
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
                 async move {
                     shutdown_signal().await;
                     tracing::info!("shutting down: finishing requests in flight");
