@@ -93,14 +93,7 @@ fn killed_and_resumed_equals_uninterrupted(query: &str, input: &[&str], seed: u6
         let mut finished = false;
         loop {
             if let Some(status) = child.try_wait().unwrap() {
-                let mut err = String::new();
-                use std::io::Read;
-                child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
+                let err = common::child_stderr(&mut child);
                 assert!(status.success(), "{query}: the run failed: {err}");
                 finished = true;
                 break;
@@ -136,14 +129,7 @@ fn killed_and_resumed_equals_uninterrupted(query: &str, input: &[&str], seed: u6
         child = spawn(&resume);
     }
     let status = child.wait().unwrap();
-    let mut err = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = common::child_stderr(&mut child);
     assert!(
         status.success(),
         "{query}: the last resumed run failed: {err}"

@@ -139,14 +139,7 @@ fn a_killed_store_restarts_on_its_files_and_the_query_resumes() {
     }
     server.kill();
     let status = child.wait().unwrap();
-    let mut err = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = common::child_stderr(&mut child);
     assert!(!status.success(), "the run went on without its store");
     assert!(err.contains("store"), "{err}");
 

@@ -107,6 +107,19 @@ pub fn table(dir: &Path) -> BTreeMap<String, i64> {
     t
 }
 
+/// Everything a child wrote on its piped stderr, once it has ended.
+pub fn child_stderr(child: &mut Child) -> String {
+    use std::io::Read;
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr is piped")
+        .read_to_string(&mut err)
+        .unwrap();
+    err
+}
+
 /// A `riverbed-store serve` process on 127.0.0.1, killed when dropped.
 pub struct StoreServer {
     pub child: Child,

@@ -233,6 +233,18 @@ impl StoreService {
     }
 }
 
+impl StoreService {
+    /// Checks a scan's bounds and gives the entries of one of its pages.
+    fn scan_page_size(&self, r: &pb::ScanRequest) -> Result<usize, Status> {
+        self.check_key("a scan start", &r.start)?;
+        self.check_key("a scan end", &r.end)?;
+        Ok(match r.page_size as usize {
+            0 => 1024,
+            n => n.min(self.limits.max_scan_page),
+        })
+    }
+}
+
 type Reply<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
@@ -296,12 +308,7 @@ impl pb::state_store_server::StateStore for StoreService {
     async fn scan(&self, req: Request<pb::ScanRequest>) -> Reply<Self::ScanStream> {
         let (md, _, r) = req.into_parts();
         self.authorize(&md, &r.namespace, "scan", Access::Read)?;
-        self.check_key("a scan start", &r.start)?;
-        self.check_key("a scan end", &r.end)?;
-        let page = match r.page_size as usize {
-            0 => 1024,
-            n => n.min(self.limits.max_scan_page),
-        };
+        let page = self.scan_page_size(&r)?;
         let store = self.store(&r.namespace).await?;
         let epoch = Epoch(r.epoch);
         let limit = if r.limit == 0 { u64::MAX } else { r.limit };
@@ -345,12 +352,7 @@ impl pb::state_store_server::StateStore for StoreService {
     async fn read_page(&self, req: Request<pb::ScanRequest>) -> Reply<pb::ScanPage> {
         let (md, _, r) = req.into_parts();
         self.authorize(&md, &r.namespace, "read_page", Access::Read)?;
-        self.check_key("a scan start", &r.start)?;
-        self.check_key("a scan end", &r.end)?;
-        let page = match r.page_size as usize {
-            0 => 1024,
-            n => n.min(self.limits.max_scan_page),
-        };
+        let page = self.scan_page_size(&r)?;
         let n = if r.limit == 0 {
             page
         } else {
