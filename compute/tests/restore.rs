@@ -55,6 +55,9 @@ fn events(n: u32, keys: u32, seed: u32, phases: bool) -> Vec<Ev> {
 struct Input {
     events: Arc<Vec<Ev>>,
     fail_at: Option<u64>,
+    /// The job's store: the failure waits for its first checkpoint, so
+    /// that a loaded machine cannot fail the run before any commit.
+    store: Arc<Store>,
 }
 
 /// What a test job is made of.
@@ -77,6 +80,7 @@ struct Reader {
     step: usize,
     read: u64,
     fail_at: Option<u64>,
+    store: Arc<Store>,
 }
 
 impl Source<Ev> for Input {
@@ -91,6 +95,7 @@ impl Source<Ev> for Input {
             step: parallelism,
             read: 0,
             fail_at: if subtask == 0 { self.fail_at } else { None },
+            store: self.store.clone(),
         }))
     }
 }
@@ -98,7 +103,11 @@ impl Source<Ev> for Input {
 impl SourceReader<Ev> for Reader {
     fn read_batch(&mut self, out: &mut Vec<Ev>, max: usize) -> riverbed_compute::Result<bool> {
         if self.fail_at.is_some_and(|f| self.read >= f) {
-            return Err(Error::Source("injected failure".into()));
+            if self.store.latest_checkpoint().is_some() {
+                return Err(Error::Source("injected failure".into()));
+            }
+            // Read on slowly until the barriers have made a checkpoint.
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
         let before = out.len();
         while out.len() - before < max && self.next < self.events.len() {
@@ -186,10 +195,12 @@ fn run<T: Send + 'static>(
         let left: Arc<dyn Source<Ev>> = Arc::new(Input {
             events: Arc::new(events(12_000, 24, 1, job.phases)),
             fail_at,
+            store: store.clone(),
         });
         let right: Arc<dyn Source<Ev>> = Arc::new(Input {
             events: Arc::new(events(12_000, 24, 2, job.phases)),
             fail_at: None,
+            store: store.clone(),
         });
         let s = staged.clone();
         (job.build)(&env, left, right).sink("sink", move |_| {
