@@ -6,12 +6,19 @@
 //! big-endian with the sign bit flipped, so encoded keys sort like values.
 
 use bytes::Bytes;
+pub use riverbed_state_store::schema::Schema;
 
 /// A type that can live in state. `decode` returns `None` on malformed input.
 pub trait Codec: Sized {
     fn encode(&self, out: &mut Vec<u8>);
     /// Decodes from the front of `input`, advancing it.
     fn decode(input: &mut &[u8]) -> Option<Self>;
+
+    /// The layout `encode` writes, registered with a state table so that
+    /// queries can read it without this code. Opaque unless told.
+    fn schema() -> Schema {
+        Schema::Opaque
+    }
 
     fn to_bytes(&self) -> Vec<u8> {
         let mut v = Vec::new();
@@ -35,8 +42,11 @@ fn take<'a>(input: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
 }
 
 macro_rules! unsigned {
-    ($($t:ty),*) => {$(
+    ($($t:ty => $s:ident),*) => {$(
         impl Codec for $t {
+            fn schema() -> Schema {
+                Schema::$s
+            }
             fn encode(&self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.to_be_bytes());
             }
@@ -46,11 +56,14 @@ macro_rules! unsigned {
         }
     )*};
 }
-unsigned!(u8, u16, u32, u64, u128);
+unsigned!(u8 => U8, u16 => U16, u32 => U32, u64 => U64, u128 => U128);
 
 macro_rules! signed {
-    ($($t:ty => $u:ty),*) => {$(
+    ($($t:ty => $u:ty, $s:ident),*) => {$(
         impl Codec for $t {
+            fn schema() -> Schema {
+                Schema::$s
+            }
             fn encode(&self, out: &mut Vec<u8>) {
                 ((*self as $u) ^ (1 << (<$u>::BITS - 1))).encode(out);
             }
@@ -60,9 +73,12 @@ macro_rules! signed {
         }
     )*};
 }
-signed!(i32 => u32, i64 => u64, i128 => u128);
+signed!(i32 => u32, I32, i64 => u64, I64, i128 => u128, I128);
 
 impl Codec for f64 {
+    fn schema() -> Schema {
+        Schema::F64
+    }
     fn encode(&self, out: &mut Vec<u8>) {
         self.to_bits().encode(out);
     }
@@ -72,6 +88,9 @@ impl Codec for f64 {
 }
 
 impl Codec for bool {
+    fn schema() -> Schema {
+        Schema::Bool
+    }
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(u8::from(*self));
     }
@@ -85,6 +104,9 @@ impl Codec for bool {
 }
 
 impl Codec for () {
+    fn schema() -> Schema {
+        Schema::Unit
+    }
     fn encode(&self, _out: &mut Vec<u8>) {}
     fn decode(_input: &mut &[u8]) -> Option<Self> {
         Some(())
@@ -92,6 +114,9 @@ impl Codec for () {
 }
 
 impl Codec for String {
+    fn schema() -> Schema {
+        Schema::Str
+    }
     fn encode(&self, out: &mut Vec<u8>) {
         (self.len() as u32).encode(out);
         out.extend_from_slice(self.as_bytes());
@@ -103,6 +128,9 @@ impl Codec for String {
 }
 
 impl Codec for Bytes {
+    fn schema() -> Schema {
+        Schema::Bytes
+    }
     fn encode(&self, out: &mut Vec<u8>) {
         (self.len() as u32).encode(out);
         out.extend_from_slice(self);
@@ -114,6 +142,9 @@ impl Codec for Bytes {
 }
 
 impl<T: Codec> Codec for Option<T> {
+    fn schema() -> Schema {
+        Schema::opt(T::schema())
+    }
     fn encode(&self, out: &mut Vec<u8>) {
         match self {
             None => out.push(0),
@@ -133,6 +164,9 @@ impl<T: Codec> Codec for Option<T> {
 }
 
 impl<T: Codec> Codec for Vec<T> {
+    fn schema() -> Schema {
+        Schema::list(T::schema())
+    }
     fn encode(&self, out: &mut Vec<u8>) {
         (self.len() as u32).encode(out);
         self.iter().for_each(|v| v.encode(out));
@@ -148,6 +182,9 @@ impl<T: Codec> Codec for Vec<T> {
 }
 
 impl<K: Codec + Ord, V: Codec> Codec for std::collections::BTreeMap<K, V> {
+    fn schema() -> Schema {
+        Schema::map(K::schema(), V::schema())
+    }
     fn encode(&self, out: &mut Vec<u8>) {
         (self.len() as u32).encode(out);
         for (k, v) in self {
@@ -169,6 +206,9 @@ impl<K: Codec + Ord, V: Codec> Codec for std::collections::BTreeMap<K, V> {
 macro_rules! tuple {
     ($($n:ident),*) => {
         impl<$($n: Codec),*> Codec for ($($n,)*) {
+            fn schema() -> Schema {
+                Schema::Tuple(vec![$($n::schema()),*])
+            }
             #[allow(non_snake_case)]
             fn encode(&self, out: &mut Vec<u8>) {
                 let ($($n,)*) = self;
@@ -204,5 +244,30 @@ mod tests {
         );
         assert_eq!(u64::from_bytes(&[1, 2]), None);
         assert_eq!(String::from_bytes(&[0, 0, 0, 9, b'a']), None);
+    }
+
+    #[test]
+    fn schemas_describe_the_encoding() {
+        type T = (
+            i64,
+            Option<String>,
+            Vec<u32>,
+            std::collections::BTreeMap<i32, bool>,
+        );
+        assert_eq!(
+            T::schema().to_string(),
+            "(i64,opt<str>,list<u32>,map<i32,bool>)"
+        );
+        // The store's reading of these bytes by that schema gives them back.
+        let mut m = std::collections::BTreeMap::new();
+        m.insert(-3, true);
+        let v: T = (-9, Some("x".into()), vec![1, 2], m);
+        let parsed = Schema::parse(&T::schema().to_string()).unwrap();
+        assert_eq!(parsed, T::schema());
+        assert_eq!(
+            <(u8, f64, (), Bytes)>::schema().to_string(),
+            "(u8,f64,unit,bytes)"
+        );
+        assert_eq!(T::from_bytes(&v.to_bytes()), Some(v));
     }
 }

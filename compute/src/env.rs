@@ -246,7 +246,17 @@ impl Env {
     /// The state table `name` of a stateful operator, registered with the
     /// store so that a restarted job finds it under the same id.
     pub(crate) fn table(&self, name: &str) -> TableId {
-        match self.backend.register_table(name) {
+        self.table_with(name, None)
+    }
+
+    /// Like [`Env::table`], describing the table's keys and values so that
+    /// its state can be queried by key.
+    pub(crate) fn table_with(
+        &self,
+        name: &str,
+        info: Option<riverbed_state_store::catalog::TableInfo>,
+    ) -> TableId {
+        match self.backend.register_table(name, info.as_ref()) {
             Ok(t) => t,
             Err(e) => {
                 self.invalid(format!("state table {name:?}: {e}"));

@@ -443,7 +443,16 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
     ) -> DataStream<O> {
         let env = self.stream.env.clone();
         let counters = env.operator(name, self.stream.pulls.len());
-        let table = env.table(name);
+        let (kind, value) = S::described();
+        let table = env.table_with(
+            name,
+            Some(riverbed_state_store::catalog::TableInfo {
+                key_groups: env.config.max_parallelism,
+                kind,
+                key: Some(K::schema()),
+                value: Some(value),
+            }),
+        );
         let first = env.first_epoch();
         // Nothing committed yet: the store holds no state of this job (a
         // run starts by dropping uncommitted epochs).

@@ -2,11 +2,27 @@
 //! persons, auctions and bids (joins and winners keep them per key).
 //! Fields in declaration order, each with its own codec; `seq` last.
 
+use riverbed_compute::codec::Schema;
 use riverbed_compute::Codec;
 
 use crate::model::{Auction, Bid, Person};
 
 impl Codec for Person {
+    fn schema() -> Schema {
+        use Schema::{Str, I64, U64};
+        Schema::record(&[
+            ("id", I64),
+            ("name", Str),
+            ("email_address", Str),
+            ("credit_card", Str),
+            ("city", Str),
+            ("state", Str),
+            ("date_time", I64),
+            ("extra", Str),
+            ("seq", U64),
+        ])
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         self.id.encode(out);
         self.name.encode(out);
@@ -35,6 +51,23 @@ impl Codec for Person {
 }
 
 impl Codec for Auction {
+    fn schema() -> Schema {
+        use Schema::{Str, I64, U64};
+        Schema::record(&[
+            ("id", I64),
+            ("item_name", Str),
+            ("description", Str),
+            ("initial_bid", I64),
+            ("reserve", I64),
+            ("date_time", I64),
+            ("expires", I64),
+            ("seller", I64),
+            ("category", I64),
+            ("extra", Str),
+            ("seq", U64),
+        ])
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         self.id.encode(out);
         self.item_name.encode(out);
@@ -67,6 +100,20 @@ impl Codec for Auction {
 }
 
 impl Codec for Bid {
+    fn schema() -> Schema {
+        use Schema::{Str, I64, U64};
+        Schema::record(&[
+            ("auction", I64),
+            ("bidder", I64),
+            ("price", I64),
+            ("channel", Str),
+            ("url", Str),
+            ("date_time", I64),
+            ("extra", Str),
+            ("seq", U64),
+        ])
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         self.auction.encode(out);
         self.bidder.encode(out);

@@ -129,6 +129,19 @@ impl Row {
 }
 
 impl Codec for Value {
+    /// Tags in the order `encode` writes them.
+    fn schema() -> riverbed_compute::codec::Schema {
+        use riverbed_compute::codec::Schema;
+        Schema::Enum(vec![
+            ("null".into(), None),
+            ("int".into(), Some(Schema::I64)),
+            ("str".into(), Some(Schema::Str)),
+            ("time".into(), Some(Schema::I64)),
+            ("dec3".into(), Some(Schema::I128)),
+            ("sum".into(), Some(Schema::I128)),
+        ])
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         match self {
             Value::Null => out.push(0),
@@ -171,6 +184,10 @@ impl Codec for Value {
 }
 
 impl Codec for Row {
+    fn schema() -> riverbed_compute::codec::Schema {
+        riverbed_compute::codec::Schema::list(Value::schema())
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         self.0.encode(out);
     }

@@ -4,27 +4,95 @@
 //! data under the ids it had: the name is what the job knows, the id is
 //! what keys carry.
 //!
+//! A table also carries what a query needs to read it without the job's
+//! code ([`TableInfo`]): how many key groups its keys are spread over,
+//! whether a key holds one value or many entries, and the schemas of its
+//! keys and values (see `schema.rs`).
+//!
 //! # Encoding (inside the manifest body, see `manifest.rs`)
 //!
 //! ```text
 //! catalog := next_table_id varint | table count varint
 //!          | per table, by name: name (len ‖ utf-8) | id varint
+//!          |   [format ≥ 4] key_groups varint | kind u8 (0 raw, 1 values, 2 entries)
+//!          |                key schema (len ‖ utf-8, empty = none)
+//!          |                value schema (len ‖ utf-8, empty = none)
 //! ```
 
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
 use crate::keys::TableId;
+use crate::schema::Schema;
 use crate::varint::{get_bytes, get_uvarint, put_bytes, put_uvarint};
 
 /// Longest table name accepted.
 pub const MAX_NAME_BYTES: usize = 256;
 
+/// How a table's keys map to what it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TableKind {
+    /// Unknown layout: keys and values are shown as bytes.
+    #[default]
+    Raw,
+    /// One value per key: `table | key group | key`.
+    Values,
+    /// Many entries per key: `table | key group | key | entry suffix`.
+    Entries,
+}
+
+impl TableKind {
+    fn code(self) -> u8 {
+        match self {
+            TableKind::Raw => 0,
+            TableKind::Values => 1,
+            TableKind::Entries => 2,
+        }
+    }
+
+    fn of_code(c: u8) -> Option<TableKind> {
+        Some(match c {
+            0 => TableKind::Raw,
+            1 => TableKind::Values,
+            2 => TableKind::Entries,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TableKind::Raw => "raw",
+            TableKind::Values => "values",
+            TableKind::Entries => "entries",
+        }
+    }
+}
+
+/// What a query needs to know of a table: given at registration.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TableInfo {
+    /// The job's max parallelism: keys are spread over this many key
+    /// groups. 0 when unknown (then a key can only be looked up raw).
+    pub key_groups: u16,
+    pub kind: TableKind,
+    /// Schema of the user key (without table and key group).
+    pub key: Option<Schema>,
+    /// Schema of a value or entry.
+    pub value: Option<Schema>,
+}
+
+/// One registered table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableEntry {
+    pub id: TableId,
+    pub info: TableInfo,
+}
+
 /// Registered tables and the next id to hand out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Catalog {
     next: u32,
-    by_name: BTreeMap<String, TableId>,
+    by_name: BTreeMap<String, TableEntry>,
 }
 
 impl Default for Catalog {
@@ -40,13 +108,22 @@ impl Default for Catalog {
 impl Catalog {
     /// The id of table `name`, registering it on first use.
     pub fn register(&mut self, name: &str) -> Result<TableId> {
+        self.register_with(name, None)
+    }
+
+    /// Like [`Catalog::register`]; with `info`, the table's description is
+    /// set (a job whose code changed describes its table anew).
+    pub fn register_with(&mut self, name: &str, info: Option<TableInfo>) -> Result<TableId> {
         if name.is_empty() || name.len() > MAX_NAME_BYTES {
             return Err(Error::InvalidArgument(format!(
                 "table name {name:?} must be 1 to {MAX_NAME_BYTES} bytes"
             )));
         }
-        if let Some(id) = self.by_name.get(name) {
-            return Ok(*id);
+        if let Some(t) = self.by_name.get_mut(name) {
+            if let Some(info) = info {
+                t.info = info;
+            }
+            return Ok(t.id);
         }
         if self.next == u32::MAX {
             return Err(Error::InvalidArgument(
@@ -55,29 +132,54 @@ impl Catalog {
         }
         let id = TableId(self.next);
         self.next += 1;
-        self.by_name.insert(name.to_string(), id);
+        self.by_name.insert(
+            name.to_string(),
+            TableEntry {
+                id,
+                info: info.unwrap_or_default(),
+            },
+        );
         Ok(id)
     }
 
     pub fn get(&self, name: &str) -> Option<TableId> {
-        self.by_name.get(name).copied()
+        self.by_name.get(name).map(|t| t.id)
+    }
+
+    pub fn entry(&self, name: &str) -> Option<&TableEntry> {
+        self.by_name.get(name)
     }
 
     /// Every table, by name.
     pub fn tables(&self) -> impl Iterator<Item = (&str, TableId)> {
-        self.by_name.iter().map(|(n, id)| (n.as_str(), *id))
+        self.by_name.iter().map(|(n, t)| (n.as_str(), t.id))
     }
 
+    /// Every table with its description, by name.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &TableEntry)> {
+        self.by_name.iter().map(|(n, t)| (n.as_str(), t))
+    }
+
+    /// The current encoding (manifest format 4).
     pub fn encode(&self, out: &mut Vec<u8>) {
         put_uvarint(out, u64::from(self.next));
         put_uvarint(out, self.by_name.len() as u64);
-        for (name, id) in &self.by_name {
+        for (name, t) in &self.by_name {
             put_bytes(out, name.as_bytes());
-            put_uvarint(out, u64::from(id.0));
+            put_uvarint(out, u64::from(t.id.0));
+            put_uvarint(out, u64::from(t.info.key_groups));
+            out.push(t.info.kind.code());
+            let text = |s: &Option<Schema>| s.as_ref().map(|s| s.to_string()).unwrap_or_default();
+            put_bytes(out, text(&t.info.key).as_bytes());
+            put_bytes(out, text(&t.info.value).as_bytes());
         }
     }
 
-    pub fn decode(input: &mut &[u8]) -> std::result::Result<Catalog, &'static str> {
+    /// Decodes a catalog; `with_info` for manifest format 4 and later.
+    pub fn decode(
+        input: &mut &[u8],
+        with_info: bool,
+    ) -> std::result::Result<Catalog, &'static str> {
         let next = get_uvarint(input).ok_or("truncated next table id")?;
         let next = u32::try_from(next).map_err(|_| "next table id out of range")?;
         let n = get_uvarint(input).ok_or("truncated table count")?;
@@ -90,10 +192,47 @@ impl Catalog {
             if id >= next {
                 return Err("table id at or above the next table id");
             }
-            by_name.insert(name, TableId(id));
+            let info = if with_info {
+                decode_info(input)?
+            } else {
+                TableInfo::default()
+            };
+            by_name.insert(
+                name,
+                TableEntry {
+                    id: TableId(id),
+                    info,
+                },
+            );
         }
         Ok(Catalog { next, by_name })
     }
+}
+
+fn decode_info(input: &mut &[u8]) -> std::result::Result<TableInfo, &'static str> {
+    let key_groups = get_uvarint(input).ok_or("truncated key group count")?;
+    let key_groups = u16::try_from(key_groups).map_err(|_| "key group count out of range")?;
+    let (&kind, rest) = input.split_first().ok_or("truncated table kind")?;
+    *input = rest;
+    let kind = TableKind::of_code(kind).ok_or("unknown table kind")?;
+    let mut schema = || -> std::result::Result<Option<Schema>, &'static str> {
+        let b = get_bytes(input).ok_or("truncated table schema")?;
+        if b.is_empty() {
+            return Ok(None);
+        }
+        let text = std::str::from_utf8(b).map_err(|_| "table schema is not UTF-8")?;
+        Schema::parse(text)
+            .map(Some)
+            .map_err(|_| "table schema does not parse")
+    };
+    let key = schema()?;
+    let value = schema()?;
+    Ok(TableInfo {
+        key_groups,
+        kind,
+        key,
+        value,
+    })
 }
 
 #[cfg(test)]
@@ -110,10 +249,46 @@ mod tests {
         assert!(c.register("").is_err());
         let mut enc = Vec::new();
         c.encode(&mut enc);
-        let back = Catalog::decode(&mut &enc[..]).unwrap();
+        let back = Catalog::decode(&mut &enc[..], true).unwrap();
         assert_eq!(back, c);
         let mut again = back;
         assert_eq!(again.register("timers").unwrap(), b);
         assert_eq!(again.register("new").unwrap(), TableId(3));
+    }
+
+    #[test]
+    fn descriptions_persist_and_a_new_one_replaces_the_old() {
+        let mut c = Catalog::default();
+        let info = TableInfo {
+            key_groups: 128,
+            kind: TableKind::Entries,
+            key: Some(Schema::I64),
+            value: Some(Schema::Tuple(vec![Schema::Str, Schema::opt(Schema::U32)])),
+        };
+        let a = c.register_with("join", Some(info.clone())).unwrap();
+        // Registering by name alone keeps the description.
+        assert_eq!(c.register("join").unwrap(), a);
+        assert_eq!(c.entry("join").unwrap().info, info);
+        let mut enc = Vec::new();
+        c.encode(&mut enc);
+        let mut input = &enc[..];
+        let back = Catalog::decode(&mut input, true).unwrap();
+        assert!(input.is_empty());
+        assert_eq!(back, c);
+        let newer = TableInfo {
+            key_groups: 64,
+            ..info
+        };
+        c.register_with("join", Some(newer.clone())).unwrap();
+        assert_eq!(c.entry("join").unwrap().info, newer);
+        // A damaged kind byte is an error, not a guess: it follows the
+        // next id, the count, the name, the id and 128 as a varint.
+        let at = 1 + 1 + 5 + 1 + 2;
+        assert_eq!(enc[at], 2);
+        enc[at] = 9;
+        assert_eq!(
+            Catalog::decode(&mut &enc[..], true),
+            Err("unknown table kind")
+        );
     }
 }

@@ -36,6 +36,7 @@ pub mod paths;
 pub mod range_tombstone;
 mod read;
 pub mod savepoint;
+pub mod schema;
 pub mod sst;
 pub mod storage;
 pub mod store;

@@ -10,7 +10,7 @@
 //! ```text
 //! +---------------------+-------------------+------+----------------------------+
 //! | magic u64 LE        | format_version u32| body | crc32 (u32 LE) of all before |
-//! | "RVBDMAN\0"         | = 3               |      |                            |
+//! | "RVBDMAN\0"         | = 4               |      |                            |
 //! +---------------------+-------------------+------+----------------------------+
 //! body: committed_epoch varint | next_file_id varint | next_seq varint
 //!     | level count varint | per level (L0 first): file count varint
@@ -21,8 +21,9 @@
 //!     | namespace (len ‖ utf-8) | catalog: see catalog.rs
 //! ```
 //!
-//! Older formats are still read, and the next write upgrades them: format 2
-//! lacks the namespace and catalog (read as an unnamed namespace with no
+//! Older formats are still read, and the next write upgrades them: format 3
+//! lacks the tables' descriptions (read as raw tables), format 2 the
+//! namespace and catalog (read as an unnamed namespace with no
 //! registered tables), format 1 also the checkpoints.
 
 use std::sync::Arc;
@@ -42,7 +43,7 @@ use crate::varint::{get_bytes, get_uvarint, put_bytes, put_uvarint};
 use crate::version::SstMeta;
 
 const MAGIC: u64 = u64::from_le_bytes(*b"RVBDMAN\0");
-const FORMAT_VERSION: u32 = 3;
+const FORMAT_VERSION: u32 = 4;
 /// The oldest format still read: before checkpoints (1) and before
 /// namespaces and the table catalog (2).
 const OLDEST_FORMAT: u32 = 1;
@@ -173,7 +174,8 @@ impl ManifestData {
             let ns = field!(get_bytes(&mut input), "truncated namespace");
             let ns = String::from_utf8(ns.to_vec())
                 .map_err(|_| (at(input), "namespace is not UTF-8"))?;
-            let catalog = Catalog::decode(&mut input).map_err(|why| (at(input), why))?;
+            let catalog =
+                Catalog::decode(&mut input, format >= 4).map_err(|why| (at(input), why))?;
             (ns, catalog)
         } else {
             (String::new(), Catalog::default())
@@ -463,6 +465,29 @@ mod tests {
         assert_eq!(c.stats.alignment_ms, vec![("join".to_string(), 3)]);
         assert_eq!(m.namespace, "");
         assert_eq!(m.catalog, Catalog::default());
+        let again = m.encode();
+        assert_eq!(ManifestData::decode(&again).unwrap(), m);
+    }
+
+    /// Format 3 (namespace and catalog, no table descriptions): format 2's
+    /// bytes with the namespace `q5` and one table `join` (id 1) appended.
+    #[test]
+    fn format_3_is_still_read() {
+        let hex = FORMAT_2.replace(char::is_whitespace, "");
+        let mut bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        bytes.truncate(bytes.len() - 4);
+        bytes[8..12].copy_from_slice(&3u32.to_le_bytes());
+        bytes.extend_from_slice(&[2, b'q', b'5', 2, 1, 4, b'j', b'o', b'i', b'n', 1]);
+        let crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        let m = ManifestData::decode(&bytes).unwrap();
+        assert_eq!(m.namespace, "q5");
+        let join = m.catalog.entry("join").unwrap();
+        assert_eq!(join.id, crate::TableId(1));
+        assert_eq!(join.info, crate::catalog::TableInfo::default());
         let again = m.encode();
         assert_eq!(ManifestData::decode(&again).unwrap(), m);
     }

@@ -60,75 +60,133 @@ impl Metrics {
 impl MetricsSnapshot {
     /// Prometheus text exposition format.
     pub fn to_prometheus(&self) -> String {
-        let mut out = String::new();
-        let mut counter = |name: &str, help: &str, v: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP riverbed_store_{name} {help}\n# TYPE riverbed_store_{name} counter"
-            );
-            let _ = writeln!(out, "riverbed_store_{name} {v}");
-        };
-        counter(
-            "write_batches_total",
-            "Write batches applied.",
-            self.write_batches,
-        );
-        counter(
-            "write_ops_total",
-            "Operations in applied write batches.",
-            self.write_ops,
-        );
-        counter(
-            "write_stalls_total",
-            "Times a writer waited for flushes.",
-            self.write_stalls,
-        );
-        counter("flushes_total", "Memtables flushed to SSTs.", self.flushes);
-        counter(
-            "flush_bytes_total",
-            "Bytes of SSTs written by flushes.",
-            self.flush_bytes,
-        );
-        counter(
-            "compactions_total",
-            "Compactions completed.",
-            self.compactions,
-        );
-        counter(
-            "compaction_read_bytes_total",
-            "Bytes of input files compacted.",
-            self.compaction_read_bytes,
-        );
-        counter(
-            "compaction_write_bytes_total",
-            "Bytes of files written by compaction.",
-            self.compaction_write_bytes,
-        );
-        counter(
-            "files_deleted_total",
-            "Obsolete files deleted.",
-            self.files_deleted,
-        );
-        counter("commits_total", "Epochs committed.", self.commits);
-        counter(
-            "block_cache_hits_total",
-            "Block cache hits.",
-            self.cache_hits,
-        );
-        counter(
-            "block_cache_misses_total",
-            "Block cache misses.",
-            self.cache_misses,
-        );
-        let _ = writeln!(out, "# HELP riverbed_store_memtable_bytes Bytes held in memtables.\n# TYPE riverbed_store_memtable_bytes gauge\nriverbed_store_memtable_bytes {}", self.memtable_bytes);
-        let _ = writeln!(out, "# HELP riverbed_store_level_files Files per level.\n# TYPE riverbed_store_level_files gauge");
-        for (l, n) in self.files_per_level.iter().enumerate() {
-            let _ = writeln!(out, "riverbed_store_level_files{{level=\"{l}\"}} {n}");
-        }
-        let _ = writeln!(out, "# HELP riverbed_store_level_bytes Bytes per level.\n# TYPE riverbed_store_level_bytes gauge");
-        for (l, n) in self.bytes_per_level.iter().enumerate() {
-            let _ = writeln!(out, "riverbed_store_level_bytes{{level=\"{l}\"}} {n}");
-        }
-        out
+        prometheus_of(&[(String::new(), self)])
     }
+}
+
+type Getter = fn(&MetricsSnapshot) -> u64;
+
+/// Counters and gauges of a store: name, help, type, value.
+const FAMILIES: [(&str, &str, &str, Getter); 13] = [
+    (
+        "write_batches_total",
+        "Write batches applied.",
+        "counter",
+        |s| s.write_batches,
+    ),
+    (
+        "write_ops_total",
+        "Operations in applied write batches.",
+        "counter",
+        |s| s.write_ops,
+    ),
+    (
+        "write_stalls_total",
+        "Times a writer waited for flushes.",
+        "counter",
+        |s| s.write_stalls,
+    ),
+    (
+        "flushes_total",
+        "Memtables flushed to SSTs.",
+        "counter",
+        |s| s.flushes,
+    ),
+    (
+        "flush_bytes_total",
+        "Bytes of SSTs written by flushes.",
+        "counter",
+        |s| s.flush_bytes,
+    ),
+    (
+        "compactions_total",
+        "Compactions completed.",
+        "counter",
+        |s| s.compactions,
+    ),
+    (
+        "compaction_read_bytes_total",
+        "Bytes of input files compacted.",
+        "counter",
+        |s| s.compaction_read_bytes,
+    ),
+    (
+        "compaction_write_bytes_total",
+        "Bytes of files written by compaction.",
+        "counter",
+        |s| s.compaction_write_bytes,
+    ),
+    (
+        "files_deleted_total",
+        "Obsolete files deleted.",
+        "counter",
+        |s| s.files_deleted,
+    ),
+    ("commits_total", "Epochs committed.", "counter", |s| {
+        s.commits
+    }),
+    (
+        "block_cache_hits_total",
+        "Block cache hits.",
+        "counter",
+        |s| s.cache_hits,
+    ),
+    (
+        "block_cache_misses_total",
+        "Block cache misses.",
+        "counter",
+        |s| s.cache_misses,
+    ),
+    ("memtable_bytes", "Bytes held in memtables.", "gauge", |s| {
+        s.memtable_bytes
+    }),
+];
+
+/// The metrics of several stores in one exposition, each family once;
+/// `labels` is each store's label set without braces (`namespace="q5"`),
+/// empty for none.
+pub fn prometheus_of(stores: &[(String, &MetricsSnapshot)]) -> String {
+    let mut out = String::new();
+    let join = |labels: &str, more: &str| {
+        let all: Vec<&str> = [labels, more]
+            .into_iter()
+            .filter(|l| !l.is_empty())
+            .collect();
+        if all.is_empty() {
+            String::new()
+        } else {
+            format!("{{{}}}", all.join(","))
+        }
+    };
+    for (name, help, kind, get) in FAMILIES {
+        let _ = writeln!(
+            out,
+            "# HELP riverbed_store_{name} {help}\n# TYPE riverbed_store_{name} {kind}"
+        );
+        for (labels, s) in stores {
+            let _ = writeln!(out, "riverbed_store_{name}{} {}", join(labels, ""), get(s));
+        }
+    }
+    type PerLevel = fn(&MetricsSnapshot) -> Vec<u64>;
+    let levels: [(&str, &str, PerLevel); 2] = [
+        ("level_files", "Files per level.", |s| {
+            s.files_per_level.iter().map(|&n| n as u64).collect()
+        }),
+        ("level_bytes", "Bytes per level.", |s| {
+            s.bytes_per_level.clone()
+        }),
+    ];
+    for (name, help, get) in levels {
+        let _ = writeln!(
+            out,
+            "# HELP riverbed_store_{name} {help}\n# TYPE riverbed_store_{name} gauge"
+        );
+        for (labels, s) in stores {
+            for (l, n) in get(s).iter().enumerate() {
+                let level = format!("level=\"{l}\"");
+                let _ = writeln!(out, "riverbed_store_{name}{} {n}", join(labels, &level));
+            }
+        }
+    }
+    out
 }

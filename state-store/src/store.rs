@@ -9,7 +9,7 @@
 //! discards touch only uncommitted files. Lock order: state, then a
 //! memtable's own lock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::cache::{BlockCache, CacheStats};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, TableEntry, TableInfo};
 use crate::checkpoint::CheckpointMeta;
 use crate::compaction::{executor, picker, PickerOptions, Plan};
 use crate::error::{Error, Result};
@@ -36,6 +36,16 @@ use crate::sst::{SstBuilder, SstShape};
 use crate::storage::{open_object_store, Storage};
 use crate::version::{GcQueue, SstHandle, SstMeta, Version};
 use crate::write_batch::WriteBatch;
+
+/// A registered table and its estimated size (see [`Store::table_summaries`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSummary {
+    pub name: String,
+    pub entry: TableEntry,
+    pub bytes: u64,
+    /// Entries in its files, versions and deletions included.
+    pub entries: u64,
+}
 
 /// A handle to an open store. Cheap to share behind an `Arc`.
 pub struct Store {
@@ -330,10 +340,71 @@ impl Store {
         self.inner.catalog.lock().register(name)
     }
 
+    /// Registers table `name` with what a query needs to read it (key
+    /// groups, kind, schemas); a later registration replaces it.
+    pub fn register_table_with(&self, name: &str, info: TableInfo) -> Result<TableId> {
+        self.inner.check_open()?;
+        self.inner.catalog.lock().register_with(name, Some(info))
+    }
+
+    /// Table `name`'s id and description, if registered.
+    pub fn table(&self, name: &str) -> Option<TableEntry> {
+        self.inner.catalog.lock().entry(name).cloned()
+    }
+
     /// Every registered table of this namespace, by name.
     pub fn tables(&self) -> Vec<(String, TableId)> {
         let c = self.inner.catalog.lock();
         c.tables().map(|(n, id)| (n.to_string(), id)).collect()
+    }
+
+    /// Every registered table with its description and its size on
+    /// storage, by name. Sizes come from the files' key ranges, not a scan:
+    /// a file whose keys span several tables is split evenly between them,
+    /// and what is still in memory is not counted.
+    pub fn table_summaries(&self) -> Vec<TableSummary> {
+        let tables: Vec<(String, TableEntry)> = {
+            let c = self.inner.catalog.lock();
+            c.entries()
+                .map(|(n, t)| (n.to_string(), t.clone()))
+                .collect()
+        };
+        let mut sizes: HashMap<u32, (f64, f64)> = HashMap::new();
+        {
+            let state = self.inner.state.read();
+            let table_of = |k: &[u8]| {
+                k.get(..4)
+                    .map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")))
+                    .unwrap_or(0)
+            };
+            for f in state.version.files() {
+                let p = f.props();
+                let (lo, hi) = (table_of(&p.smallest), table_of(&p.largest));
+                let spanned: Vec<u32> = tables
+                    .iter()
+                    .map(|(_, t)| t.id.0)
+                    .filter(|id| (lo..=hi).contains(id))
+                    .collect();
+                let n = spanned.len().max(1) as f64;
+                for id in spanned {
+                    let e = sizes.entry(id).or_default();
+                    e.0 += f.meta.size as f64 / n;
+                    e.1 += p.entries as f64 / n;
+                }
+            }
+        }
+        tables
+            .into_iter()
+            .map(|(name, t)| {
+                let (bytes, entries) = sizes.get(&t.id.0).copied().unwrap_or_default();
+                TableSummary {
+                    name,
+                    entry: t,
+                    bytes: bytes.round() as u64,
+                    entries: entries.round() as u64,
+                }
+            })
+            .collect()
     }
 
     /// The namespace this handle opened.

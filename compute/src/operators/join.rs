@@ -62,6 +62,15 @@ pub enum JoinRow<L, R> {
 }
 
 impl<L: Codec, R: Codec> Codec for JoinRow<L, R> {
+    fn schema() -> crate::codec::Schema {
+        use crate::codec::Schema;
+        Schema::Enum(vec![
+            ("left".into(), Some(L::schema())),
+            ("left_matched".into(), Some(L::schema())),
+            ("right".into(), Some(R::schema())),
+        ])
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         match self {
             JoinRow::Left(l, matched) => {

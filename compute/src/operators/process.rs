@@ -731,7 +731,16 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
             .filter(|_| self.stream.watermarks);
         let max = self.stream.env.config.max_parallelism;
         let timer_table = self.stream.env.table(&format!("{name}.timers"));
-        let list_table = self.stream.env.table(&format!("{name}.list"));
+        // A key's list items are entries after its key: queryable too.
+        let list_table = self.stream.env.table_with(
+            &format!("{name}.list"),
+            Some(riverbed_state_store::catalog::TableInfo {
+                key_groups: max,
+                kind: riverbed_state_store::catalog::TableKind::Entries,
+                key: Some(K::schema()),
+                value: Some(L::schema()),
+            }),
+        );
         let capacity = self.stream.env.config.state_cache_entries;
         let operator = name.to_string();
         self.stateful(name, move |state: KeyedState<Record<S>>, counters| {

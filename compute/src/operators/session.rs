@@ -53,6 +53,15 @@ pub struct Session<Acc> {
 /// State encoding: `start: i64 | end: i64 | acc`, with the codec's
 /// order-preserving integers.
 impl<Acc: Codec> Codec for Session<Acc> {
+    fn schema() -> crate::codec::Schema {
+        use crate::codec::Schema;
+        Schema::record(&[
+            ("start", Schema::I64),
+            ("end", Schema::I64),
+            ("acc", Acc::schema()),
+        ])
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         self.start.encode(out);
         self.end.encode(out);

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use riverbed_state_store::catalog::TableInfo;
 use riverbed_state_store::{CheckpointMeta, Epoch, Store, TableId, WriteBatch};
 
 use crate::error::Result;
@@ -52,8 +53,9 @@ pub trait StateBackend: Send + Sync + 'static {
     /// Drops every uncommitted epoch: a job (re)starts from the last commit.
     fn rollback(&self) -> BoxFuture<'_, Result<()>>;
     /// The id the store gives table `name` of this job: the same name finds
-    /// the same table (and its data) after a restart.
-    fn register_table(&self, name: &str) -> Result<TableId>;
+    /// the same table (and its data) after a restart. `info` describes its
+    /// keys and values for queries.
+    fn register_table(&self, name: &str, info: Option<&TableInfo>) -> Result<TableId>;
 }
 
 /// The store library in this process: the embedded default.
@@ -123,7 +125,10 @@ impl StateBackend for EmbeddedBackend {
         Box::pin(async move { Ok(self.store.rollback_to_committed().await?) })
     }
 
-    fn register_table(&self, name: &str) -> Result<TableId> {
-        Ok(self.store.register_table(name)?)
+    fn register_table(&self, name: &str, info: Option<&TableInfo>) -> Result<TableId> {
+        Ok(match info {
+            Some(i) => self.store.register_table_with(name, i.clone())?,
+            None => self.store.register_table(name)?,
+        })
     }
 }

@@ -11,6 +11,7 @@ pub mod written;
 
 use std::sync::Arc;
 
+use riverbed_state_store::catalog::TableKind;
 use riverbed_state_store::TableId;
 
 pub use backend::{EmbeddedBackend, StateBackend};
@@ -18,7 +19,7 @@ pub use entries::EntryState;
 pub use keyed::KeyedState;
 pub use remote::{RemoteBackend, RemoteOptions};
 
-use crate::codec::Codec;
+use crate::codec::{Codec, Schema};
 use crate::runtime::metrics::OperatorCounters;
 
 /// Where one subtask's state lives, for building it.
@@ -38,9 +39,16 @@ pub struct SubtaskStateSpec<'a> {
 /// A kind of operator state, built once per subtask.
 pub trait SubtaskState: Sized {
     fn for_subtask(spec: SubtaskStateSpec<'_>) -> Self;
+    /// How its table holds a key's state, and the schema of what it holds
+    /// (registered for queries).
+    fn described() -> (TableKind, Schema);
 }
 
 impl<V: Codec + Clone + Send> SubtaskState for KeyedState<V> {
+    fn described() -> (TableKind, Schema) {
+        (TableKind::Values, V::schema())
+    }
+
     fn for_subtask(s: SubtaskStateSpec<'_>) -> Self {
         let state = KeyedState::new(s.table, s.operator, s.backend, s.counters, s.capacity)
             .owning(s.key_groups, !s.fresh);
@@ -53,6 +61,10 @@ impl<V: Codec + Clone + Send> SubtaskState for KeyedState<V> {
 }
 
 impl<E: Codec + Clone + Send + 'static> SubtaskState for EntryState<E> {
+    fn described() -> (TableKind, Schema) {
+        (TableKind::Entries, E::schema())
+    }
+
     fn for_subtask(s: SubtaskStateSpec<'_>) -> Self {
         EntryState::new(s.table, s.operator, s.backend, s.counters, s.capacity)
             .owning(s.key_groups, !s.fresh)

@@ -16,8 +16,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use riverbed_state_store::catalog::TableInfo;
 use riverbed_state_store::grpc::convert::{
-    checkpoint_from_pb, checkpoint_to_pb, error_of, ops_to_pb,
+    checkpoint_from_pb, checkpoint_to_pb, error_of, ops_to_pb, table_info_to_pb,
 };
 use riverbed_state_store::grpc::pb;
 use riverbed_state_store::grpc::pb::state_store_client::StateStoreClient;
@@ -424,13 +425,15 @@ impl StateBackend for RemoteBackend {
         })
     }
 
-    fn register_table(&self, name: &str) -> Result<TableId> {
+    fn register_table(&self, name: &str, info: Option<&TableInfo>) -> Result<TableId> {
         let ns = self.opts.namespace.clone();
         let name = name.to_string();
+        let info = info.map(table_info_to_pb);
         let got = self.blocking(self.retried("register table", |mut c| {
             let r = self.request(pb::RegisterTableRequest {
                 namespace: ns.clone(),
                 name: name.clone(),
+                info: info.clone(),
             });
             async move { c.register_table(r).await.map(|r| r.into_inner()) }
         }))?;

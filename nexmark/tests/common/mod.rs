@@ -123,8 +123,10 @@ pub fn child_stderr(child: &mut Child) -> String {
 /// A `riverbed-store serve` process on 127.0.0.1, killed when dropped.
 pub struct StoreServer {
     pub child: Child,
-    /// `HOST:PORT` it printed.
+    /// `HOST:PORT` of its gRPC side, as it printed it.
     pub addr: String,
+    /// `HOST:PORT` of its HTTP side.
+    pub http: String,
 }
 
 /// The `riverbed-store` binary: built beside this test's binary by the
@@ -147,14 +149,17 @@ pub fn store_bin() -> PathBuf {
 }
 
 impl StoreServer {
-    /// Starts a store on `url` with a free port and waits for its
-    /// `listening on ADDR` line; its log goes to `log`.
+    /// Starts a store on `url` with free ports and waits for its
+    /// `listening on ADDR` and `http listening on ADDR` lines; its log goes
+    /// to `log`.
     pub fn start(url: &Path, log: &Path, extra: &[&str]) -> StoreServer {
         use std::io::BufRead;
         let mut child = Command::new(store_bin())
             .args([
                 "serve",
                 "--listen",
+                "127.0.0.1:0",
+                "--http-listen",
                 "127.0.0.1:0",
                 "--url",
                 url.to_str().unwrap(),
@@ -164,21 +169,47 @@ impl StoreServer {
             .stderr(std::fs::File::create(log).unwrap())
             .spawn()
             .expect("riverbed-store starts");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| {
-                panic!(
-                    "riverbed-store printed {line:?}; its log: {}",
-                    std::fs::read_to_string(log).unwrap_or_default()
-                )
-            })
-            .to_string();
-        StoreServer { child, addr }
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut read = |prefix: &str| {
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            line.trim()
+                .strip_prefix(prefix)
+                .unwrap_or_else(|| {
+                    panic!(
+                        "riverbed-store printed {line:?}; its log: {}",
+                        std::fs::read_to_string(log).unwrap_or_default()
+                    )
+                })
+                .to_string()
+        };
+        let addr = read("listening on ");
+        let http = read("http listening on ");
+        StoreServer { child, addr, http }
+    }
+
+    /// `GET path` on its HTTP side: the status code and the body.
+    pub fn http_get(&self, path: &str, token: Option<&str>) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&self.http).unwrap();
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\n{auth}Connection: close\r\n\r\n",
+            self.http
+        )
+        .unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        let (head, body) = resp.split_once("\r\n\r\n").expect("an HTTP answer");
+        let code = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .expect("a status line");
+        (code, body.to_string())
     }
 
     /// `kill -9` by pid.

@@ -2,9 +2,14 @@
 //!
 //! `serve` listens for gRPC (`riverbed.store.v1`, see `proto/`), one
 //! namespace per job, and prints `listening on ADDR` on stdout once it
-//! accepts connections (port 0 picks a free port). SIGTERM or Ctrl-C stops
-//! it gracefully: new requests are refused, the ones in flight finish, and
-//! every namespace is closed.
+//! accepts connections (port 0 picks a free port), then `http listening on
+//! ADDR` for its HTTP side (probes, `/metrics`, JSON queries). SIGTERM or
+//! Ctrl-C stops it gracefully: new requests are refused, the ones in
+//! flight finish, and every namespace is closed.
+//!
+//! `query` and `tables` are clients of a running store: a job's state by
+//! table and key (at the latest commit or a retained checkpoint), and the
+//! tables there are.
 
 use std::path::PathBuf;
 
@@ -32,6 +37,60 @@ struct Cli {
 enum Command {
     /// Serves the store over gRPC until SIGTERM or Ctrl-C.
     Serve(ServeArgs),
+    /// Looks up a key of a job's state in a running store and prints it as
+    /// JSON (decoded by the table's schema; hex without one).
+    Query(QueryArgs),
+    /// Lists the tables of a running store with their namespaces and sizes.
+    Tables(TablesArgs),
+}
+
+#[derive(clap::Args)]
+struct ClientArgs {
+    /// The store's gRPC address, HOST:PORT
+    #[arg(long, env = "RIVERBED_STORE", default_value = "127.0.0.1:7070")]
+    addr: String,
+    /// Token, when the store has a token file
+    #[arg(long, env = "RIVERBED_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct QueryArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// NAMESPACE/TABLE, e.g. q20/join-auctions (the job's operator name)
+    #[arg(long)]
+    table: String,
+    /// The key as JSON by the table's key schema (a number, a string — bare
+    /// or quoted — or an array for a tuple key)
+    #[arg(
+        long,
+        conflicts_with = "key_hex",
+        required_unless_present = "key_hex",
+        allow_hyphen_values = true
+    )]
+    key: Option<String>,
+    /// The key's encoded bytes as hex, for a table without a key schema
+    #[arg(long)]
+    key_hex: Option<String>,
+    /// A retained checkpoint's epoch [default: the latest committed epoch]
+    #[arg(long)]
+    epoch: Option<u64>,
+    /// Most entries printed for a table with many entries per key
+    #[arg(long, default_value_t = 1000)]
+    limit: u32,
+}
+
+#[derive(clap::Args)]
+struct TablesArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Only this namespace [default: every namespace the token may read]
+    #[arg(long)]
+    namespace: Option<String>,
+    /// One JSON object a line instead of columns
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -55,6 +114,11 @@ struct ServeArgs {
     /// S3 endpoint for s3:// URLs (e.g. http://127.0.0.1:8333)
     #[arg(long)]
     s3_endpoint: Option<String>,
+    /// Address of the HTTP side (/healthz, /readyz, /metrics, /v1/query),
+    /// HOST:PORT, port 0 for a free one, "" for none. Overrides the config
+    /// file and RIVERBED_HTTP_LISTEN [default: 127.0.0.1:7071]
+    #[arg(long)]
+    http_listen: Option<String>,
 }
 
 fn main() -> Result<()> {
@@ -67,6 +131,8 @@ fn main() -> Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => serve(args),
+        Command::Query(args) => client::query(args),
+        Command::Tables(args) => client::tables(args),
     }
 }
 
@@ -87,6 +153,9 @@ fn config_of(args: &ServeArgs) -> Result<ServerConfig> {
     }
     if let Some(v) = &args.s3_endpoint {
         config.store.s3.endpoint = Some(v.clone());
+    }
+    if let Some(v) = &args.http_listen {
+        config.http_listen = v.clone();
     }
     config.validate()?;
     Ok(config)
@@ -121,6 +190,26 @@ fn serve(args: ServeArgs) -> Result<()> {
             .max_encoding_message_size(limits.max_request_bytes);
         tracing::info!(%addr, url = %config.store.url, "serving");
         println!("listening on {addr}");
+        let (http_stop, http_stopped) = tokio::sync::watch::channel(false);
+        let http = if config.http_listen.is_empty() {
+            None
+        } else {
+            let l = tokio::net::TcpListener::bind(&config.http_listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.http_listen))?;
+            let http_addr = l.local_addr()?;
+            tracing::info!(%http_addr, "http: /healthz /readyz /metrics /v1/query /v1/tables");
+            println!("http listening on {http_addr}");
+            let router = riverbed_state_store::grpc::http::router(service.clone());
+            let mut stopped = http_stopped;
+            Some(tokio::spawn(async move {
+                axum::serve(l, router)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    })
+                    .await
+            }))
+        };
         use std::io::Write;
         std::io::stdout().flush()?;
         let stopping = service.clone();
@@ -138,6 +227,12 @@ fn serve(args: ServeArgs) -> Result<()> {
             )
             .await
             .context("the server failed")?;
+        let _ = http_stop.send(true);
+        if let Some(h) = http {
+            h.await
+                .context("the http side panicked")?
+                .context("the http side failed")?;
+        }
         service.close().await?;
         tracing::info!("stopped");
         Ok(())
@@ -150,5 +245,161 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// The commands that talk to a running store.
+mod client {
+    use anyhow::{anyhow, bail, Context, Result};
+    use riverbed_state_store::grpc::pb;
+    use riverbed_state_store::grpc::pb::state_store_client::StateStoreClient;
+    use riverbed_state_store::grpc::{json, query};
+    use tonic::transport::Channel;
+
+    use super::{ClientArgs, QueryArgs, TablesArgs};
+
+    fn runtime() -> Result<tokio::runtime::Runtime> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the runtime")
+    }
+
+    async fn connect(c: &ClientArgs) -> Result<StateStoreClient<Channel>> {
+        let url = format!("http://{}", c.addr);
+        let channel = tonic::transport::Endpoint::from_shared(url)
+            .with_context(|| format!("{:?} is not HOST:PORT", c.addr))?
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .timeout(std::time::Duration::from_secs(30))
+            .connect()
+            .await
+            .with_context(|| format!("cannot reach the store at {}", c.addr))?;
+        Ok(StateStoreClient::new(channel))
+    }
+
+    fn request<T>(c: &ClientArgs, msg: T) -> Result<tonic::Request<T>> {
+        let mut req = tonic::Request::new(msg);
+        if let Some(t) = &c.token {
+            let v = format!("Bearer {t}")
+                .parse()
+                .map_err(|_| anyhow!("the token has characters a header cannot carry"))?;
+            req.metadata_mut().insert("authorization", v);
+        }
+        Ok(req)
+    }
+
+    fn refused(e: tonic::Status) -> anyhow::Error {
+        anyhow!("{:?}: {}", e.code(), e.message())
+    }
+
+    pub fn query(a: QueryArgs) -> Result<()> {
+        let Some((ns, table)) = a.table.split_once('/') else {
+            bail!(
+                "--table {:?} must be NAMESPACE/TABLE, e.g. q20/join-auctions",
+                a.table
+            );
+        };
+        let key = match (&a.key, &a.key_hex) {
+            (Some(k), _) => pb::query_request::Key::KeyText(k.clone()),
+            (None, Some(h)) => pb::query_request::Key::KeyBytes(
+                json::unhex(h)
+                    .map_err(|e| anyhow!("--key-hex: {e}"))?
+                    .into(),
+            ),
+            (None, None) => bail!("give --key or --key-hex"),
+        };
+        let msg = pb::QueryRequest {
+            namespace: ns.to_string(),
+            table: table.to_string(),
+            key: Some(key),
+            epoch: a.epoch.unwrap_or(0),
+            limit: a.limit,
+        };
+        runtime()?.block_on(async {
+            let mut c = connect(&a.client).await?;
+            let r = c
+                .query(request(&a.client, msg)?)
+                .await
+                .map_err(refused)?
+                .into_inner();
+            println!("{}", query::answer_json(ns, table, &r));
+            Ok(())
+        })
+    }
+
+    pub fn tables(a: TablesArgs) -> Result<()> {
+        let msg = pb::ListTablesRequest {
+            namespace: a.namespace.clone().unwrap_or_default(),
+        };
+        runtime()?.block_on(async {
+            let mut c = connect(&a.client).await?;
+            let r = c
+                .list_tables(request(&a.client, msg)?)
+                .await
+                .map_err(refused)?
+                .into_inner();
+            if a.json {
+                for t in &r.tables {
+                    println!("{}", query::summary_json(t));
+                }
+                return Ok(());
+            }
+            let rows: Vec<[String; 8]> = r
+                .tables
+                .iter()
+                .map(|t| {
+                    let i = t.info.clone().unwrap_or_default();
+                    let or_dash = |s: &str| {
+                        if s.is_empty() {
+                            "-".to_string()
+                        } else {
+                            s.to_string()
+                        }
+                    };
+                    [
+                        t.namespace.clone(),
+                        t.name.clone(),
+                        i.kind,
+                        t.committed_epoch.to_string(),
+                        t.entries.to_string(),
+                        t.bytes.to_string(),
+                        or_dash(&i.key_schema),
+                        or_dash(&i.value_schema),
+                    ]
+                })
+                .collect();
+            let head = [
+                "NAMESPACE",
+                "TABLE",
+                "KIND",
+                "EPOCH",
+                "ENTRIES",
+                "BYTES",
+                "KEY",
+                "VALUE",
+            ];
+            let mut width = head.map(str::len);
+            for r in &rows {
+                for (w, c) in width.iter_mut().zip(r) {
+                    *w = (*w).max(c.len());
+                }
+            }
+            let line = |cells: &[&str]| {
+                let mut s = String::new();
+                for (i, c) in cells.iter().enumerate() {
+                    if i + 1 == cells.len() {
+                        s.push_str(c);
+                    } else {
+                        s.push_str(&format!("{c:<w$}  ", w = width[i]));
+                    }
+                }
+                println!("{s}");
+            };
+            line(&head);
+            for r in &rows {
+                line(&r.iter().map(String::as_str).collect::<Vec<_>>());
+            }
+            Ok(())
+        })
     }
 }

@@ -2,7 +2,8 @@
 //! variables, then flags, each overriding the one before.
 //!
 //! ```toml
-//! listen = "127.0.0.1:7070"     # port 0 picks a free port
+//! listen = "127.0.0.1:7070"     # gRPC; port 0 picks a free port
+//! http_listen = "127.0.0.1:7071" # probes, /metrics and JSON queries ("" for none)
 //! token_file = "tokens.txt"     # optional: without it every request is accepted
 //!
 //! [store]                       # the engine's Options (see options.rs)
@@ -25,6 +26,8 @@ use crate::Options;
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     pub listen: String,
+    /// The HTTP side (see `http.rs`); empty for none.
+    pub http_listen: String,
     pub token_file: Option<PathBuf>,
     pub store: Options,
     pub limits: Limits,
@@ -34,6 +37,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: "127.0.0.1:7070".into(),
+            http_listen: "127.0.0.1:7071".into(),
             token_file: None,
             store: Options::default(),
             limits: Limits::default(),
@@ -53,6 +57,9 @@ impl ServerConfig {
     pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<()> {
         if let Some(v) = env("RIVERBED_LISTEN") {
             self.listen = v;
+        }
+        if let Some(v) = env("RIVERBED_HTTP_LISTEN") {
+            self.http_listen = v;
         }
         if let Some(v) = env("RIVERBED_URL") {
             self.store.url = v;
@@ -86,6 +93,14 @@ impl ServerConfig {
                 self.listen
             ))
         })?;
+        if !self.http_listen.is_empty() {
+            self.http_listen.parse::<std::net::SocketAddr>().map_err(|_| {
+                Error::Config(format!(
+                    "http_listen address {:?} is not HOST:PORT (e.g. 127.0.0.1:7071), or empty for none",
+                    self.http_listen
+                ))
+            })?;
+        }
         self.store.validate()
     }
 }

@@ -5,6 +5,8 @@ use bytes::Bytes;
 use tonic::{Code, Status};
 
 use super::pb;
+use crate::catalog::{TableInfo, TableKind};
+use crate::schema::Schema;
 use crate::{
     CheckpointMeta, CheckpointStats, Epoch, Error, ErrorKind, Op, SourcePositions, WriteBatch,
 };
@@ -161,6 +163,46 @@ pub fn error_of(what: &str, s: &Status) -> Error {
         Code::Unauthenticated | Code::PermissionDenied => Error::Config(msg),
         _ => Error::Closed(format!("{msg} ({:?})", s.code())),
     }
+}
+
+/// A table's description as sent.
+pub fn table_info_to_pb(i: &TableInfo) -> pb::TableInfo {
+    let text = |s: &Option<Schema>| s.as_ref().map(|s| s.to_string()).unwrap_or_default();
+    pb::TableInfo {
+        key_groups: u32::from(i.key_groups),
+        kind: i.kind.name().to_string(),
+        key_schema: text(&i.key),
+        value_schema: text(&i.value),
+    }
+}
+
+/// A table's description as received; a bad field is `INVALID_ARGUMENT`.
+pub fn table_info_from_pb(i: &pb::TableInfo) -> Result<TableInfo, Status> {
+    let bad = |why: String| Status::invalid_argument(format!("table description: {why}"));
+    let key_groups = u16::try_from(i.key_groups)
+        .ok()
+        .filter(|&g| g > 0)
+        .ok_or_else(|| bad(format!("key_groups {} must be 1 to 65535", i.key_groups)))?;
+    let kind = match i.kind.as_str() {
+        "raw" | "" => TableKind::Raw,
+        "values" => TableKind::Values,
+        "entries" => TableKind::Entries,
+        other => return Err(bad(format!("kind {other:?} is not values, entries or raw"))),
+    };
+    let schema = |text: &str| -> Result<Option<Schema>, Status> {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        Schema::parse(text)
+            .map(Some)
+            .map_err(|e| bad(e.to_string()))
+    };
+    Ok(TableInfo {
+        key_groups,
+        kind,
+        key: schema(&i.key_schema)?,
+        value: schema(&i.value_schema)?,
+    })
 }
 
 #[cfg(test)]

@@ -7,6 +7,14 @@
 pub mod config;
 pub mod convert;
 #[cfg(feature = "server")]
+pub mod http;
+#[cfg(feature = "server")]
+pub mod json;
+#[cfg(feature = "server")]
+pub mod metrics;
+#[cfg(feature = "server")]
+pub mod query;
+#[cfg(feature = "server")]
 pub mod server;
 
 pub use riverbed_proto::store::v1 as pb;

@@ -32,8 +32,11 @@ use serde::Deserialize;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
-use super::convert::{batch_from_pb, checkpoint_from_pb, checkpoint_to_pb, status_of};
-use super::pb;
+use super::convert::{
+    batch_from_pb, checkpoint_from_pb, checkpoint_to_pb, status_of, table_info_from_pb,
+};
+use super::metrics::RequestMetrics;
+use super::{pb, query};
 use crate::error::{Error, Result};
 use crate::{Epoch, Options, Store};
 
@@ -131,6 +134,7 @@ pub struct StoreService {
     tokens: Option<Tokens>,
     limits: Limits,
     stopping: AtomicBool,
+    metrics: RequestMetrics,
 }
 
 impl StoreService {
@@ -141,6 +145,7 @@ impl StoreService {
             tokens,
             limits,
             stopping: AtomicBool::new(false),
+            metrics: RequestMetrics::default(),
         }
     }
 
@@ -180,6 +185,69 @@ impl StoreService {
         tracing::info!(namespace = ns, "namespace opened");
         stores.insert(ns.to_string(), store.clone());
         Ok(store)
+    }
+
+    /// The namespace's store when it exists: a query must not create one.
+    async fn existing_store(&self, ns: &str) -> Result<Arc<Store>, Status> {
+        crate::namespace::validate(ns).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        if let Some(s) = self.stores.lock().await.get(ns) {
+            return Ok(s.clone());
+        }
+        let objects = crate::storage::open_object_store(&self.template.url, &self.template.s3)
+            .map_err(|e| status_of(&e))?;
+        let manifest = crate::namespace::read_manifest(objects, ns)
+            .await
+            .map_err(|e| status_of(&e))?;
+        if manifest.is_none() {
+            return Err(Status::not_found(format!(
+                "the store has no namespace {ns:?}"
+            )));
+        }
+        self.store(ns).await
+    }
+
+    /// The request counters, for `/metrics`.
+    pub fn request_metrics(&self) -> &RequestMetrics {
+        &self.metrics
+    }
+
+    /// Every open namespace's store metrics and the request counters, in
+    /// Prometheus' text format.
+    pub async fn prometheus(&self) -> String {
+        let stores: Vec<(String, Arc<Store>)> = self
+            .stores
+            .lock()
+            .await
+            .iter()
+            .map(|(n, s)| (n.clone(), s.clone()))
+            .collect();
+        let snaps: Vec<(String, crate::MetricsSnapshot)> = stores
+            .iter()
+            .map(|(n, s)| (format!("namespace=\"{n}\""), s.metrics()))
+            .collect();
+        let refs: Vec<(String, &crate::MetricsSnapshot)> =
+            snaps.iter().map(|(l, m)| (l.clone(), m)).collect();
+        let mut out = self.metrics.to_prometheus();
+        out.push_str(&crate::metrics::prometheus_of(&refs));
+        let checkpoints: Vec<(String, usize)> = stores
+            .iter()
+            .map(|(n, s)| (n.clone(), s.checkpoints().len()))
+            .collect();
+        out.push_str(
+            "# HELP riverbed_store_checkpoints_retained Checkpoints a namespace retains.\n\
+             # TYPE riverbed_store_checkpoints_retained gauge\n",
+        );
+        for (n, c) in checkpoints {
+            out.push_str(&format!(
+                "riverbed_store_checkpoints_retained{{namespace=\"{n}\"}} {c}\n"
+            ));
+        }
+        out
+    }
+
+    /// Whether it still takes requests (readiness).
+    pub fn is_serving(&self) -> bool {
+        !self.stopping.load(Ordering::SeqCst)
     }
 
     fn authorize(
@@ -247,9 +315,9 @@ impl StoreService {
 
 type Reply<T> = Result<Response<T>, Status>;
 
-#[tonic::async_trait]
-impl pb::state_store_server::StateStore for StoreService {
-    async fn write(&self, req: Request<pb::WriteRequest>) -> Reply<pb::WriteResponse> {
+/// The calls themselves; the trait below times each one.
+impl StoreService {
+    async fn write_call(&self, req: Request<pb::WriteRequest>) -> Reply<pb::WriteResponse> {
         let (md, _, r) = req.into_parts();
         self.authorize(&md, &r.namespace, "write", Access::ReadWrite)?;
         for op in &r.ops {
@@ -281,7 +349,10 @@ impl pb::state_store_server::StateStore for StoreService {
         Ok(Response::new(pb::WriteResponse {}))
     }
 
-    async fn multi_get(&self, req: Request<pb::MultiGetRequest>) -> Reply<pb::MultiGetResponse> {
+    async fn multi_get_call(
+        &self,
+        req: Request<pb::MultiGetRequest>,
+    ) -> Reply<pb::MultiGetResponse> {
         let (md, _, r) = req.into_parts();
         self.authorize(&md, &r.namespace, "multi_get", Access::Read)?;
         for k in &r.keys {
@@ -303,9 +374,7 @@ impl pb::state_store_server::StateStore for StoreService {
         }))
     }
 
-    type ScanStream = BoxStream<'static, Result<pb::ScanPage, Status>>;
-
-    async fn scan(&self, req: Request<pb::ScanRequest>) -> Reply<Self::ScanStream> {
+    async fn scan_call(&self, req: Request<pb::ScanRequest>) -> Reply<ScanStream> {
         let (md, _, r) = req.into_parts();
         self.authorize(&md, &r.namespace, "scan", Access::Read)?;
         let page = self.scan_page_size(&r)?;
@@ -349,7 +418,7 @@ impl pb::state_store_server::StateStore for StoreService {
         Ok(Response::new(stream.boxed()))
     }
 
-    async fn read_page(&self, req: Request<pb::ScanRequest>) -> Reply<pb::ScanPage> {
+    async fn read_page_call(&self, req: Request<pb::ScanRequest>) -> Reply<pb::ScanPage> {
         let (md, _, r) = req.into_parts();
         self.authorize(&md, &r.namespace, "read_page", Access::Read)?;
         let page = self.scan_page_size(&r)?;
@@ -371,18 +440,22 @@ impl pb::state_store_server::StateStore for StoreService {
         }))
     }
 
-    async fn register_table(
+    async fn register_table_call(
         &self,
         req: Request<pb::RegisterTableRequest>,
     ) -> Reply<pb::RegisterTableResponse> {
         let (md, _, r) = req.into_parts();
         self.authorize(&md, &r.namespace, "register_table", Access::ReadWrite)?;
         let store = self.store(&r.namespace).await?;
-        let id = store.register_table(&r.name).map_err(|e| status_of(&e))?;
+        let id = match &r.info {
+            Some(info) => store.register_table_with(&r.name, table_info_from_pb(info)?),
+            None => store.register_table(&r.name),
+        }
+        .map_err(|e| status_of(&e))?;
         Ok(Response::new(pb::RegisterTableResponse { table_id: id.0 }))
     }
 
-    async fn commit(&self, req: Request<pb::CommitRequest>) -> Reply<pb::CommitResponse> {
+    async fn commit_call(&self, req: Request<pb::CommitRequest>) -> Reply<pb::CommitResponse> {
         let (md, _, r) = req.into_parts();
         self.authorize(&md, &r.namespace, "commit", Access::ReadWrite)?;
         let store = self.store(&r.namespace).await?;
@@ -403,7 +476,10 @@ impl pb::state_store_server::StateStore for StoreService {
         Ok(Response::new(pb::CommitResponse { checkpoint }))
     }
 
-    async fn rollback(&self, req: Request<pb::RollbackRequest>) -> Reply<pb::RollbackResponse> {
+    async fn rollback_call(
+        &self,
+        req: Request<pb::RollbackRequest>,
+    ) -> Reply<pb::RollbackResponse> {
         let (md, _, r) = req.into_parts();
         self.authorize(&md, &r.namespace, "rollback", Access::ReadWrite)?;
         let store = self.store(&r.namespace).await?;
@@ -414,7 +490,7 @@ impl pb::state_store_server::StateStore for StoreService {
         Ok(Response::new(pb::RollbackResponse {}))
     }
 
-    async fn status(&self, req: Request<pb::StatusRequest>) -> Reply<pb::StatusResponse> {
+    async fn status_call(&self, req: Request<pb::StatusRequest>) -> Reply<pb::StatusResponse> {
         let (md, _, r) = req.into_parts();
         self.authorize(&md, &r.namespace, "status", Access::Read)?;
         let store = self.store(&r.namespace).await?;
@@ -423,7 +499,7 @@ impl pb::state_store_server::StateStore for StoreService {
         }))
     }
 
-    async fn list_checkpoints(
+    async fn list_checkpoints_call(
         &self,
         req: Request<pb::ListCheckpointsRequest>,
     ) -> Reply<pb::ListCheckpointsResponse> {
@@ -435,7 +511,7 @@ impl pb::state_store_server::StateStore for StoreService {
         }))
     }
 
-    async fn drop_namespace(
+    async fn drop_namespace_call(
         &self,
         req: Request<pb::DropNamespaceRequest>,
     ) -> Reply<pb::DropNamespaceResponse> {
@@ -470,7 +546,7 @@ impl pb::state_store_server::StateStore for StoreService {
         Ok(Response::new(pb::DropNamespaceResponse {}))
     }
 
-    async fn health(&self, _req: Request<pb::HealthRequest>) -> Reply<pb::HealthResponse> {
+    async fn health_call(&self, _req: Request<pb::HealthRequest>) -> Reply<pb::HealthResponse> {
         let status = if self.stopping.load(Ordering::SeqCst) {
             "shutting down"
         } else {
@@ -479,6 +555,122 @@ impl pb::state_store_server::StateStore for StoreService {
         Ok(Response::new(pb::HealthResponse {
             status: status.into(),
         }))
+    }
+
+    async fn query_call(&self, req: Request<pb::QueryRequest>) -> Reply<pb::QueryResponse> {
+        let (md, _, r) = req.into_parts();
+        self.authorize(&md, &r.namespace, "query", Access::Read)?;
+        let store = self.existing_store(&r.namespace).await?;
+        let answer = query::lookup(&store, &r, self.limits.max_key_bytes).await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn list_tables_call(
+        &self,
+        req: Request<pb::ListTablesRequest>,
+    ) -> Reply<pb::ListTablesResponse> {
+        let (md, _, r) = req.into_parts();
+        let namespaces = if r.namespace.is_empty() {
+            let objects = crate::storage::open_object_store(&self.template.url, &self.template.s3)
+                .map_err(|e| status_of(&e))?;
+            let all = crate::namespace::list(objects.as_ref())
+                .await
+                .map_err(|e| status_of(&e))?;
+            // Only those the token may read; the others are not named.
+            all.into_iter()
+                .filter(|ns| self.authorize(&md, ns, "list_tables", Access::Read).is_ok())
+                .collect()
+        } else {
+            self.authorize(&md, &r.namespace, "list_tables", Access::Read)?;
+            vec![r.namespace.clone()]
+        };
+        let mut tables = Vec::new();
+        for ns in namespaces {
+            let store = self.existing_store(&ns).await?;
+            tables.extend(query::summaries(&store));
+        }
+        Ok(Response::new(pb::ListTablesResponse { tables }))
+    }
+}
+
+type ScanStream = BoxStream<'static, Result<pb::ScanPage, Status>>;
+
+/// Runs one call and records its latency and outcome.
+macro_rules! timed {
+    ($self:ident, $name:literal, $call:expr) => {{
+        let started = super::metrics::started();
+        let r = $call.await;
+        $self.metrics.observe($name, started.elapsed(), r.is_ok());
+        r
+    }};
+}
+
+#[tonic::async_trait]
+impl pb::state_store_server::StateStore for StoreService {
+    type ScanStream = ScanStream;
+
+    async fn write(&self, req: Request<pb::WriteRequest>) -> Reply<pb::WriteResponse> {
+        timed!(self, "write", self.write_call(req))
+    }
+
+    async fn multi_get(&self, req: Request<pb::MultiGetRequest>) -> Reply<pb::MultiGetResponse> {
+        timed!(self, "multi_get", self.multi_get_call(req))
+    }
+
+    async fn scan(&self, req: Request<pb::ScanRequest>) -> Reply<Self::ScanStream> {
+        timed!(self, "scan", self.scan_call(req))
+    }
+
+    async fn read_page(&self, req: Request<pb::ScanRequest>) -> Reply<pb::ScanPage> {
+        timed!(self, "read_page", self.read_page_call(req))
+    }
+
+    async fn register_table(
+        &self,
+        req: Request<pb::RegisterTableRequest>,
+    ) -> Reply<pb::RegisterTableResponse> {
+        timed!(self, "register_table", self.register_table_call(req))
+    }
+
+    async fn commit(&self, req: Request<pb::CommitRequest>) -> Reply<pb::CommitResponse> {
+        timed!(self, "commit", self.commit_call(req))
+    }
+
+    async fn rollback(&self, req: Request<pb::RollbackRequest>) -> Reply<pb::RollbackResponse> {
+        timed!(self, "rollback", self.rollback_call(req))
+    }
+
+    async fn status(&self, req: Request<pb::StatusRequest>) -> Reply<pb::StatusResponse> {
+        timed!(self, "status", self.status_call(req))
+    }
+
+    async fn list_checkpoints(
+        &self,
+        req: Request<pb::ListCheckpointsRequest>,
+    ) -> Reply<pb::ListCheckpointsResponse> {
+        timed!(self, "list_checkpoints", self.list_checkpoints_call(req))
+    }
+
+    async fn drop_namespace(
+        &self,
+        req: Request<pb::DropNamespaceRequest>,
+    ) -> Reply<pb::DropNamespaceResponse> {
+        timed!(self, "drop_namespace", self.drop_namespace_call(req))
+    }
+
+    async fn query(&self, req: Request<pb::QueryRequest>) -> Reply<pb::QueryResponse> {
+        timed!(self, "query", self.query_call(req))
+    }
+
+    async fn list_tables(
+        &self,
+        req: Request<pb::ListTablesRequest>,
+    ) -> Reply<pb::ListTablesResponse> {
+        timed!(self, "list_tables", self.list_tables_call(req))
+    }
+
+    async fn health(&self, req: Request<pb::HealthRequest>) -> Reply<pb::HealthResponse> {
+        timed!(self, "health", self.health_call(req))
     }
 }
 
