@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 use crate::checkpoint::{coordinator::Injections, Action, Coordinator, Event, Settings};
 use crate::error::{Error, Result};
 use crate::runtime::metrics::{OperatorReport, Registry};
-use crate::state::StateBackend;
+use crate::state::{JobState, StateBackend, StateControl};
 
 /// Settings of one job.
 #[derive(Debug, Clone)]
@@ -191,7 +191,10 @@ pub(crate) struct Graph {
 #[derive(Clone)]
 pub struct Env {
     pub(crate) graph: Arc<Mutex<Graph>>,
+    /// The data plane: all an operator's state is given.
     pub(crate) backend: Arc<dyn StateBackend>,
+    /// The control plane: the coordinator's alone.
+    pub(crate) control: Arc<dyn StateControl>,
     pub(crate) config: JobConfig,
     pub(crate) registry: Registry,
     /// What sources and sinks tell the checkpoint coordinator.
@@ -207,12 +210,14 @@ pub struct Env {
 }
 
 impl Env {
-    /// A job with `config`, its state in `backend`. Fails, with the field
+    /// A job with `config`, its state in `state`. Fails, with the field
     /// named, when [`JobConfig::validate`] does: nothing is built then.
-    pub fn new(config: JobConfig, backend: Arc<dyn StateBackend>) -> Result<Self> {
+    pub fn new(config: JobConfig, state: Arc<dyn JobState>) -> Result<Self> {
         config.validate()?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let committed = backend.committed_epoch();
+        let committed = state.committed_epoch();
+        let backend = state.clone().data_plane();
+        let control = state.control_plane();
         let (barrier_tx, barrier_wanted) = watch::channel(committed);
         let (committed_tx, committed_rx) = watch::channel(committed);
         Ok(Env {
@@ -224,6 +229,7 @@ impl Env {
                 names: Default::default(),
             })),
             backend,
+            control,
             config,
             registry: Registry::default(),
             events: tx,
@@ -256,7 +262,7 @@ impl Env {
         name: &str,
         info: Option<riverbed_state_store::catalog::TableInfo>,
     ) -> TableId {
-        match self.backend.register_table(name, info.as_ref()) {
+        match self.control.register_table(name, info.as_ref()) {
             Ok(t) => t,
             Err(e) => {
                 self.invalid(format!("state table {name:?}: {e}"));
@@ -284,7 +290,7 @@ impl Env {
     }
 
     pub(crate) fn first_epoch(&self) -> Epoch {
-        self.backend.committed_epoch().next()
+        self.control.committed_epoch().next()
     }
 
     /// Checks the job, runs it to the end of its bounded sources, commits its
@@ -319,12 +325,12 @@ impl Env {
             .ok_or_else(|| Error::InvalidJob("a job runs once".into()))?;
         // Whatever an earlier, failed or cancelled run left above the last
         // commit must not leak into this one.
-        self.backend.rollback().await?;
+        self.control.rollback().await?;
         let mut set = tokio::task::JoinSet::new();
         for (name, task) in tasks {
             set.spawn(async move { task.await.map_err(|e| (name, e)) });
         }
-        let backend = self.backend.clone();
+        let control = self.control.clone();
         let clock = self.config.clock.clone();
         let settings = Settings {
             job: self.config.job_name.clone(),
@@ -345,7 +351,7 @@ impl Env {
         let (barrier_tx, committed_tx) = (self.barrier_tx.clone(), self.committed_tx.clone());
         let registry = self.registry.clone();
         let coordinator = async move {
-            let mut c = Coordinator::new(settings, backend.committed_epoch());
+            let mut c = Coordinator::new(settings, control.committed_epoch());
             let mut injections = Injections::default();
             let mut recorded = Vec::new();
             let mut ticker = tokio::time::interval(tick);
@@ -377,7 +383,7 @@ impl Env {
                             // Every operator aligned `epoch` before the sinks
                             // passed it, so its times are all in.
                             meta.stats.alignment_ms = registry.take_alignments(epoch);
-                            let meta = backend.commit_checkpoint(epoch, meta).await?;
+                            let meta = control.commit_checkpoint(epoch, meta).await?;
                             let done = clock.now();
                             tracing::info!(
                                 epoch = epoch.0,
@@ -461,7 +467,7 @@ impl Env {
             return Err(e);
         }
         let (committed_epoch, checkpoints) =
-            committed.unwrap_or_else(|| (self.backend.committed_epoch(), Vec::new()));
+            committed.unwrap_or_else(|| (self.control.committed_epoch(), Vec::new()));
         Ok(JobReport {
             operators: self.registry.report(),
             committed_epoch,

@@ -24,6 +24,6 @@ pub use error::{Error, Result};
 pub use operators::window::{WindowResult, Windows};
 pub use operators::Aggregate;
 pub use source::{EventTime, IterReader, Position, Source, SourceReader};
-pub use state::{EmbeddedBackend, StateBackend};
+pub use state::{EmbeddedBackend, JobState, StateBackend, StateControl};
 pub use stream::{DataStream, KeyedStream};
 pub use time::{Timestamp, WatermarkStrategy};

@@ -142,7 +142,7 @@ impl Env {
             }
             None => vec![None; parallelism],
         };
-        let committed = self.backend.committed_epoch();
+        let committed = self.control.committed_epoch();
         let pulls = (0..parallelism)
             .map(|i| {
                 Box::new(SourcePull {
@@ -456,7 +456,7 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
         let first = env.first_epoch();
         // Nothing committed yet: the store holds no state of this job (a
         // run starts by dropping uncommitted epochs).
-        let fresh = env.backend.committed_epoch() == riverbed_state_store::Epoch(0);
+        let fresh = env.control.committed_epoch() == riverbed_state_store::Epoch(0);
         let parallelism = self.stream.pulls.len();
         let max = env.config.max_parallelism;
         let pulls = self

@@ -331,7 +331,8 @@ fn absurd_settings_are_refused_before_anything_is_built() {
                 .await
                 .unwrap(),
         );
-        let backend = Arc::new(EmbeddedBackend::new(store.clone()));
+        let backend: Arc<dyn riverbed_compute::JobState> =
+            Arc::new(EmbeddedBackend::new(store.clone()));
         let cases: Vec<(JobConfig, &str)> = vec![
             (
                 JobConfig {

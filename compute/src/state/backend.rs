@@ -1,8 +1,15 @@
-//! The one seam between operators and the state store.
+//! The seam between a job and the state store, in two planes.
 //!
-//! Operators reach state only through [`StateBackend`]. The embedded
-//! implementation calls the store library in-process; a remote one (gRPC
-//! client) comes with the state store service.
+//! - The data plane, [`StateBackend`]: reads, writes and scans. It is all
+//!   an operator's state (every subtask's) is given, so an operator — and
+//!   a worker running only operators — cannot commit or roll back a job.
+//! - The control plane, [`StateControl`]: table registration, commits
+//!   with checkpoint metadata, rollback. Only the job itself (its
+//!   checkpoint coordinator) holds it.
+//!
+//! A store that serves both is a [`JobState`]: the embedded store
+//! ([`EmbeddedBackend`], the library in this process) and the service
+//! client (`remote.rs`).
 
 use std::sync::Arc;
 
@@ -39,6 +46,10 @@ pub trait StateBackend: Send + Sync + 'static {
         epoch: Epoch,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<(Bytes, Bytes)>>>;
+}
+
+/// The control plane: what only the job's coordinator does.
+pub trait StateControl: Send + Sync + 'static {
     /// Makes `epoch` durable once every subtask has passed its barrier.
     fn commit(&self, epoch: Epoch) -> BoxFuture<'_, Result<()>>;
     /// Commits `epoch` as a checkpoint with `meta`; returns what the store
@@ -56,6 +67,24 @@ pub trait StateBackend: Send + Sync + 'static {
     /// the same table (and its data) after a restart. `info` describes its
     /// keys and values for queries.
     fn register_table(&self, name: &str, info: Option<&TableInfo>) -> Result<TableId>;
+}
+
+/// A store both planes reach: what a job is built on.
+pub trait JobState: StateBackend + StateControl {
+    /// The data plane alone, for operators.
+    fn data_plane(self: Arc<Self>) -> Arc<dyn StateBackend>;
+    /// The control plane alone, for the coordinator.
+    fn control_plane(self: Arc<Self>) -> Arc<dyn StateControl>;
+}
+
+impl<T: StateBackend + StateControl> JobState for T {
+    fn data_plane(self: Arc<Self>) -> Arc<dyn StateBackend> {
+        self
+    }
+
+    fn control_plane(self: Arc<Self>) -> Arc<dyn StateControl> {
+        self
+    }
 }
 
 /// The store library in this process: the embedded default.
@@ -104,7 +133,9 @@ impl StateBackend for EmbeddedBackend {
     ) -> BoxFuture<'a, Result<Vec<(Bytes, Bytes)>>> {
         Box::pin(async move { Ok(self.store.scan(start, Some(end), epoch, limit).await?) })
     }
+}
 
+impl StateControl for EmbeddedBackend {
     fn commit(&self, epoch: Epoch) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move { Ok(self.store.commit(epoch).await?) })
     }

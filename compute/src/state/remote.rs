@@ -27,7 +27,7 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
-use super::StateBackend;
+use super::{StateBackend, StateControl};
 use crate::error::{Error, Result};
 
 /// Keys and values per write request: well under the server's default
@@ -367,7 +367,9 @@ impl StateBackend for RemoteBackend {
     ) -> BoxFuture<'a, Result<Vec<(Bytes, Bytes)>>> {
         Box::pin(self.scan_entries(start, end, epoch, limit))
     }
+}
 
+impl StateControl for RemoteBackend {
     fn commit(&self, epoch: Epoch) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             let r = self.request(pb::CommitRequest {

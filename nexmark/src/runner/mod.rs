@@ -22,9 +22,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use riverbed_compute::sink::CollectHandle;
-use riverbed_compute::state::{RemoteBackend, RemoteOptions};
+use riverbed_compute::state::{JobState, RemoteBackend, RemoteOptions, StateControl};
 use riverbed_compute::time::Clock;
-use riverbed_compute::{Change, EmbeddedBackend, Env, JobConfig, StateBackend};
+use riverbed_compute::{Change, EmbeddedBackend, Env, JobConfig};
 use riverbed_state_store::{Options, Store};
 
 use crate::error::{Error, Result};
@@ -355,7 +355,7 @@ async fn execute(
         .as_ref()
         .map(|c| c.epoch)
         .filter(|_| output_resumes);
-    let (backend, store): (Arc<dyn StateBackend>, Option<Arc<Store>>) = match remote {
+    let (backend, store): (Arc<dyn JobState>, Option<Arc<Store>>) = match remote {
         Some(b) => (b, None),
         None => {
             let store = Arc::new(
