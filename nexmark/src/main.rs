@@ -37,7 +37,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run one query or all of them and print the summary table.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Write generated events to a JSON-lines file (the suite's source-table shape).
     Generate(GenerateArgs),
     /// List the checkpoints each query's store under a state directory holds.
@@ -162,6 +162,14 @@ struct RunArgs {
     /// namespace).
     #[arg(long, env = "RIVERBED_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Speak TLS to the store, trusting the certificate authority in this
+    /// PEM file (the store's own certificate when self-signed)
+    #[arg(long, env = "RIVERBED_TLS_CA", value_name = "FILE")]
+    tls_ca: Option<std::path::PathBuf>,
+    /// The name the store's certificate must carry [default: the host of
+    /// remote://HOST:PORT]
+    #[arg(long, requires = "tls_ca", value_name = "NAME")]
+    tls_domain: Option<String>,
 }
 
 /// A checkpoint interval; `None` checkpoints only at the end.
@@ -230,7 +238,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Generate(args) => generate(args),
         Command::Checkpoints(args) => list_checkpoints(args),
         Command::Savepoint(args) => export_savepoint(args),
@@ -310,6 +318,18 @@ fn run(args: RunArgs) -> Result<(), Error> {
     options.fresh = args.fresh;
     options.from_savepoint = args.from_savepoint.clone();
     options.remote = runner::RemoteState::parse(&args.state, args.token.clone())?;
+    if let Some(r) = options.remote.as_mut() {
+        if let Some(ca) = &args.tls_ca {
+            r.tls = Some(
+                runner::ClientTls::from_ca_file(ca, args.tls_domain.clone())
+                    .map_err(Error::InvalidArgument)?,
+            );
+        }
+    } else if args.tls_ca.is_some() {
+        return Err(Error::InvalidArgument(
+            "--tls-ca is for a store service: give --state remote://HOST:PORT".into(),
+        ));
+    }
     if options.from_savepoint.is_some() && selected.len() != 1 {
         return Err(Error::InvalidArgument(
             "--from-savepoint starts one query: name it with --query".into(),

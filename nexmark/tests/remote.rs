@@ -235,3 +235,83 @@ fn tokens_keep_jobs_to_their_namespaces() {
         assert!(!log.contains(t), "the log shows a token: {log}");
     }
 }
+
+#[test]
+fn a_tls_store_refuses_plain_clients_and_serves_those_that_trust_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // A self-signed certificate for the loopback address, made here.
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap();
+    let (cert_file, key_file) = (dir.path().join("store.pem"), dir.path().join("store.key"));
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, signing_key.serialize_pem()).unwrap();
+    let server = StoreServer::start(
+        &dir.path().join("store"),
+        &dir.path().join("store.log"),
+        &[
+            "--tls-cert",
+            cert_file.to_str().unwrap(),
+            "--tls-key",
+            key_file.to_str().unwrap(),
+        ],
+    );
+    let state = format!("remote://{}", server.addr);
+    // A plain client is refused (its HTTP/2 preface is not a TLS hello).
+    let o = run(dir.path(), "q5", "sd1", "plain", &["--state", &state]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("did not answer (a store serving TLS needs --tls-ca)"),
+        "{}",
+        stderr(&o)
+    );
+    let store = |args: &[&str]| {
+        std::process::Command::new(common::store_bin())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = store(&["tables", "--addr", &server.addr]);
+    assert!(!o.status.success(), "a plain `tables` was answered");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("needs --tls-ca"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // A client trusting another certificate is refused too.
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let other_file = dir.path().join("other.pem");
+    std::fs::write(&other_file, other.cert.pem()).unwrap();
+    let o = run(
+        dir.path(),
+        "q5",
+        "sd2",
+        "wrong",
+        &["--state", &state, "--tls-ca", other_file.to_str().unwrap()],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("cannot reach the store"),
+        "{}",
+        stderr(&o)
+    );
+    // Trusting the store's certificate, the query runs and equals the
+    // embedded store's run; `tables` and `query` work over TLS too.
+    let ca = cert_file.to_str().unwrap();
+    let o = run(
+        dir.path(),
+        "q5",
+        "sd3",
+        "tls",
+        &["--state", &state, "--tls-ca", ca],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(dir.path(), "q5", "sd4", "embedded", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = table(&dir.path().join("embedded").join("q5"));
+    assert!(!want.is_empty());
+    assert_eq!(table(&dir.path().join("tls").join("q5")), want);
+    let o = store(&["tables", "--addr", &server.addr, "--tls-ca", ca]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("q5"));
+}

@@ -17,6 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use riverbed_state_store::catalog::TableInfo;
+use riverbed_state_store::grpc::client::{connect_error, endpoint, ClientTls};
 use riverbed_state_store::grpc::convert::{
     checkpoint_from_pb, checkpoint_to_pb, error_of, ops_to_pb, table_info_to_pb,
 };
@@ -45,6 +46,8 @@ pub struct RemoteOptions {
     pub namespace: String,
     /// Sent as `authorization: Bearer TOKEN` when the store has a token file.
     pub token: Option<String>,
+    /// TLS to the store, when it serves TLS.
+    pub tls: Option<ClientTls>,
     /// Deadline of each call.
     pub timeout: Duration,
     /// How long an idempotent call is retried while the store is unavailable.
@@ -57,6 +60,7 @@ impl RemoteOptions {
             addr: addr.into(),
             namespace: namespace.into(),
             token: None,
+            tls: None,
             timeout: Duration::from_secs(60),
             retry_for: Duration::from_secs(10),
         }
@@ -121,16 +125,18 @@ impl RemoteBackend {
             ),
             None => None,
         };
-        let uri = format!("http://{}", opts.addr);
-        let endpoint = Channel::from_shared(uri.clone()).map_err(|_| Error::InvalidConfig {
+        // The deadline is enforced by the channel too: a lost answer fails
+        // the call at its deadline.
+        let endpoint = endpoint(
+            &opts.addr,
+            opts.tls.as_ref(),
+            Duration::from_secs(5),
+            opts.timeout,
+        )
+        .map_err(|reason| Error::InvalidConfig {
             field: "state",
-            reason: format!("{:?} is not HOST:PORT", opts.addr),
+            reason,
         })?;
-        let endpoint = endpoint
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true)
-            // Enforced here too: a lost answer fails the call at its deadline.
-            .timeout(opts.timeout);
         let handle = runtime.handle().clone();
         let channel = run_blocking(&handle, async {
             let deadline = tokio::time::Instant::now() + opts.retry_for;
@@ -144,8 +150,12 @@ impl RemoteBackend {
                     Err(e) => {
                         return Err(Error::InvalidConfig {
                             field: "state",
-                            reason: format!("cannot reach the store at {}: {e}", opts.addr),
-                        })
+                            reason: format!(
+                                "cannot reach the store at {}: {}",
+                                opts.addr,
+                                connect_error(&e)
+                            ),
+                        });
                     }
                 }
             }
@@ -160,7 +170,22 @@ impl RemoteBackend {
             committed: AtomicU64::new(0),
             runtime: Some(runtime),
         };
-        let status = backend.blocking(backend.status())?;
+        // The first call tells whether gRPC is spoken at all: a plain
+        // client of a TLS store (or the reverse) fails here, not later.
+        let status = backend.blocking(backend.status()).map_err(|e| {
+            let hint = if backend.opts.tls.is_some() {
+                "is it serving TLS?"
+            } else {
+                "a store serving TLS needs --tls-ca"
+            };
+            Error::InvalidConfig {
+                field: "state",
+                reason: format!(
+                    "the store at {} did not answer ({hint}): {e}",
+                    backend.opts.addr
+                ),
+            }
+        })?;
         backend
             .committed
             .store(status.committed_epoch, Ordering::SeqCst);

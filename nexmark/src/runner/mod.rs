@@ -25,6 +25,7 @@ use riverbed_compute::sink::CollectHandle;
 use riverbed_compute::state::{JobState, RemoteBackend, RemoteOptions, StateControl};
 use riverbed_compute::time::Clock;
 use riverbed_compute::{Change, EmbeddedBackend, Env, JobConfig};
+pub use riverbed_state_store::grpc::client::ClientTls;
 use riverbed_state_store::{Options, Store};
 
 use crate::error::{Error, Result};
@@ -78,6 +79,7 @@ pub struct RemoteState {
     /// `HOST:PORT`.
     pub addr: String,
     pub token: Option<String>,
+    pub tls: Option<ClientTls>,
 }
 
 impl RemoteState {
@@ -90,6 +92,7 @@ impl RemoteState {
             Some(addr) if addr.contains(':') && !addr.contains('/') => Ok(Some(RemoteState {
                 addr: addr.to_string(),
                 token,
+                tls: None,
             })),
             _ => Err(Error::InvalidArgument(format!(
                 "--state {state:?}: expected `embedded` or `remote://HOST:PORT`"
@@ -227,6 +230,7 @@ pub async fn run_query(
             }
             let mut ro = RemoteOptions::new(r.addr.clone(), query.name);
             ro.token = r.token.clone();
+            ro.tls = r.tls.clone();
             let backend = tokio::task::spawn_blocking(move || RemoteBackend::connect(ro))
                 .await
                 .map_err(|e| Error::InvalidArgument(format!("connecting to the store: {e}")))?

@@ -52,6 +52,13 @@ struct ClientArgs {
     /// Token, when the store has a token file
     #[arg(long, env = "RIVERBED_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Speak TLS, trusting the certificate authority in this PEM file (the
+    /// store's own certificate when it is self-signed)
+    #[arg(long, env = "RIVERBED_TLS_CA")]
+    tls_ca: Option<PathBuf>,
+    /// The name the store's certificate must carry [default: the host of --addr]
+    #[arg(long, requires = "tls_ca")]
+    tls_domain: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -114,6 +121,13 @@ struct ServeArgs {
     /// S3 endpoint for s3:// URLs (e.g. http://127.0.0.1:8333)
     #[arg(long)]
     s3_endpoint: Option<String>,
+    /// Serve gRPC over TLS with this certificate chain (PEM); needs --tls-key.
+    /// Overrides the config file and RIVERBED_TLS_CERT
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert. Overrides RIVERBED_TLS_KEY
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Address of the HTTP side (/healthz, /readyz, /metrics, /v1/query),
     /// HOST:PORT, port 0 for a free one, "" for none. Overrides the config
     /// file and RIVERBED_HTTP_LISTEN [default: 127.0.0.1:7071]
@@ -129,11 +143,17 @@ fn main() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    let done = match Cli::parse().command {
         Command::Serve(args) => serve(args),
         Command::Query(args) => client::query(args),
         Command::Tables(args) => client::tables(args),
+    };
+    // One line with its causes, not a Debug dump with a backtrace.
+    if let Err(e) = done {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
     }
+    Ok(())
 }
 
 fn config_of(args: &ServeArgs) -> Result<ServerConfig> {
@@ -156,6 +176,12 @@ fn config_of(args: &ServeArgs) -> Result<ServerConfig> {
     }
     if let Some(v) = &args.http_listen {
         config.http_listen = v.clone();
+    }
+    if let Some(v) = &args.tls_cert {
+        config.tls_cert = Some(v.clone());
+    }
+    if let Some(v) = &args.tls_key {
+        config.tls_key = Some(v.clone());
     }
     config.validate()?;
     Ok(config)
@@ -213,7 +239,20 @@ fn serve(args: ServeArgs) -> Result<()> {
         use std::io::Write;
         std::io::stdout().flush()?;
         let stopping = service.clone();
-        tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
+            let read = |p: &PathBuf, what: &str| {
+                std::fs::read(p)
+                    .with_context(|| format!("cannot read the TLS {what} {}", p.display()))
+            };
+            let identity =
+                tonic::transport::Identity::from_pem(read(cert, "certificate")?, read(key, "key")?);
+            builder = builder
+                .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+                .context("the TLS certificate or key is not usable")?;
+            tracing::info!(cert = %cert.display(), "gRPC over TLS");
+        }
+        builder
             .add_service(grpc)
             .serve_with_incoming_shutdown(
                 // Without TCP_NODELAY a small answer waits for the
@@ -251,6 +290,7 @@ async fn shutdown_signal() {
 /// The commands that talk to a running store.
 mod client {
     use anyhow::{anyhow, bail, Context, Result};
+    use riverbed_state_store::grpc::client::{connect_error, endpoint, ClientTls};
     use riverbed_state_store::grpc::pb;
     use riverbed_state_store::grpc::pb::state_store_client::StateStoreClient;
     use riverbed_state_store::grpc::{json, query};
@@ -266,14 +306,24 @@ mod client {
     }
 
     async fn connect(c: &ClientArgs) -> Result<StateStoreClient<Channel>> {
-        let url = format!("http://{}", c.addr);
-        let channel = tonic::transport::Endpoint::from_shared(url)
-            .with_context(|| format!("{:?} is not HOST:PORT", c.addr))?
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .timeout(std::time::Duration::from_secs(30))
+        let tls = match &c.tls_ca {
+            Some(p) => {
+                Some(ClientTls::from_ca_file(p, c.tls_domain.clone()).map_err(|e| anyhow!(e))?)
+            }
+            None => None,
+        };
+        let secs = std::time::Duration::from_secs;
+        let channel = endpoint(&c.addr, tls.as_ref(), secs(5), secs(30))
+            .map_err(|e| anyhow!(e))?
             .connect()
             .await
-            .with_context(|| format!("cannot reach the store at {}", c.addr))?;
+            .map_err(|e| {
+                anyhow!(
+                    "cannot reach the store at {}: {}",
+                    c.addr,
+                    connect_error(&e)
+                )
+            })?;
         Ok(StateStoreClient::new(channel))
     }
 
@@ -289,6 +339,12 @@ mod client {
     }
 
     fn refused(e: tonic::Status) -> anyhow::Error {
+        if e.code() == tonic::Code::Unknown && e.message().contains("transport error") {
+            return anyhow!(
+                "the store did not answer gRPC ({}); a store serving TLS needs --tls-ca",
+                e.message()
+            );
+        }
         anyhow!("{:?}: {}", e.code(), e.message())
     }
 

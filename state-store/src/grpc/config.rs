@@ -5,6 +5,8 @@
 //! listen = "127.0.0.1:7070"     # gRPC; port 0 picks a free port
 //! http_listen = "127.0.0.1:7071" # probes, /metrics and JSON queries ("" for none)
 //! token_file = "tokens.txt"     # optional: without it every request is accepted
+//! tls_cert = "store.pem"        # optional, with tls_key: gRPC over TLS only
+//! tls_key = "store-key.pem"
 //!
 //! [store]                       # the engine's Options (see options.rs)
 //! url = "/var/lib/riverbed"     # a directory, file:///path or s3://bucket/prefix
@@ -29,6 +31,10 @@ pub struct ServerConfig {
     /// The HTTP side (see `http.rs`); empty for none.
     pub http_listen: String,
     pub token_file: Option<PathBuf>,
+    /// The certificate chain and private key (PEM) of gRPC over TLS; both
+    /// or neither.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     pub store: Options,
     pub limits: Limits,
 }
@@ -39,6 +45,8 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:7070".into(),
             http_listen: "127.0.0.1:7071".into(),
             token_file: None,
+            tls_cert: None,
+            tls_key: None,
             store: Options::default(),
             limits: Limits::default(),
         }
@@ -67,6 +75,12 @@ impl ServerConfig {
         if let Some(v) = env("RIVERBED_TOKEN_FILE") {
             self.token_file = Some(v.into());
         }
+        if let Some(v) = env("RIVERBED_TLS_CERT") {
+            self.tls_cert = Some(v.into());
+        }
+        if let Some(v) = env("RIVERBED_TLS_KEY") {
+            self.tls_key = Some(v.into());
+        }
         let num = |name: &str, v: String| {
             v.parse::<usize>()
                 .map_err(|_| Error::Config(format!("{name}={v:?} is not a number of bytes")))
@@ -93,6 +107,12 @@ impl ServerConfig {
                 self.listen
             ))
         })?;
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(Error::Config(
+                "TLS needs both a certificate (tls_cert, --tls-cert) and its key (tls_key, --tls-key)"
+                    .into(),
+            ));
+        }
         if !self.http_listen.is_empty() {
             self.http_listen.parse::<std::net::SocketAddr>().map_err(|_| {
                 Error::Config(format!(

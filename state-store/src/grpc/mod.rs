@@ -3,6 +3,7 @@
 //! the server here and the compute layer's client (feature `grpc`), and the
 //! server itself (feature `server`).
 
+pub mod client;
 #[cfg(feature = "server")]
 pub mod config;
 pub mod convert;
