@@ -13,6 +13,8 @@
 //! - [`nexmark`]: every query in its own child process (peak RSS per query).
 //! - [`checkpoints`]: checkpoint cost and recovery as state grows, and
 //!   what 1 s checkpoints cost in throughput.
+//! - [`service_load`]: a bounded load test of the store service on
+//!   loopback (`riverbed-bench store-load`).
 //! - [`charts`]: SVG charts drawn with `plotters`.
 //! - [`run`]: runs the selected sections and gathers [`run::Results`].
 //! - [`report`]: the Markdown report, its charts and `results.json`.
@@ -31,4 +33,5 @@ pub mod nexmark;
 pub mod report;
 pub mod run;
 pub mod scale;
+pub mod service_load;
 pub mod timing;

@@ -35,6 +35,33 @@ enum Cmd {
     /// report runs each query this way, in its own process, so peak RSS is
     /// the query's own).
     NexmarkQuery(NexmarkArgs),
+    /// Load-test a `riverbed-store` process on loopback for a fixed time:
+    /// batched writes (entries/s), multi-get of 100 cached keys and
+    /// queryable lookups while q20 writes (p50/p99). Prints a summary on
+    /// stderr and one JSON line on stdout.
+    StoreLoad(StoreLoadArgs),
+}
+
+#[derive(Parser)]
+struct StoreLoadArgs {
+    /// Concurrent clients of the write and multi-get phases.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// Seconds each phase runs.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Entries per write batch.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Events of the q20 run the lookups race.
+    #[arg(long, default_value_t = 20_000_000)]
+    events: u64,
+    /// The `riverbed-store` binary [default: beside this one]
+    #[arg(long)]
+    store_bin: Option<PathBuf>,
+    /// The `riverbed-nexmark` binary [default: beside this one]
+    #[arg(long)]
+    nexmark_bin: Option<PathBuf>,
 }
 
 #[derive(Parser)]
@@ -115,6 +142,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Report(a) => report_cmd(a),
+        Cmd::StoreLoad(a) => store_load(a),
         Cmd::NexmarkQuery(a) => nexmark::run_child(nexmark::ChildArgs {
             query: &a.query,
             events: a.events,
@@ -241,5 +269,55 @@ fn report_cmd(a: ReportArgs) -> Result<()> {
     results.notes = a.note.clone();
     report::write(&results, &out)?;
     progress(&format!("wrote {}", out.join("report.md").display()));
+    Ok(())
+}
+
+fn store_load(a: StoreLoadArgs) -> anyhow::Result<()> {
+    if !(a.seconds > 0.0 && a.seconds <= 3600.0) {
+        anyhow::bail!("--seconds {} must be above 0 and at most 3600", a.seconds);
+    }
+    let beside = |name: &str| -> anyhow::Result<PathBuf> {
+        let exe = std::env::current_exe()?;
+        let p = exe.with_file_name(name);
+        anyhow::ensure!(
+            p.exists(),
+            "{} is missing: build it, or pass its path",
+            p.display()
+        );
+        Ok(p)
+    };
+    let args = riverbed_bench::service_load::LoadArgs {
+        store_bin: match a.store_bin {
+            Some(p) => p,
+            None => beside("riverbed-store")?,
+        },
+        nexmark_bin: match a.nexmark_bin {
+            Some(p) => p,
+            None => beside("riverbed-nexmark")?,
+        },
+        clients: a.clients,
+        duration: std::time::Duration::from_secs_f64(a.seconds),
+        batch: a.batch,
+        events: a.events,
+    };
+    let r = riverbed_bench::service_load::run(&args)?;
+    eprintln!(
+        "batched writes: {:.0} entries/s ({} clients, batches of {}, p99 {:.2} ms)",
+        r.write_entries_per_s, r.clients, r.write_batch, r.write_batch_latency.p99_ms
+    );
+    eprintln!(
+        "multi-get of 100 cached keys: p50 {:.3} ms, p99 {:.3} ms ({} calls)",
+        r.multi_get_100_latency.p50_ms,
+        r.multi_get_100_latency.p99_ms,
+        r.multi_get_100_latency.calls
+    );
+    eprintln!(
+        "point lookup while q20 writes: p50 {:.3} ms, p99 {:.3} ms ({} lookups, {} found)",
+        r.lookup_latency_while_q20_writes.p50_ms,
+        r.lookup_latency_while_q20_writes.p99_ms,
+        r.lookup_latency_while_q20_writes.calls,
+        r.lookups_found
+    );
+    println!("{}", serde_json::to_string(&r)?);
     Ok(())
 }
