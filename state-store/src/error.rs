@@ -20,6 +20,10 @@ pub enum Error {
     /// The caller asked for something the engine cannot do as asked.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A write, commit or discard named an epoch that is already sealed or
+    /// committed: the request is well formed, the store's state refuses it.
+    #[error("wrong epoch: {0}")]
+    WrongEpoch(String),
     /// Another writer committed a manifest version first; this writer's view
     /// of the store is stale and it must reopen.
     #[error("manifest version {version} was written by another writer")]
@@ -40,6 +44,8 @@ pub enum Error {
 pub enum ErrorKind {
     Corrupted,
     InvalidArgument,
+    /// The epoch named is sealed or committed ([`Error::WrongEpoch`]).
+    WrongEpoch,
     Conflict,
     Io,
     Closed,
@@ -51,6 +57,7 @@ impl Error {
         match self {
             Error::Corrupted { .. } => ErrorKind::Corrupted,
             Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Error::WrongEpoch(_) => ErrorKind::WrongEpoch,
             Error::ManifestConflict { .. } => ErrorKind::Conflict,
             Error::ObjectStore(_) => ErrorKind::Io,
             Error::Closed(_) => ErrorKind::Closed,

@@ -688,7 +688,7 @@ impl Inner {
         {
             let mut st = self.state.write();
             if epoch <= st.version.committed {
-                return Err(Error::InvalidArgument(format!(
+                return Err(Error::WrongEpoch(format!(
                     "epoch {} is not above the committed epoch {}",
                     epoch.0, st.version.committed.0
                 )));
@@ -721,7 +721,7 @@ impl Inner {
         let data = {
             let st = self.state.read();
             if epoch <= st.version.committed {
-                return Err(Error::InvalidArgument(format!(
+                return Err(Error::WrongEpoch(format!(
                     "epoch {} was overtaken by a concurrent commit of epoch {}",
                     epoch.0, st.version.committed.0
                 )));
@@ -806,7 +806,7 @@ impl Inner {
         self.check_open()?;
         let mut st = self.state.write();
         if epoch <= st.sealed {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::WrongEpoch(format!(
                 "epoch {} is sealed or committed (sealed up to {}, committed {}); it cannot be discarded",
                 epoch.0, st.sealed.0, st.version.committed.0
             )));
@@ -1014,7 +1014,7 @@ impl Inner {
 
 fn check_not_sealed(st: &State, epoch: Epoch) -> Result<()> {
     if epoch <= st.sealed {
-        return Err(Error::InvalidArgument(format!(
+        return Err(Error::WrongEpoch(format!(
             "epoch {} is sealed or committed (sealed up to {}); write to a newer epoch",
             epoch.0, st.sealed.0
         )));

@@ -138,6 +138,7 @@ pub fn batch_from_pb(ops: &[pb::WriteOp]) -> Result<WriteBatch, Status> {
 pub fn status_of(e: &Error) -> Status {
     let code = match e.kind() {
         ErrorKind::InvalidArgument | ErrorKind::Config => Code::InvalidArgument,
+        ErrorKind::WrongEpoch => Code::FailedPrecondition,
         ErrorKind::Conflict => Code::Aborted,
         ErrorKind::Closed => Code::Unavailable,
         ErrorKind::Corrupted => Code::DataLoss,
@@ -151,9 +152,8 @@ pub fn status_of(e: &Error) -> Status {
 pub fn error_of(what: &str, s: &Status) -> Error {
     let msg = format!("{what}: {}", s.message());
     match s.code() {
-        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
-            Error::InvalidArgument(msg)
-        }
+        Code::InvalidArgument | Code::OutOfRange => Error::InvalidArgument(msg),
+        Code::FailedPrecondition => Error::WrongEpoch(msg),
         Code::Aborted => Error::Closed(msg),
         Code::DataLoss => Error::Corrupted {
             file: "(remote)".into(),
