@@ -5,6 +5,10 @@
 //! jobs out of each other's namespaces.
 
 mod common;
+/// The engine tests' S3 helper: the test command's SeaweedFS, or one this
+/// process starts.
+#[path = "../../state-store/tests/common/mod.rs"]
+mod s3;
 
 use std::path::Path;
 
@@ -314,4 +318,92 @@ fn a_tls_store_refuses_plain_clients_and_serves_those_that_trust_it() {
     let o = store(&["tables", "--addr", &server.addr, "--tls-ca", ca]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("q5"));
+}
+
+#[test]
+fn every_query_on_a_remote_store_equals_the_embedded_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = StoreServer::start(
+        &dir.path().join("store"),
+        &dir.path().join("store.log"),
+        &[],
+    );
+    let state = format!("remote://{}", server.addr);
+    // `all` runs q0..q23 in turn, each query a namespace of the store.
+    let all = |sd: &str, out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--query",
+            "all",
+            "--events",
+            "8000",
+            "-p",
+            "2",
+            "--quiet",
+            "--checkpoint-interval",
+            "100ms",
+            "--state-dir",
+        ];
+        let sd = dir.path().join(sd);
+        let od = dir.path().join(out);
+        args.push(sd.to_str().unwrap());
+        args.push("--output");
+        args.push(od.to_str().unwrap());
+        args.extend_from_slice(extra);
+        let o = nexmark(&args);
+        assert!(o.status.success(), "{out}: {}", stderr(&o));
+    };
+    all("sd-e", "embedded", &[]);
+    all("sd-r", "remote", &["--state", &state]);
+    let mut compared = 0;
+    for q in riverbed_nexmark::queries::QUERIES {
+        let want = dir.path().join("embedded").join(q.name);
+        if !want.exists() {
+            continue;
+        }
+        assert_eq!(
+            table(&dir.path().join("remote").join(q.name)),
+            table(&want),
+            "{}",
+            q.name
+        );
+        compared += 1;
+    }
+    assert!(compared >= 20, "only {compared} queries wrote output");
+}
+
+#[test]
+fn a_store_on_s3_serves_a_query_that_survives_its_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = s3::backend(s3::Kind::S3, "remote-store");
+    let config = dir.path().join("store.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nurl = \"{}\"\n[store.s3]\nendpoint = \"{}\"\nregion = \"us-east-1\"\naccess_key_id = \"riverbed\"\nsecret_access_key = \"riverbed\"\n",
+            b.url,
+            b.s3.endpoint.as_deref().unwrap()
+        ),
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    let server = StoreServer::start_with(&dir.path().join("store1.log"), &["--config", cfg]);
+    let state = format!("remote://{}", server.addr);
+    let o = run(dir.path(), "q9", "sd", "s3", &["--state", &state]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(dir.path(), "q9", "sd-e", "embedded", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = table(&dir.path().join("embedded").join("q9"));
+    assert!(!want.is_empty());
+    assert_eq!(table(&dir.path().join("s3").join("q9")), want);
+    // A new store process on the same bucket finds the job's checkpoints.
+    drop(server);
+    let server = StoreServer::start_with(&dir.path().join("store2.log"), &["--config", cfg]);
+    let o = std::process::Command::new(common::store_bin())
+        .args(["tables", "--addr", &server.addr, "--namespace", "q9"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.lines().count() > 1 && text.contains("q9"), "{text}");
 }

@@ -153,6 +153,14 @@ impl StoreServer {
     /// `listening on ADDR` and `http listening on ADDR` lines; its log goes
     /// to `log`.
     pub fn start(url: &Path, log: &Path, extra: &[&str]) -> StoreServer {
+        let mut args = vec!["--url", url.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        StoreServer::start_with(log, &args)
+    }
+
+    /// Like [`StoreServer::start`], with every setting in `args` (a
+    /// `--config` file naming the storage, say).
+    pub fn start_with(log: &Path, args: &[&str]) -> StoreServer {
         use std::io::BufRead;
         let mut child = Command::new(store_bin())
             .args([
@@ -161,10 +169,8 @@ impl StoreServer {
                 "127.0.0.1:0",
                 "--http-listen",
                 "127.0.0.1:0",
-                "--url",
-                url.to_str().unwrap(),
             ])
-            .args(extra)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(log).unwrap())
             .spawn()
