@@ -261,6 +261,15 @@ fn state_is_looked_up_by_key_at_the_latest_commit_and_at_retained_checkpoints() 
     ] {
         assert!(metrics.contains(line), "{line} missing from\n{metrics}");
     }
+    // What went to the object store: the commits wrote the namespace's files.
+    let written = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("riverbed_store_object_written_bytes_total{namespace=\"lookups\"} ")
+        })
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no object bytes written in\n{metrics}"));
+    assert!(written > 0, "{metrics}");
 }
 
 #[test]

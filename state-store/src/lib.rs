@@ -21,6 +21,7 @@ pub mod cache;
 pub mod catalog;
 pub mod checkpoint;
 pub mod compaction;
+pub mod counted;
 pub mod entry;
 pub mod error;
 #[cfg(feature = "grpc")]

@@ -15,6 +15,8 @@ pub struct Metrics {
     pub compaction_write_bytes: AtomicU64,
     pub files_deleted: AtomicU64,
     pub commits: AtomicU64,
+    /// What went through the object store (see `counted.rs`).
+    pub objects: std::sync::Arc<crate::counted::ObjectCounters>,
 }
 
 /// A point-in-time copy of [`Metrics`] plus cache and shape figures.
@@ -33,6 +35,12 @@ pub struct MetricsSnapshot {
     pub cache_hits: u64,
     pub cache_misses: u64,
     pub memtable_bytes: u64,
+    pub objects_read: u64,
+    pub object_read_bytes: u64,
+    pub objects_written: u64,
+    pub object_written_bytes: u64,
+    pub objects_deleted: u64,
+    pub objects_copied: u64,
     pub files_per_level: Vec<usize>,
     pub bytes_per_level: Vec<u64>,
 }
@@ -54,6 +62,13 @@ impl Metrics {
         s.compaction_write_bytes = g(&self.compaction_write_bytes);
         s.files_deleted = g(&self.files_deleted);
         s.commits = g(&self.commits);
+        let o = &self.objects;
+        s.objects_read = g(&o.reads);
+        s.object_read_bytes = g(&o.read_bytes);
+        s.objects_written = g(&o.writes);
+        s.object_written_bytes = g(&o.written_bytes);
+        s.objects_deleted = g(&o.deletes);
+        s.objects_copied = g(&o.copies);
     }
 }
 
@@ -67,7 +82,7 @@ impl MetricsSnapshot {
 type Getter = fn(&MetricsSnapshot) -> u64;
 
 /// Counters and gauges of a store: name, help, type, value.
-const FAMILIES: [(&str, &str, &str, Getter); 13] = [
+const FAMILIES: [(&str, &str, &str, Getter); 19] = [
     (
         "write_batches_total",
         "Write batches applied.",
@@ -140,6 +155,42 @@ const FAMILIES: [(&str, &str, &str, Getter); 13] = [
     ("memtable_bytes", "Bytes held in memtables.", "gauge", |s| {
         s.memtable_bytes
     }),
+    (
+        "objects_read_total",
+        "Object-store reads (GETs and ranges).",
+        "counter",
+        |s| s.objects_read,
+    ),
+    (
+        "object_read_bytes_total",
+        "Bytes read from the object store.",
+        "counter",
+        |s| s.object_read_bytes,
+    ),
+    (
+        "objects_written_total",
+        "Objects written to the object store.",
+        "counter",
+        |s| s.objects_written,
+    ),
+    (
+        "object_written_bytes_total",
+        "Bytes written to the object store.",
+        "counter",
+        |s| s.object_written_bytes,
+    ),
+    (
+        "objects_deleted_total",
+        "Objects deleted.",
+        "counter",
+        |s| s.objects_deleted,
+    ),
+    (
+        "objects_copied_total",
+        "Objects copied or renamed by the object store.",
+        "counter",
+        |s| s.objects_copied,
+    ),
 ];
 
 /// The metrics of several stores in one exposition, each family once;

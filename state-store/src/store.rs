@@ -125,6 +125,9 @@ impl Store {
         root: Arc<dyn object_store::ObjectStore>,
     ) -> Result<Store> {
         opts.validate()?;
+        let objects = Arc::new(crate::counted::ObjectCounters::default());
+        let root: Arc<dyn object_store::ObjectStore> =
+            Arc::new(crate::counted::CountedStore::new(root, objects.clone()));
         let storage = Storage {
             store: namespace::scoped(root, &opts.namespace)?,
             cache: Arc::new(BlockCache::new(opts.block_cache_bytes)),
@@ -231,7 +234,10 @@ impl Store {
             checkpoint_files: Mutex::new(checkpoint_files),
             failure: Mutex::new(None),
             closed: AtomicBool::new(false),
-            metrics: Metrics::default(),
+            metrics: Metrics {
+                objects,
+                ..Metrics::default()
+            },
             opts,
         });
         let mut tasks = vec![

@@ -599,7 +599,9 @@ type ScanStream = BoxStream<'static, Result<pb::ScanPage, Status>>;
 macro_rules! timed {
     ($self:ident, $name:literal, $call:expr) => {{
         let started = super::metrics::started();
-        let r = $call.await;
+        // One span per request: what its logs (and the engine's) belong to.
+        let r = tracing::Instrument::instrument($call, tracing::info_span!("rpc", method = $name))
+            .await;
         $self.metrics.observe($name, started.elapsed(), r.is_ok());
         r
     }};
