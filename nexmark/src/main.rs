@@ -57,9 +57,57 @@ struct SavepointArgs {
     #[arg(long, default_value = "target/nexmark-state")]
     state_dir: PathBuf,
     /// Where the savepoint goes: an empty (or new) folder, or `s3://bucket/prefix`
-    /// (endpoint and credentials from the `AWS_*` variables).
+    /// (endpoint and credentials from the `AWS_*` variables); with --state
+    /// remote://…, a name for it in the store's own storage.
     #[arg(long, value_name = "PATH")]
     to: String,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// Where a query's state lives, and how to reach a store service.
+#[derive(clap::Args)]
+struct StoreArgs {
+    /// Where state lives: `embedded` (a store in this process, under
+    /// --state-dir) or `remote://HOST:PORT` (a `riverbed-store serve`
+    /// process; each query is a namespace there). --state-dir still holds
+    /// the run's lock and staged output.
+    #[arg(long, value_name = "WHERE", default_value = "embedded")]
+    state: String,
+    /// Token for a store that has a token file (`rw` for the query's
+    /// namespace).
+    #[arg(long, env = "RIVERBED_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Speak TLS to the store, trusting the certificate authority in this
+    /// PEM file (the store's own certificate when self-signed)
+    #[arg(long, env = "RIVERBED_TLS_CA", value_name = "FILE")]
+    tls_ca: Option<std::path::PathBuf>,
+    /// The name the store's certificate must carry [default: the host of
+    /// remote://HOST:PORT]
+    #[arg(long, requires = "tls_ca", value_name = "NAME")]
+    tls_domain: Option<String>,
+}
+
+impl StoreArgs {
+    /// The store service, when --state names one.
+    fn remote(&self) -> Result<Option<runner::RemoteState>, Error> {
+        let mut remote = runner::RemoteState::parse(&self.state, self.token.clone())?;
+        match (remote.as_mut(), &self.tls_ca) {
+            (Some(r), Some(ca)) => {
+                r.tls = Some(
+                    runner::ClientTls::from_ca_file(ca, self.tls_domain.clone())
+                        .map_err(Error::InvalidArgument)?,
+                )
+            }
+            (None, Some(_)) => {
+                return Err(Error::InvalidArgument(
+                    "--tls-ca is for a store service: give --state remote://HOST:PORT".into(),
+                ))
+            }
+            _ => {}
+        }
+        Ok(remote)
+    }
 }
 
 #[derive(clap::Args)]
@@ -152,24 +200,8 @@ struct RunArgs {
     /// there.
     #[arg(long, value_name = "PATH", conflicts_with = "resume")]
     from_savepoint: Option<String>,
-    /// Where state lives: `embedded` (a store in this process, under
-    /// --state-dir) or `remote://HOST:PORT` (a `riverbed-store serve`
-    /// process; each query is a namespace there). --state-dir still holds
-    /// the run's lock and staged output.
-    #[arg(long, value_name = "WHERE", default_value = "embedded")]
-    state: String,
-    /// Token for a store that has a token file (`rw` for the query's
-    /// namespace).
-    #[arg(long, env = "RIVERBED_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-    /// Speak TLS to the store, trusting the certificate authority in this
-    /// PEM file (the store's own certificate when self-signed)
-    #[arg(long, env = "RIVERBED_TLS_CA", value_name = "FILE")]
-    tls_ca: Option<std::path::PathBuf>,
-    /// The name the store's certificate must carry [default: the host of
-    /// remote://HOST:PORT]
-    #[arg(long, requires = "tls_ca", value_name = "NAME")]
-    tls_domain: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 /// A checkpoint interval; `None` checkpoints only at the end.
@@ -317,19 +349,7 @@ fn run(args: RunArgs) -> Result<(), Error> {
     options.resume = args.resume;
     options.fresh = args.fresh;
     options.from_savepoint = args.from_savepoint.clone();
-    options.remote = runner::RemoteState::parse(&args.state, args.token.clone())?;
-    if let Some(r) = options.remote.as_mut() {
-        if let Some(ca) = &args.tls_ca {
-            r.tls = Some(
-                runner::ClientTls::from_ca_file(ca, args.tls_domain.clone())
-                    .map_err(Error::InvalidArgument)?,
-            );
-        }
-    } else if args.tls_ca.is_some() {
-        return Err(Error::InvalidArgument(
-            "--tls-ca is for a store service: give --state remote://HOST:PORT".into(),
-        ));
-    }
+    options.remote = args.store.remote()?;
     if options.from_savepoint.is_some() && selected.len() != 1 {
         return Err(Error::InvalidArgument(
             "--from-savepoint starts one query: name it with --query".into(),
@@ -436,11 +456,14 @@ fn export_savepoint(args: SavepointArgs) -> Result<(), Error> {
         )));
     }
     let rt = build_runtime(tokio::runtime::Builder::new_multi_thread().worker_threads(2))?;
-    let info = rt.block_on(runner::savepoint::export(
-        &args.state_dir,
-        &args.query,
-        &args.to,
-    ))?;
+    let info = match args.store.remote()? {
+        Some(r) => rt.block_on(runner::savepoint::export_remote(&r, &args.query, &args.to))?,
+        None => rt.block_on(runner::savepoint::export(
+            &args.state_dir,
+            &args.query,
+            &args.to,
+        ))?,
+    };
     let cp = &info.checkpoint;
     println!(
         "savepoint of {} at checkpoint {} written to {}: {} files, {} bytes{}",

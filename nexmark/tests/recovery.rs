@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{nexmark, stderr, table};
+use common::{committed_rows, nexmark, stderr, table};
 
 /// Kills of each run.
 const KILLS: usize = 10;
@@ -354,27 +354,6 @@ fn resume_fresh_and_the_checkpoint_listing_are_clear() {
         s,
     ]);
     assert!(fresh.status.success(), "{}", stderr(&fresh));
-}
-
-/// The rows sink subtasks had committed at checkpoint `epoch` of a killed
-/// run whose staging folder is `staging`: each subtask's staged record
-/// names its files and their lengths at that checkpoint.
-fn committed_rows(staging: &Path, epoch: u64) -> Vec<String> {
-    let mut rows = Vec::new();
-    let commits = staging.join(".commits");
-    for part in std::fs::read_dir(&commits).unwrap() {
-        let record = part.unwrap().path().join(epoch.to_string());
-        let Ok(text) = std::fs::read_to_string(&record) else {
-            continue; // this subtask staged nothing yet
-        };
-        for line in text.lines().skip(1) {
-            let (len, rel) = line.split_once(' ').unwrap();
-            let bytes = std::fs::read(staging.join(rel)).unwrap();
-            let kept = &bytes[..len.parse::<usize>().unwrap()];
-            rows.extend(String::from_utf8_lossy(kept).lines().map(str::to_string));
-        }
-    }
-    rows
 }
 
 /// A savepoint taken from a killed run starts the query on another state

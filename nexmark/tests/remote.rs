@@ -358,7 +358,9 @@ fn every_query_on_a_remote_store_equals_the_embedded_store() {
     let mut compared = 0;
     for q in riverbed_nexmark::queries::QUERIES {
         let want = dir.path().join("embedded").join(q.name);
-        if !want.exists() {
+        // q12 windows by the wall clock: its rows differ run to run (its
+        // own test checks what must hold).
+        if q.name == "q12" || !want.exists() {
             continue;
         }
         assert_eq!(
@@ -406,4 +408,142 @@ fn a_store_on_s3_serves_a_query_that_survives_its_restart() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.lines().count() > 1 && text.contains("q9"), "{text}");
+}
+
+/// A savepoint of a namespace, exported into the store's own storage from
+/// a killed run, starts the query again there: what the first run had
+/// committed at the savepoint's checkpoint plus everything the second run
+/// writes equals a run that never stopped.
+#[test]
+#[allow(clippy::disallowed_methods)] // waits for the first checkpoints
+fn a_remote_savepoint_continues_a_killed_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("store");
+    let server = StoreServer::start(&url, &dir.path().join("store.log"), &[]);
+    let state = format!("remote://{}", server.addr);
+    let (sd, od) = (dir.path().join("sd"), dir.path().join("out"));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_riverbed-nexmark"))
+        .args(long_q20(&sd, &od, &state))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let latest = || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(riverbed_nexmark::runner::checkpoints::latest(&url, "q20"))
+            .ok()
+            .flatten()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while latest().is_none_or(|c| c.epoch.0 < 2) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before the kill"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint in 120 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on the pid of our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGKILL) }, 0);
+    let _ = child.wait();
+    let epoch = latest().unwrap().epoch.0;
+    let before = common::committed_rows(&common::staging_of(&od, "q20"), epoch);
+
+    let o = nexmark(&[
+        "savepoint",
+        "--query",
+        "q20",
+        "--to",
+        "sp1",
+        "--state",
+        &state,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let said = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        said.starts_with(&format!(
+            "savepoint of q20 at checkpoint {epoch} written to sp1"
+        )),
+        "{said}"
+    );
+    // The name is taken now; a bad name is refused.
+    for (name, why) in [("sp1", "already holds"), ("../x", "name")] {
+        let o = nexmark(&[
+            "savepoint",
+            "--query",
+            "q20",
+            "--to",
+            name,
+            "--state",
+            &state,
+        ]);
+        assert!(!o.status.success(), "{name}");
+        assert!(stderr(&o).contains(why), "{name}: {}", stderr(&o));
+    }
+
+    // The namespace holds the killed run: --fresh drops it, the savepoint
+    // fills it, the sources seek to its positions.
+    let (sd2, od2) = (dir.path().join("sd2"), dir.path().join("out2"));
+    let mut args = long_q20(&sd2, &od2, &state);
+    args.extend(["--from-savepoint".into(), "sp1".into(), "--fresh".into()]);
+    let o = nexmark(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut combined = before.clone();
+    for e in std::fs::read_dir(od2.join("q20")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "jsonl") {
+            combined.extend(
+                std::fs::read_to_string(&p)
+                    .unwrap()
+                    .lines()
+                    .map(str::to_string),
+            );
+        }
+    }
+    let joined = dir.path().join("joined");
+    std::fs::create_dir_all(&joined).unwrap();
+    std::fs::write(joined.join("all.jsonl"), combined.join("\n")).unwrap();
+
+    let o = nexmark(&[
+        "run",
+        "--query",
+        "q20",
+        "--events",
+        "1000000",
+        "-p",
+        "2",
+        "--quiet",
+        "--checkpoint-interval",
+        "0",
+        "--state-dir",
+        dir.path().join("sd-ref").to_str().unwrap(),
+        "--output",
+        dir.path().join("ref").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = table(&dir.path().join("ref").join("q20"));
+    let got = table(&joined);
+    assert!(!before.is_empty(), "the killed run had committed nothing");
+    assert_eq!(
+        got.values().sum::<i64>(),
+        want.values().sum::<i64>(),
+        "rows before: {}",
+        before.len()
+    );
+    assert!(got == want, "the tables differ");
+    // Another query's savepoint is refused, and leaves its namespace empty.
+    let mut args = long_q20(&dir.path().join("sd3"), &dir.path().join("out3"), &state);
+    args[2] = "q9".into();
+    args.extend(["--from-savepoint".into(), "sp1".into()]);
+    let o = nexmark(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("a savepoint of q20, not of q9"),
+        "{}",
+        stderr(&o)
+    );
 }

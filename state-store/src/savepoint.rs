@@ -42,7 +42,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::checkpoint::CheckpointMeta;
 use crate::error::{Error, Result};
-use crate::keys::Epoch;
+use crate::keys::{Epoch, FileId};
 use crate::manifest::{ManifestData, ManifestStore};
 use crate::{namespace, paths};
 
@@ -121,7 +121,10 @@ pub async fn export(
     ensure_empty(&*target).await?;
     let from = namespace::scoped(source, namespace)?;
     let files: Vec<_> = data.levels.iter().flatten().cloned().collect();
-    copy_files(&from, &target, files.iter().map(|f| f.id)).await?;
+    // Ids collected first: an iterator borrowing `files` held across the
+    // copy's awaits keeps the future from being `Send` (the service needs it).
+    let ids: Vec<FileId> = files.iter().map(|f| f.id).collect();
+    copy_files(&from, &target, ids.into_iter()).await?;
     let info = SavepointInfo {
         namespace: namespace.to_string(),
         files: files.len() as u64,
@@ -275,7 +278,7 @@ async fn ensure_empty(target: &dyn ObjectStore) -> Result<()> {
 async fn copy_files(
     from: &Arc<dyn ObjectStore>,
     to: &Arc<dyn ObjectStore>,
-    ids: impl Iterator<Item = crate::keys::FileId>,
+    ids: impl Iterator<Item = FileId>,
 ) -> Result<()> {
     futures::stream::iter(ids.map(|id| async move {
         let path = paths::sst(id);

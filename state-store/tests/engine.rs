@@ -250,18 +250,18 @@ async fn bad_input_is_rejected(kind: Kind) {
     let mut late = WriteBatch::new();
     late.put(key(1), val(2));
     let err = store.write(Epoch(3), &late).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert_eq!(err.kind(), ErrorKind::WrongEpoch, "{err}");
     assert_eq!(
         store.get(&key(1), Epoch(2)).await.unwrap_err().kind(),
         ErrorKind::InvalidArgument
     );
     assert_eq!(
         store.commit(Epoch(2)).await.unwrap_err().kind(),
-        ErrorKind::InvalidArgument
+        ErrorKind::WrongEpoch
     );
     assert_eq!(
         store.discard(Epoch(3)).await.unwrap_err().kind(),
-        ErrorKind::InvalidArgument
+        ErrorKind::WrongEpoch
     );
     // A rejected batch left nothing behind.
     assert_eq!(store.get(&key(1), Epoch(3)).await.unwrap(), Some(val(1)));

@@ -19,11 +19,11 @@ use futures::future::BoxFuture;
 use riverbed_state_store::catalog::TableInfo;
 use riverbed_state_store::grpc::client::{connect_error, endpoint, ClientTls};
 use riverbed_state_store::grpc::convert::{
-    checkpoint_from_pb, checkpoint_to_pb, error_of, ops_to_pb, table_info_to_pb,
+    checkpoint_from_pb, checkpoint_to_pb, error_of, ops_to_pb, savepoint_from_pb, table_info_to_pb,
 };
 use riverbed_state_store::grpc::pb;
 use riverbed_state_store::grpc::pb::state_store_client::StateStoreClient;
-use riverbed_state_store::{CheckpointMeta, Epoch, TableId, WriteBatch};
+use riverbed_state_store::{CheckpointMeta, Epoch, SavepointInfo, TableId, WriteBatch};
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
@@ -276,6 +276,41 @@ impl RemoteBackend {
             .map_err(|s| remote_err("drop namespace", &s))?;
         self.committed.store(0, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// Copies the namespace's latest checkpoint out as savepoint `name` in
+    /// the store's own storage; what it holds.
+    pub async fn export_savepoint(&self, name: &str) -> Result<SavepointInfo> {
+        let r = self.request(pb::SavepointRequest {
+            namespace: self.opts.namespace.clone(),
+            name: name.to_string(),
+        });
+        let got = self
+            .client
+            .clone()
+            .export_savepoint(r)
+            .await
+            .map_err(|s| remote_err("export savepoint", &s))?;
+        Ok(savepoint_from_pb(got.into_inner()))
+    }
+
+    /// Fills this namespace, which must hold nothing committed, from
+    /// savepoint `name`: the job resumes from its checkpoint.
+    pub async fn restore_savepoint(&self, name: &str) -> Result<SavepointInfo> {
+        let r = self.request(pb::SavepointRequest {
+            namespace: self.opts.namespace.clone(),
+            name: name.to_string(),
+        });
+        let got = self
+            .client
+            .clone()
+            .restore_savepoint(r)
+            .await
+            .map_err(|s| remote_err("restore savepoint", &s))?;
+        let info = savepoint_from_pb(got.into_inner());
+        self.committed
+            .store(info.checkpoint.epoch.0, Ordering::SeqCst);
+        Ok(info)
     }
 
     /// Entries of `[start, end)`, at most `limit`, read a page per call.

@@ -196,6 +196,17 @@ pub fn read_side_input(path: &Path) -> Result<HashMap<i64, String>> {
     Ok(map)
 }
 
+/// The client of `query`'s namespace in the store service `r`.
+pub(crate) async fn connect_remote(r: &RemoteState, query: &str) -> Result<RemoteBackend> {
+    let mut ro = RemoteOptions::new(r.addr.clone(), query);
+    ro.token = r.token.clone();
+    ro.tls = r.tls.clone();
+    tokio::task::spawn_blocking(move || RemoteBackend::connect(ro))
+        .await
+        .map_err(|e| Error::InvalidArgument(format!("connecting to the store: {e}")))?
+        .map_err(Error::Compute)
+}
+
 /// One finished query: its report and, with `collect`, its changelog.
 pub struct QueryRun {
     pub report: QueryReport,
@@ -222,21 +233,7 @@ pub async fn run_query(
     let mut config = config;
     config.job_name = query.name.to_string();
     let remote = match &options.remote {
-        Some(r) => {
-            if options.from_savepoint.is_some() {
-                return Err(Error::InvalidArgument(
-                    "--from-savepoint works with the embedded state only (for now)".into(),
-                ));
-            }
-            let mut ro = RemoteOptions::new(r.addr.clone(), query.name);
-            ro.token = r.token.clone();
-            ro.tls = r.tls.clone();
-            let backend = tokio::task::spawn_blocking(move || RemoteBackend::connect(ro))
-                .await
-                .map_err(|e| Error::InvalidArgument(format!("connecting to the store: {e}")))?
-                .map_err(Error::Compute)?;
-            Some(Arc::new(backend))
-        }
+        Some(r) => Some(Arc::new(connect_remote(r, query.name).await?)),
         None => None,
     };
     let place = match &options.remote {
@@ -293,7 +290,11 @@ pub async fn run_query(
     // a savepoint's run starts its output afresh.
     let resuming = config.resume.is_some();
     if let Some(from) = &options.from_savepoint {
-        config.resume = Some(savepoint::restore(from, query.name, url).await?);
+        config.resume = Some(match &remote {
+            // A savepoint the store holds, by name.
+            Some(b) => savepoint::restore_remote(b, from, query.name).await?,
+            None => savepoint::restore(from, query.name, url).await?,
+        });
     }
     let staged = match (&options.output, options.collect) {
         (Some(out), false) => Some(output::Staged::prepare(

@@ -50,6 +50,16 @@ pub async fn export(state_dir: &Path, query: &str, to: &str) -> Result<Savepoint
 pub async fn restore(from: &str, query: &str, url: &str) -> Result<CheckpointMeta> {
     let sp = open(from)?;
     let info = savepoint::read(sp.clone()).await.map_err(located(from))?;
+    startable(&info, query, from)?;
+    let info = savepoint::restore(sp, open(url)?, query)
+        .await
+        .map_err(located(from))?;
+    Ok(info.checkpoint)
+}
+
+/// Refuses a savepoint that `query` cannot start from: another query's, or
+/// one of a run that had finished.
+fn startable(info: &SavepointInfo, query: &str, from: &str) -> Result<()> {
     let cp = &info.checkpoint;
     if cp.job != query {
         return Err(Error::InvalidArgument(format!(
@@ -64,8 +74,36 @@ pub async fn restore(from: &str, query: &str, url: &str) -> Result<CheckpointMet
             cp.epoch.0
         )));
     }
-    let info = savepoint::restore(sp, open(url)?, query)
+    Ok(())
+}
+
+/// Exports the last checkpoint of `query`'s namespace in the store service
+/// as the savepoint `name` there (in the store's own storage).
+pub async fn export_remote(
+    remote: &super::RemoteState,
+    query: &str,
+    name: &str,
+) -> Result<SavepointInfo> {
+    let backend = Arc::new(super::connect_remote(remote, query).await?);
+    backend.export_savepoint(name).await.map_err(Error::Compute)
+}
+
+/// Fills `query`'s namespace of the store service from its savepoint
+/// `name` and returns the checkpoint to resume from; a savepoint the query
+/// cannot start from is refused and leaves the namespace empty.
+pub async fn restore_remote(
+    backend: &riverbed_compute::state::RemoteBackend,
+    name: &str,
+    query: &str,
+) -> Result<CheckpointMeta> {
+    let info = backend
+        .restore_savepoint(name)
         .await
-        .map_err(located(from))?;
+        .map_err(Error::Compute)?;
+    let from = format!("savepoint {name} of the store");
+    if let Err(e) = startable(&info, query, &from) {
+        backend.drop_namespace().await.map_err(Error::Compute)?;
+        return Err(e);
+    }
     Ok(info.checkpoint)
 }

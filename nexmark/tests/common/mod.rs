@@ -107,6 +107,42 @@ pub fn table(dir: &Path) -> BTreeMap<String, i64> {
     t
 }
 
+/// The rows sink subtasks had committed at checkpoint `epoch` of a killed
+/// run whose staging folder is `staging`: each subtask's staged record
+/// names its files and their lengths at that checkpoint.
+pub fn committed_rows(staging: &Path, epoch: u64) -> Vec<String> {
+    let mut rows = Vec::new();
+    let commits = staging.join(".commits");
+    for part in std::fs::read_dir(&commits).unwrap() {
+        let record = part.unwrap().path().join(epoch.to_string());
+        let Ok(text) = std::fs::read_to_string(&record) else {
+            continue; // this subtask staged nothing yet
+        };
+        for line in text.lines().skip(1) {
+            let (len, rel) = line.split_once(' ').unwrap();
+            let bytes = std::fs::read(staging.join(rel)).unwrap();
+            let kept = &bytes[..len.parse::<usize>().unwrap()];
+            rows.extend(String::from_utf8_lossy(kept).lines().map(str::to_string));
+        }
+    }
+    rows
+}
+
+/// The staging folder a killed run of `query` left in its output `dir`.
+pub fn staging_of(dir: &Path, query: &str) -> PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with(&format!(".staging-{query}"))
+        })
+        .expect("the killed run's staging folder")
+}
+
 /// Everything a child wrote on its piped stderr, once it has ended.
 pub fn child_stderr(child: &mut Child) -> String {
     use std::io::Read;

@@ -339,7 +339,12 @@ mod client {
     }
 
     fn refused(e: tonic::Status) -> anyhow::Error {
-        if e.code() == tonic::Code::Unknown && e.message().contains("transport error") {
+        // A plain client of a TLS server gets the connection's failure,
+        // worded by whichever layer saw it first.
+        let transport = ["transport error", "h2 protocol error", "http2 error"]
+            .iter()
+            .any(|w| e.message().contains(w));
+        if matches!(e.code(), tonic::Code::Unknown | tonic::Code::Internal) && transport {
             return anyhow!(
                 "the store did not answer gRPC ({}); a store serving TLS needs --tls-ca",
                 e.message()

@@ -8,7 +8,8 @@ use super::pb;
 use crate::catalog::{TableInfo, TableKind};
 use crate::schema::Schema;
 use crate::{
-    CheckpointMeta, CheckpointStats, Epoch, Error, ErrorKind, Op, SourcePositions, WriteBatch,
+    CheckpointMeta, CheckpointStats, Epoch, Error, ErrorKind, Op, SavepointInfo, SourcePositions,
+    WriteBatch,
 };
 
 /// A checkpoint's metadata as sent.
@@ -162,6 +163,26 @@ pub fn error_of(what: &str, s: &Status) -> Error {
         },
         Code::Unauthenticated | Code::PermissionDenied => Error::Config(msg),
         _ => Error::Closed(format!("{msg} ({:?})", s.code())),
+    }
+}
+
+/// A savepoint's description as sent.
+pub fn savepoint_to_pb(i: &SavepointInfo) -> pb::SavepointResponse {
+    pb::SavepointResponse {
+        from_namespace: i.namespace.clone(),
+        files: i.files,
+        bytes: i.bytes,
+        checkpoint: Some(checkpoint_to_pb(&i.checkpoint)),
+    }
+}
+
+/// A savepoint's description as received.
+pub fn savepoint_from_pb(r: pb::SavepointResponse) -> SavepointInfo {
+    SavepointInfo {
+        namespace: r.from_namespace,
+        files: r.files,
+        bytes: r.bytes,
+        checkpoint: checkpoint_from_pb(r.checkpoint.unwrap_or_default()),
     }
 }
 

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Every method of the service, in the order they are printed.
-pub const METHODS: [&str; 14] = [
+pub const METHODS: [&str; 16] = [
     "write",
     "multi_get",
     "scan",
@@ -23,6 +23,8 @@ pub const METHODS: [&str; 14] = [
     "status",
     "list_checkpoints",
     "drop_namespace",
+    "export_savepoint",
+    "restore_savepoint",
     "query",
     "list_tables",
     "health",

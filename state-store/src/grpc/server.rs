@@ -33,7 +33,8 @@ use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
 use super::convert::{
-    batch_from_pb, checkpoint_from_pb, checkpoint_to_pb, status_of, table_info_from_pb,
+    batch_from_pb, checkpoint_from_pb, checkpoint_to_pb, savepoint_to_pb, status_of,
+    table_info_from_pb,
 };
 use super::metrics::RequestMetrics;
 use super::{pb, query};
@@ -126,6 +127,9 @@ impl Tokens {
     }
 }
 
+/// The folder of savepoints, beside the namespaces' (`ns/`).
+pub const SAVEPOINTS_DIR: &str = "savepoints";
+
 /// The service: namespaces opened on first use, each its own store.
 pub struct StoreService {
     /// The engine settings every namespace opens with (its `namespace` set).
@@ -204,6 +208,46 @@ impl StoreService {
             )));
         }
         self.store(ns).await
+    }
+
+    fn objects(&self) -> Result<Arc<dyn object_store::ObjectStore>, Status> {
+        crate::storage::open_object_store(&self.template.url, &self.template.s3)
+            .map_err(|e| status_of(&e))
+    }
+
+    /// Deletes every object under `root` of the store's storage; how many.
+    async fn delete_objects(&self, root: &object_store::path::Path) -> Result<usize, Status> {
+        let objects = self.objects()?;
+        let paths: Vec<_> = objects
+            .list(Some(root))
+            .map(|m| m.map(|m| m.location))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| status_of(&Error::from(e)))?;
+        for p in &paths {
+            objects
+                .delete(p)
+                .await
+                .map_err(|e| status_of(&Error::from(e)))?;
+        }
+        Ok(paths.len())
+    }
+
+    /// Where savepoint `name` lives: `savepoints/NAME` beside the
+    /// namespaces, never a path the client picks.
+    fn savepoint_root(&self, name: &str) -> Result<Arc<dyn object_store::ObjectStore>, Status> {
+        crate::namespace::validate(name).map_err(|e| {
+            Status::invalid_argument(format!(
+                "savepoint name: {}",
+                e.to_string().replace("namespace", "name")
+            ))
+        })?;
+        Ok(Arc::new(object_store::prefix::PrefixStore::new(
+            self.objects()?,
+            format!("{SAVEPOINTS_DIR}/{name}"),
+        )))
     }
 
     /// The request counters, for `/metrics`.
@@ -524,25 +568,11 @@ impl StoreService {
         if let Some(s) = stores.remove(&r.namespace) {
             s.close().await.map_err(|e| status_of(&e))?;
         }
-        let objects = crate::storage::open_object_store(&self.template.url, &self.template.s3)
-            .map_err(|e| status_of(&e))?;
-        let root = crate::namespace::root(&r.namespace);
-        let paths: Vec<_> = objects
-            .list(Some(&root))
-            .map(|m| m.map(|m| m.location))
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| status_of(&Error::from(e)))?;
-        for p in &paths {
-            objects
-                .delete(p)
-                .await
-                .map_err(|e| status_of(&Error::from(e)))?;
-        }
+        let deleted = self
+            .delete_objects(&crate::namespace::root(&r.namespace))
+            .await?;
         drop(stores);
-        tracing::info!(namespace = %r.namespace, objects = paths.len(), "namespace dropped");
+        tracing::info!(namespace = %r.namespace, objects = deleted, "namespace dropped");
         Ok(Response::new(pb::DropNamespaceResponse {}))
     }
 
@@ -555,6 +585,63 @@ impl StoreService {
         Ok(Response::new(pb::HealthResponse {
             status: status.into(),
         }))
+    }
+
+    async fn export_savepoint_call(
+        &self,
+        req: Request<pb::SavepointRequest>,
+    ) -> Reply<pb::SavepointResponse> {
+        let (md, _, r) = req.into_parts();
+        self.authorize(&md, &r.namespace, "export_savepoint", Access::ReadWrite)?;
+        let target = self.savepoint_root(&r.name)?;
+        // Its files are flushed and the manifest current: the export reads
+        // the namespace from storage.
+        self.existing_store(&r.namespace).await?;
+        let info = crate::savepoint::export(self.objects()?, &r.namespace, None, target)
+            .await
+            .map_err(|e| status_of(&e))?;
+        Ok(Response::new(savepoint_to_pb(&info)))
+    }
+
+    async fn restore_savepoint_call(
+        &self,
+        req: Request<pb::SavepointRequest>,
+    ) -> Reply<pb::SavepointResponse> {
+        let (md, _, r) = req.into_parts();
+        self.authorize(&md, &r.namespace, "restore_savepoint", Access::ReadWrite)?;
+        crate::namespace::validate(&r.namespace)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let source = self.savepoint_root(&r.name)?;
+        // Held throughout: no request opens the namespace meanwhile.
+        let mut stores = self.stores.lock().await;
+        let committed = match stores.get(&r.namespace) {
+            Some(s) => s.committed_epoch(),
+            None => {
+                let m = crate::namespace::read_manifest(self.objects()?, &r.namespace)
+                    .await
+                    .map_err(|e| status_of(&e))?;
+                m.map(|m| m.committed).unwrap_or(Epoch(0))
+            }
+        };
+        if committed != Epoch(0) {
+            return Err(Status::failed_precondition(format!(
+                "namespace {:?} holds committed state (epoch {}); drop it before restoring into it",
+                r.namespace, committed.0
+            )));
+        }
+        // An opened but empty namespace has a manifest (opening fences
+        // older writers): it goes, so that the restore finds it empty.
+        if let Some(s) = stores.remove(&r.namespace) {
+            s.close().await.map_err(|e| status_of(&e))?;
+        }
+        self.delete_objects(&crate::namespace::root(&r.namespace))
+            .await?;
+        let info = crate::savepoint::restore(source, self.objects()?, &r.namespace)
+            .await
+            .map_err(|e| status_of(&e))?;
+        drop(stores);
+        tracing::info!(namespace = %r.namespace, savepoint = %r.name, epoch = info.checkpoint.epoch.0, "savepoint restored");
+        Ok(Response::new(savepoint_to_pb(&info)))
     }
 
     async fn query_call(&self, req: Request<pb::QueryRequest>) -> Reply<pb::QueryResponse> {
@@ -669,6 +756,20 @@ impl pb::state_store_server::StateStore for StoreService {
         req: Request<pb::ListTablesRequest>,
     ) -> Reply<pb::ListTablesResponse> {
         timed!(self, "list_tables", self.list_tables_call(req))
+    }
+
+    async fn export_savepoint(
+        &self,
+        req: Request<pb::SavepointRequest>,
+    ) -> Reply<pb::SavepointResponse> {
+        timed!(self, "export_savepoint", self.export_savepoint_call(req))
+    }
+
+    async fn restore_savepoint(
+        &self,
+        req: Request<pb::SavepointRequest>,
+    ) -> Reply<pb::SavepointResponse> {
+        timed!(self, "restore_savepoint", self.restore_savepoint_call(req))
     }
 
     async fn health(&self, req: Request<pb::HealthRequest>) -> Reply<pb::HealthResponse> {
