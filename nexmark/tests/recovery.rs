@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{committed_rows, nexmark, stderr, table};
+use common::{committed_rows, joined_table, nexmark, stderr, table};
 
 /// Kills of each run.
 const KILLS: usize = 10;
@@ -395,17 +395,7 @@ fn a_savepoint_continues_a_query_elsewhere() {
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGKILL) }, 0);
     let _ = child.wait();
     let epoch = latest_epoch(&store).unwrap();
-    let staging = std::fs::read_dir(dir.path().join("out-a"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with(".staging-q9")
-        })
-        .expect("the killed run's staging folder");
+    let staging = common::staging_of(&dir.path().join("out-a"), "q9");
     let before = committed_rows(&staging, epoch);
 
     let sp = p("savepoint");
@@ -482,23 +472,11 @@ fn a_savepoint_continues_a_query_elsewhere() {
     );
     let o = nexmark(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(o.status.success(), "{}", stderr(&o));
-    let after_dir = dir.path().join("out-b").join("q9");
-    let mut combined: Vec<String> = before.clone();
-    for entry in std::fs::read_dir(&after_dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "jsonl") {
-            combined.extend(
-                std::fs::read_to_string(&path)
-                    .unwrap()
-                    .lines()
-                    .map(str::to_string),
-            );
-        }
-    }
-    let joined = dir.path().join("joined");
-    std::fs::create_dir_all(&joined).unwrap();
-    std::fs::write(joined.join("all.jsonl"), combined.join("\n")).unwrap();
-    let got = table(&joined);
+    let got = joined_table(
+        &before,
+        &dir.path().join("out-b").join("q9"),
+        &dir.path().join("joined"),
+    );
     assert!(!before.is_empty(), "the first run had committed nothing");
     assert_eq!(
         got.values().sum::<i64>(),

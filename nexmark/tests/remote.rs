@@ -106,6 +106,28 @@ fn long_q20(sd: &Path, od: &Path, state: &str) -> Vec<String> {
     .collect()
 }
 
+/// The long q20 run that never failed, embedded, under `dir`: its table.
+fn reference_q20(dir: &Path) -> std::collections::BTreeMap<String, i64> {
+    let o = nexmark(&[
+        "run",
+        "--query",
+        "q20",
+        "--events",
+        "1000000",
+        "-p",
+        "2",
+        "--quiet",
+        "--checkpoint-interval",
+        "0",
+        "--state-dir",
+        dir.join("sd-ref").to_str().unwrap(),
+        "--output",
+        dir.join("ref").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    table(&dir.join("ref").join("q20"))
+}
+
 #[test]
 #[allow(clippy::disallowed_methods)] // waits for the first checkpoints
 fn a_killed_store_restarts_on_its_files_and_the_query_resumes() {
@@ -156,24 +178,7 @@ fn a_killed_store_restarts_on_its_files_and_the_query_resumes() {
     assert!(o.status.success(), "{}", stderr(&o));
     let got = table(&od.join("q20"));
     // The run that never failed, embedded.
-    let o = nexmark(&[
-        "run",
-        "--query",
-        "q20",
-        "--events",
-        "1000000",
-        "-p",
-        "2",
-        "--quiet",
-        "--checkpoint-interval",
-        "0",
-        "--state-dir",
-        dir.path().join("sd-ref").to_str().unwrap(),
-        "--output",
-        dir.path().join("ref").to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let want = table(&dir.path().join("ref").join("q20"));
+    let want = reference_q20(dir.path());
     assert!(!want.is_empty());
     let differs: Vec<_> = want
         .iter()
@@ -492,41 +497,9 @@ fn a_remote_savepoint_continues_a_killed_query() {
     args.extend(["--from-savepoint".into(), "sp1".into(), "--fresh".into()]);
     let o = nexmark(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(o.status.success(), "{}", stderr(&o));
-    let mut combined = before.clone();
-    for e in std::fs::read_dir(od2.join("q20")).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "jsonl") {
-            combined.extend(
-                std::fs::read_to_string(&p)
-                    .unwrap()
-                    .lines()
-                    .map(str::to_string),
-            );
-        }
-    }
-    let joined = dir.path().join("joined");
-    std::fs::create_dir_all(&joined).unwrap();
-    std::fs::write(joined.join("all.jsonl"), combined.join("\n")).unwrap();
 
-    let o = nexmark(&[
-        "run",
-        "--query",
-        "q20",
-        "--events",
-        "1000000",
-        "-p",
-        "2",
-        "--quiet",
-        "--checkpoint-interval",
-        "0",
-        "--state-dir",
-        dir.path().join("sd-ref").to_str().unwrap(),
-        "--output",
-        dir.path().join("ref").to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let want = table(&dir.path().join("ref").join("q20"));
-    let got = table(&joined);
+    let want = reference_q20(dir.path());
+    let got = common::joined_table(&before, &od2.join("q20"), &dir.path().join("joined"));
     assert!(!before.is_empty(), "the killed run had committed nothing");
     assert_eq!(
         got.values().sum::<i64>(),

@@ -568,3 +568,86 @@ fn malformed_requests_get_precise_statuses_and_change_nothing() {
     );
     server.kill();
 }
+
+/// A `data` token (a worker's) reads and writes its namespace but cannot
+/// commit, roll back, register tables or drop it: the control plane is the
+/// coordinator's.
+#[test]
+fn a_data_plane_token_writes_but_cannot_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, "W job data\nC job rw\n").unwrap();
+    let server = StoreServer::start(
+        &dir.path().join("store"),
+        &dir.path().join("store.log"),
+        &["--token-file", tokens.to_str().unwrap()],
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut c = Client::connect(format!("http://{}", server.addr))
+            .await
+            .unwrap();
+        fn with<T>(token: &str, msg: T) -> tonic::Request<T> {
+            let mut r = tonic::Request::new(msg);
+            r.metadata_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+            r
+        }
+        let write = pb::WriteRequest {
+            namespace: "job".into(),
+            epoch: 1,
+            ops: vec![put(key(1), vec![1])],
+        };
+        c.write(with("W", write)).await.unwrap();
+        let commit = || pb::CommitRequest {
+            namespace: "job".into(),
+            epoch: 1,
+            checkpoint: None,
+        };
+        let e = c.commit(with("W", commit())).await.unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+        assert!(e.message().contains("committing"), "{e:?}");
+        let e = c
+            .rollback(with(
+                "W",
+                pb::RollbackRequest {
+                    namespace: "job".into(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied);
+        let register = pb::RegisterTableRequest {
+            namespace: "job".into(),
+            name: "t".into(),
+            info: None,
+        };
+        let e = c.register_table(with("W", register)).await.unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied);
+        let e = c
+            .drop_namespace(with(
+                "W",
+                pb::DropNamespaceRequest {
+                    namespace: "job".into(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied);
+        // The coordinator's token commits what the worker wrote.
+        c.commit(with("C", commit())).await.unwrap();
+        let got = c
+            .multi_get(with(
+                "W",
+                pb::MultiGetRequest {
+                    namespace: "job".into(),
+                    epoch: 1,
+                    keys: vec![key(1)],
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(got.values[0].found);
+    });
+}

@@ -281,36 +281,36 @@ impl RemoteBackend {
     /// Copies the namespace's latest checkpoint out as savepoint `name` in
     /// the store's own storage; what it holds.
     pub async fn export_savepoint(&self, name: &str) -> Result<SavepointInfo> {
-        let r = self.request(pb::SavepointRequest {
-            namespace: self.opts.namespace.clone(),
-            name: name.to_string(),
-        });
-        let got = self
-            .client
-            .clone()
-            .export_savepoint(r)
-            .await
-            .map_err(|s| remote_err("export savepoint", &s))?;
-        Ok(savepoint_from_pb(got.into_inner()))
+        self.savepoint_call(name, false).await
     }
 
     /// Fills this namespace, which must hold nothing committed, from
     /// savepoint `name`: the job resumes from its checkpoint.
     pub async fn restore_savepoint(&self, name: &str) -> Result<SavepointInfo> {
+        let info = self.savepoint_call(name, true).await?;
+        self.committed
+            .store(info.checkpoint.epoch.0, Ordering::SeqCst);
+        Ok(info)
+    }
+
+    async fn savepoint_call(&self, name: &str, restore: bool) -> Result<SavepointInfo> {
         let r = self.request(pb::SavepointRequest {
             namespace: self.opts.namespace.clone(),
             name: name.to_string(),
         });
-        let got = self
-            .client
-            .clone()
-            .restore_savepoint(r)
-            .await
-            .map_err(|s| remote_err("restore savepoint", &s))?;
-        let info = savepoint_from_pb(got.into_inner());
-        self.committed
-            .store(info.checkpoint.epoch.0, Ordering::SeqCst);
-        Ok(info)
+        let mut c = self.client.clone();
+        let got = if restore {
+            c.restore_savepoint(r).await
+        } else {
+            c.export_savepoint(r).await
+        };
+        let what = if restore {
+            "restore savepoint"
+        } else {
+            "export savepoint"
+        };
+        let got = got.map_err(|s| remote_err(what, &s))?;
+        Ok(savepoint_from_pb(got.into_inner()))
     }
 
     /// Entries of `[start, end)`, at most `limit`, read a page per call.

@@ -128,6 +128,27 @@ pub fn committed_rows(staging: &Path, epoch: u64) -> Vec<String> {
     rows
 }
 
+/// The table of `before` (rows a killed run had committed) followed by
+/// every row a continued run wrote under `after`; `scratch` holds the
+/// joined file.
+pub fn joined_table(before: &[String], after: &Path, scratch: &Path) -> BTreeMap<String, i64> {
+    let mut combined = before.to_vec();
+    for e in std::fs::read_dir(after).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "jsonl") {
+            combined.extend(
+                std::fs::read_to_string(&p)
+                    .unwrap()
+                    .lines()
+                    .map(str::to_string),
+            );
+        }
+    }
+    std::fs::create_dir_all(scratch).unwrap();
+    std::fs::write(scratch.join("all.jsonl"), combined.join("\n")).unwrap();
+    table(scratch)
+}
+
 /// The staging folder a killed run of `query` left in its output `dir`.
 pub fn staging_of(dir: &Path, query: &str) -> PathBuf {
     std::fs::read_dir(dir)

@@ -114,7 +114,8 @@ struct ServeArgs {
     /// [limits]); RIVERBED_* variables and flags override them
     #[arg(long, env = "RIVERBED_CONFIG")]
     config: Option<PathBuf>,
-    /// Tokens, one a line: `TOKEN NAMESPACE rw|ro` (namespace `*` for all).
+    /// Tokens, one a line: `TOKEN NAMESPACE rw|data|ro` (namespace `*` for all;
+    /// `data` writes but cannot commit: a worker's token).
     /// Without it every request is accepted
     #[arg(long)]
     token_file: Option<PathBuf>,

@@ -7,12 +7,15 @@
 //! and the file says what the token may do. One token a line:
 //!
 //! ```text
-//! TOKEN NAMESPACE rw|ro      # NAMESPACE `*` for every namespace
+//! TOKEN NAMESPACE rw|data|ro      # NAMESPACE `*` for every namespace
 //! ```
 //!
 //! Blank lines and lines starting with `#` are skipped. `ro` allows reads,
-//! scans, status and checkpoint listings; `rw` allows everything. A refusal
-//! is logged with the namespace and the call, never the token.
+//! scans, queries, status and checkpoint listings; `data` adds writes (the
+//! data plane: what a worker's operators do); `rw` allows everything,
+//! the control plane too (tables, commits, rollback, savepoints, dropping
+//! the namespace: what a job's coordinator does). A refusal is logged with
+//! the namespace and the call, never the token.
 //!
 //! # Limits
 //!
@@ -69,10 +72,13 @@ impl Default for Limits {
     }
 }
 
-/// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a token may do, each level including the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Access {
     Read,
+    /// Reads and writes: the data plane.
+    Write,
+    /// Everything: the control plane too.
     ReadWrite,
 }
 
@@ -93,12 +99,13 @@ impl Tokens {
             let bad = |why: &str| Error::Config(format!("token file line {}: {why}", i + 1));
             let parts: Vec<&str> = line.split_whitespace().collect();
             let [token, ns, access] = parts[..] else {
-                return Err(bad("expected `TOKEN NAMESPACE rw|ro`"));
+                return Err(bad("expected `TOKEN NAMESPACE rw|data|ro`"));
             };
             let access = match access {
                 "rw" => Access::ReadWrite,
+                "data" => Access::Write,
                 "ro" => Access::Read,
-                _ => return Err(bad("access must be `rw` or `ro`")),
+                _ => return Err(bad("access must be `rw`, `data` or `ro`")),
             };
             if ns != "*" {
                 crate::namespace::validate(ns).map_err(|e| bad(&e.to_string()))?;
@@ -119,11 +126,9 @@ impl Tokens {
     }
 
     fn allows(&self, token: &str, ns: &str, want: Access) -> bool {
-        self.grants.get(token).is_some_and(|g| {
-            g.iter().any(|(n, a)| {
-                (n == "*" || n == ns) && (want == Access::Read || *a == Access::ReadWrite)
-            })
-        })
+        self.grants
+            .get(token)
+            .is_some_and(|g| g.iter().any(|(n, a)| (n == "*" || n == ns) && *a >= want))
     }
 }
 
@@ -320,15 +325,16 @@ impl StoreService {
         tracing::warn!(
             namespace = ns,
             call,
-            write = want == Access::ReadWrite,
+            wanted = ?want,
             "refused: the token does not allow it"
         );
         Err(Status::permission_denied(format!(
             "the token does not allow {} namespace {ns:?}",
-            if want == Access::ReadWrite {
-                "writing to"
-            } else {
-                "reading"
+            match want {
+                Access::Read => "reading",
+                Access::Write => "writing to",
+                Access::ReadWrite =>
+                    "writing to or committing (tables, commits, rollback, savepoints) in",
             }
         )))
     }
@@ -363,7 +369,7 @@ type Reply<T> = Result<Response<T>, Status>;
 impl StoreService {
     async fn write_call(&self, req: Request<pb::WriteRequest>) -> Reply<pb::WriteResponse> {
         let (md, _, r) = req.into_parts();
-        self.authorize(&md, &r.namespace, "write", Access::ReadWrite)?;
+        self.authorize(&md, &r.namespace, "write", Access::Write)?;
         for op in &r.ops {
             match &op.op {
                 Some(pb::write_op::Op::Put(p)) => {
@@ -790,6 +796,9 @@ mod tests {
         assert!(!t.allows("JOB", "q7", Access::Read));
         assert!(t.allows("ADMIN", "q7", Access::ReadWrite));
         assert!(!t.allows("nope", "q5", Access::Read));
+        let w = Tokens::parse("W q5 data").unwrap();
+        assert!(w.allows("W", "q5", Access::Write) && w.allows("W", "q5", Access::Read));
+        assert!(!w.allows("W", "q5", Access::ReadWrite));
         let e = Tokens::parse("A q5 rx").unwrap_err().to_string();
         assert!(e.contains("line 1") && e.contains("rw"), "{e}");
         assert!(Tokens::parse("A q5").is_err());
