@@ -441,6 +441,17 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
         name: &str,
         make: impl Fn(S, Arc<crate::runtime::metrics::OperatorCounters>) -> Box<dyn Operator<T, O>>,
     ) -> DataStream<O> {
+        self.stateful_ttl(name, None, make)
+    }
+
+    /// Like [`KeyedStream::stateful`] for state that expires after `ttl`
+    /// ms of event time: the table is registered with it.
+    pub(crate) fn stateful_ttl<O: Send + 'static, S: crate::state::SubtaskState>(
+        self,
+        name: &str,
+        ttl: Option<i64>,
+        make: impl Fn(S, Arc<crate::runtime::metrics::OperatorCounters>) -> Box<dyn Operator<T, O>>,
+    ) -> DataStream<O> {
         let env = self.stream.env.clone();
         let counters = env.operator(name, self.stream.pulls.len());
         let (kind, value) = S::described();
@@ -451,6 +462,8 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
                 kind,
                 key: Some(K::schema()),
                 value: Some(value),
+                ttl_ms: ttl.map_or(0, |t| t.max(0) as u64),
+                time_shard_ms: 0,
             }),
         );
         let first = env.first_epoch();

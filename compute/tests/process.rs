@@ -392,6 +392,51 @@ fn state_ttl_expires_list_items_too() {
     );
 }
 
+/// A process function's tables are registered with what a query needs to
+/// read them: key groups, kind, the schemas its codecs describe, its TTL.
+#[test]
+fn tables_are_registered_with_their_schemas_and_ttl() {
+    use riverbed_state_store::catalog::TableKind;
+    common::runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = riverbed_state_store::Options::with_url(dir.path().to_str().unwrap());
+        let store = std::sync::Arc::new(riverbed_state_store::Store::open(opts).await.unwrap());
+        let env = Env::new(
+            config(2, 1),
+            std::sync::Arc::new(riverbed_compute::EmbeddedBackend::new(store.clone())),
+        )
+        .unwrap();
+        let _ = env
+            .source_with_event_time(
+                "src",
+                1,
+                |_, _| Vec::<(u32, i64, i64)>::new().into_iter(),
+                |r: &(u32, i64, i64)| r.1,
+                WatermarkStrategy::bounded(0),
+            )
+            .key_by(|r: &(u32, i64, i64)| r.0)
+            .process_with_ttl("seen", 50, || TimesSeen)
+            .collect("sink");
+        let value = store.table("seen").expect("registered").info;
+        assert_eq!(value.kind, TableKind::Values);
+        assert_eq!(value.key_groups, JobConfig::default().max_parallelism);
+        assert_eq!(value.key.unwrap().to_string(), "u32");
+        // The record: the value (unit here), its update time, the list length.
+        assert_eq!(value.value.unwrap().to_string(), "(opt<unit>,i64,u32)");
+        assert_eq!(value.ttl_ms, 50);
+        let list = store.table("seen.list").expect("registered").info;
+        assert_eq!(list.kind, TableKind::Entries);
+        assert_eq!(list.value.unwrap().to_string(), "i64");
+        assert_eq!(list.ttl_ms, 50);
+        // Timers are internal: raw, without a description.
+        assert_eq!(
+            store.table("seen.timers").unwrap().info.kind,
+            TableKind::Raw
+        );
+        store.close().await.unwrap();
+    });
+}
+
 #[test]
 fn ttl_without_event_time_is_rejected() {
     let err = run(config(1, 1), |env| {

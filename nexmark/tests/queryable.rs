@@ -81,6 +81,7 @@ fn state_is_looked_up_by_key_at_the_latest_commit_and_at_retained_checkpoints() 
                     kind: "values".into(),
                     key_schema: "i64".into(),
                     value_schema: "{name:str,n:i64}".into(),
+                    ..Default::default()
                 }),
             })
             .await

@@ -516,6 +516,8 @@ fn malformed_requests_get_precise_statuses_and_change_nothing() {
                             key_schema: String::from_utf8_lossy(&rng.bytes(6)).into_owned(),
                             value_schema: ["i64", "list<", "(i64,str)", "?"][rng.below(4) as usize]
                                 .into(),
+                            ttl_ms: rng.next(),
+                            time_shard_ms: rng.next(),
                         }),
                     })
                     .await

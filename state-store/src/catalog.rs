@@ -17,6 +17,7 @@
 //!          |   [format ≥ 4] key_groups varint | kind u8 (0 raw, 1 values, 2 entries)
 //!          |                key schema (len ‖ utf-8, empty = none)
 //!          |                value schema (len ‖ utf-8, empty = none)
+//!          |                ttl_ms varint (0 = none) | time_shard_ms varint (0 = none)
 //! ```
 
 use std::collections::BTreeMap;
@@ -79,6 +80,12 @@ pub struct TableInfo {
     pub key: Option<Schema>,
     /// Schema of a value or entry.
     pub value: Option<Schema>,
+    /// The state's time to live in event-time milliseconds (0: none). Kept
+    /// for the store's compaction filters and time sharding to come; the
+    /// job expires its state itself today.
+    pub ttl_ms: u64,
+    /// Width of the table's time shards in milliseconds (0: unsharded).
+    pub time_shard_ms: u64,
 }
 
 /// One registered table.
@@ -172,6 +179,8 @@ impl Catalog {
             let text = |s: &Option<Schema>| s.as_ref().map(|s| s.to_string()).unwrap_or_default();
             put_bytes(out, text(&t.info.key).as_bytes());
             put_bytes(out, text(&t.info.value).as_bytes());
+            put_uvarint(out, t.info.ttl_ms);
+            put_uvarint(out, t.info.time_shard_ms);
         }
     }
 
@@ -227,11 +236,15 @@ fn decode_info(input: &mut &[u8]) -> std::result::Result<TableInfo, &'static str
     };
     let key = schema()?;
     let value = schema()?;
+    let ttl_ms = get_uvarint(input).ok_or("truncated table TTL")?;
+    let time_shard_ms = get_uvarint(input).ok_or("truncated table time-shard width")?;
     Ok(TableInfo {
         key_groups,
         kind,
         key,
         value,
+        ttl_ms,
+        time_shard_ms,
     })
 }
 
@@ -264,6 +277,8 @@ mod tests {
             kind: TableKind::Entries,
             key: Some(Schema::I64),
             value: Some(Schema::Tuple(vec![Schema::Str, Schema::opt(Schema::U32)])),
+            ttl_ms: 60_000,
+            time_shard_ms: 0,
         };
         let a = c.register_with("join", Some(info.clone())).unwrap();
         // Registering by name alone keeps the description.

@@ -739,11 +739,13 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
                 kind: riverbed_state_store::catalog::TableKind::Entries,
                 key: Some(K::schema()),
                 value: Some(L::schema()),
+                ttl_ms: ttl.map_or(0, |t| t.max(0) as u64),
+                time_shard_ms: 0,
             }),
         );
         let capacity = self.stream.env.config.state_cache_entries;
         let operator = name.to_string();
-        self.stateful(name, move |state: KeyedState<Record<S>>, counters| {
+        self.stateful_ttl(name, ttl, move |state: KeyedState<Record<S>>, counters| {
             let list = EntryState::new(
                 list_table,
                 &operator,

@@ -194,6 +194,8 @@ pub fn table_info_to_pb(i: &TableInfo) -> pb::TableInfo {
         kind: i.kind.name().to_string(),
         key_schema: text(&i.key),
         value_schema: text(&i.value),
+        ttl_ms: i.ttl_ms,
+        time_shard_ms: i.time_shard_ms,
     }
 }
 
@@ -223,6 +225,8 @@ pub fn table_info_from_pb(i: &pb::TableInfo) -> Result<TableInfo, Status> {
         kind,
         key: schema(&i.key_schema)?,
         value: schema(&i.value_schema)?,
+        ttl_ms: i.ttl_ms,
+        time_shard_ms: i.time_shard_ms,
     })
 }
 

@@ -234,6 +234,8 @@ pub fn summary_json(t: &pb::TableSummary) -> serde_json::Value {
         "key_groups": info.key_groups,
         "key_schema": info.key_schema,
         "value_schema": info.value_schema,
+        "ttl_ms": info.ttl_ms,
+        "time_shard_ms": info.time_shard_ms,
         "bytes": t.bytes,
         "entries": t.entries,
         "committed_epoch": t.committed_epoch,
