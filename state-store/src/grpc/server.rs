@@ -198,21 +198,25 @@ impl StoreService {
 
     /// The namespace's store when it exists: a query must not create one.
     async fn existing_store(&self, ns: &str) -> Result<Arc<Store>, Status> {
+        self.store_if_exists(ns)
+            .await?
+            .ok_or_else(|| Status::not_found(format!("the store has no namespace {ns:?}")))
+    }
+
+    /// The namespace's store, or `None` when the storage holds no such
+    /// namespace (and then none is created: reading calls leave no trace).
+    async fn store_if_exists(&self, ns: &str) -> Result<Option<Arc<Store>>, Status> {
         crate::namespace::validate(ns).map_err(|e| Status::invalid_argument(e.to_string()))?;
         if let Some(s) = self.stores.lock().await.get(ns) {
-            return Ok(s.clone());
+            return Ok(Some(s.clone()));
         }
-        let objects = crate::storage::open_object_store(&self.template.url, &self.template.s3)
-            .map_err(|e| status_of(&e))?;
-        let manifest = crate::namespace::read_manifest(objects, ns)
+        let manifest = crate::namespace::read_manifest(self.objects()?, ns)
             .await
             .map_err(|e| status_of(&e))?;
-        if manifest.is_none() {
-            return Err(Status::not_found(format!(
-                "the store has no namespace {ns:?}"
-            )));
+        match manifest {
+            None => Ok(None),
+            Some(_) => self.store(ns).await.map(Some),
         }
-        self.store(ns).await
     }
 
     fn objects(&self) -> Result<Arc<dyn object_store::ObjectStore>, Status> {
@@ -543,9 +547,9 @@ impl StoreService {
     async fn status_call(&self, req: Request<pb::StatusRequest>) -> Reply<pb::StatusResponse> {
         let (md, _, r) = req.into_parts();
         self.authorize(&md, &r.namespace, "status", Access::Read)?;
-        let store = self.store(&r.namespace).await?;
+        let store = self.store_if_exists(&r.namespace).await?;
         Ok(Response::new(pb::StatusResponse {
-            committed_epoch: store.committed_epoch().0,
+            committed_epoch: store.map_or(0, |s| s.committed_epoch().0),
         }))
     }
 
@@ -555,9 +559,11 @@ impl StoreService {
     ) -> Reply<pb::ListCheckpointsResponse> {
         let (md, _, r) = req.into_parts();
         self.authorize(&md, &r.namespace, "list_checkpoints", Access::Read)?;
-        let store = self.store(&r.namespace).await?;
+        let store = self.store_if_exists(&r.namespace).await?;
         Ok(Response::new(pb::ListCheckpointsResponse {
-            checkpoints: store.checkpoints().iter().map(checkpoint_to_pb).collect(),
+            checkpoints: store
+                .map(|s| s.checkpoints().iter().map(checkpoint_to_pb).collect())
+                .unwrap_or_default(),
         }))
     }
 
