@@ -75,7 +75,7 @@ impl Metrics {
 impl MetricsSnapshot {
     /// Prometheus text exposition format.
     pub fn to_prometheus(&self) -> String {
-        prometheus_of(&[(String::new(), self)])
+        prometheus_of(&[(String::new(), self.clone())])
     }
 }
 
@@ -196,7 +196,7 @@ const FAMILIES: [(&str, &str, &str, Getter); 19] = [
 /// The metrics of several stores in one exposition, each family once;
 /// `labels` is each store's label set without braces (`namespace="q5"`),
 /// empty for none.
-pub fn prometheus_of(stores: &[(String, &MetricsSnapshot)]) -> String {
+pub fn prometheus_of(stores: &[(String, MetricsSnapshot)]) -> String {
     let mut out = String::new();
     let join = |labels: &str, more: &str| {
         let all: Vec<&str> = [labels, more]

@@ -173,6 +173,15 @@ impl RemoteBackend {
         // The first call tells whether gRPC is spoken at all: a plain
         // client of a TLS store (or the reverse) fails here, not later.
         let status = backend.blocking(backend.status()).map_err(|e| {
+            // Only a connection that never spoke gRPC gets the TLS hint; a
+            // refused token or a bad namespace says so itself.
+            let transport = matches!(
+                &e,
+                Error::State(s) if s.kind() == riverbed_state_store::ErrorKind::Closed
+            );
+            if !transport {
+                return e;
+            }
             let hint = if backend.opts.tls.is_some() {
                 "is it serving TLS?"
             } else {

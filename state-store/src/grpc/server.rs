@@ -247,10 +247,10 @@ impl StoreService {
     /// Where savepoint `name` lives: `savepoints/NAME` beside the
     /// namespaces, never a path the client picks.
     fn savepoint_root(&self, name: &str) -> Result<Arc<dyn object_store::ObjectStore>, Status> {
-        crate::namespace::validate(name).map_err(|e| {
+        crate::namespace::validate(name).map_err(|_| {
             Status::invalid_argument(format!(
-                "savepoint name: {}",
-                e.to_string().replace("namespace", "name")
+                "savepoint name {name:?} is not valid: use 1 to 128 of A-Z a-z 0-9 . _ - \
+                 (not starting with a dot)"
             ))
         })?;
         Ok(Arc::new(object_store::prefix::PrefixStore::new(
@@ -278,10 +278,8 @@ impl StoreService {
             .iter()
             .map(|(n, s)| (format!("namespace=\"{n}\""), s.metrics()))
             .collect();
-        let refs: Vec<(String, &crate::MetricsSnapshot)> =
-            snaps.iter().map(|(l, m)| (l.clone(), m)).collect();
         let mut out = self.metrics.to_prometheus();
-        out.push_str(&crate::metrics::prometheus_of(&refs));
+        out.push_str(&crate::metrics::prometheus_of(&snaps));
         let checkpoints: Vec<(String, usize)> = stores
             .iter()
             .map(|(n, s)| (n.clone(), s.checkpoints().len()))
