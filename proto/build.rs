@@ -2,9 +2,14 @@
 //! a build needs no `protoc`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let file = "proto/riverbed/store/v1/store.proto";
-    println!("cargo:rerun-if-changed={file}");
-    let fds = protox::compile([file], ["proto"])?;
+    let files = [
+        "proto/riverbed/store/v1/store.proto",
+        "proto/riverbed/coordinator/v1/coordinator.proto",
+    ];
+    for file in files {
+        println!("cargo:rerun-if-changed={file}");
+    }
+    let fds = protox::compile(files, ["proto"])?;
     tonic_prost_build::configure()
         // `bytes` fields as `bytes::Bytes`: values move without a copy.
         .bytes(".")

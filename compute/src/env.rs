@@ -168,6 +168,10 @@ pub struct JobReport {
     /// Every checkpoint the run completed, in order, as the store recorded
     /// them (with their statistics); the last is the final commit.
     pub checkpoints: Vec<CheckpointMeta>,
+    /// The checkpoint the job stopped at when it was asked to stop
+    /// ([`Env::execute_until_stopped`]) before its input ended: a job
+    /// resumed from it, at any parallelism, goes on where this one stopped.
+    pub stopped_at: Option<CheckpointMeta>,
 }
 
 impl JobReport {
@@ -207,6 +211,10 @@ pub struct Env {
     /// The last committed epoch, for sinks to publish what they staged.
     pub(crate) committed: watch::Receiver<Epoch>,
     committed_tx: Arc<watch::Sender<Epoch>>,
+    /// The checkpoint the job stops at, once asked to stop: sources emit
+    /// nothing after its barrier.
+    pub(crate) stop_at: watch::Receiver<Option<Epoch>>,
+    stop_tx: Arc<watch::Sender<Option<Epoch>>>,
 }
 
 impl Env {
@@ -220,6 +228,7 @@ impl Env {
         let control = state.control_plane();
         let (barrier_tx, barrier_wanted) = watch::channel(committed);
         let (committed_tx, committed_rx) = watch::channel(committed);
+        let (stop_tx, stop_at) = watch::channel(None);
         Ok(Env {
             graph: Arc::new(Mutex::new(Graph {
                 tasks: Vec::new(),
@@ -238,11 +247,18 @@ impl Env {
             barrier_tx: Arc::new(barrier_tx),
             committed: committed_rx,
             committed_tx: Arc::new(committed_tx),
+            stop_at,
+            stop_tx: Arc::new(stop_tx),
         })
     }
 
     pub fn config(&self) -> &JobConfig {
         &self.config
+    }
+
+    /// The job's committed epoch as it moves (checkpoint by checkpoint).
+    pub fn committed_epochs(&self) -> watch::Receiver<Epoch> {
+        self.committed.clone()
     }
 
     pub(crate) fn invalid(&self, why: String) {
@@ -306,6 +322,30 @@ impl Env {
         self,
         cancel: impl std::future::Future<Output = ()>,
     ) -> Result<JobReport> {
+        self.run(cancel, std::future::pending()).await
+    }
+
+    /// Like [`execute`](Self::execute), but once `stop` completes the job
+    /// takes a checkpoint at once and stops there, as Flink's
+    /// stop-with-savepoint does: its sources emit nothing after that
+    /// checkpoint's barrier, every subtask ends when it is committed, and
+    /// the report names it in [`JobReport::stopped_at`]. A job whose input
+    /// ends first finishes as `execute` does (`stopped_at` is `None`).
+    /// Rescaling is this stop and a job resumed from the checkpoint at
+    /// another parallelism: no state moves, the new subtasks read their key
+    /// groups where the old ones left them.
+    pub async fn execute_until_stopped(
+        self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<JobReport> {
+        self.run(std::future::pending(), stop).await
+    }
+
+    async fn run(
+        self,
+        cancel: impl std::future::Future<Output = ()>,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<JobReport> {
         let (tasks, sinks, sources) = {
             let mut g = self.graph.lock();
             if !g.errors.is_empty() {
@@ -349,6 +389,7 @@ impl Env {
                 (d / 4).clamp(Duration::from_millis(1), Duration::from_millis(100))
             });
         let (barrier_tx, committed_tx) = (self.barrier_tx.clone(), self.committed_tx.clone());
+        let stop_tx = self.stop_tx.clone();
         let registry = self.registry.clone();
         let coordinator = async move {
             let mut c = Coordinator::new(settings, control.committed_epoch());
@@ -356,15 +397,25 @@ impl Env {
             let mut recorded = Vec::new();
             let mut ticker = tokio::time::interval(tick);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tokio::pin!(stop);
+            let mut stop_epoch: Option<Epoch> = None;
             loop {
-                let event = tokio::select! {
+                let mut pending: std::collections::VecDeque<Action> = tokio::select! {
                     e = events.recv() => match e {
-                        Some(e) => e,
+                        Some(e) => c.on(e).into(),
                         None => return Err(Error::Runtime("sources and sinks stopped without finishing".into())),
                     },
-                    _ = ticker.tick() => Event::Tick { now: clock.now() },
+                    _ = ticker.tick() => c.on(Event::Tick { now: clock.now() }).into(),
+                    _ = &mut stop, if stop_epoch.is_none() => {
+                        let e = c.next_epoch();
+                        tracing::info!(epoch = e.0, "stopping at a checkpoint");
+                        stop_epoch = Some(e);
+                        // Before the barrier: a source that sees barrier
+                        // `e` sees that it is the last.
+                        let _ = stop_tx.send(Some(e));
+                        c.request_checkpoint(clock.now()).into()
+                    }
                 };
-                let mut pending: std::collections::VecDeque<Action> = c.on(event).into();
                 while let Some(action) = pending.pop_front() {
                     match action {
                         Action::Inject(e) => {
@@ -392,8 +443,11 @@ impl Env {
                                 bytes = meta.stats.bytes_written,
                                 "checkpoint complete"
                             );
-                            recorded.push(meta);
+                            recorded.push(meta.clone());
                             let _ = committed_tx.send(epoch);
+                            if stop_epoch == Some(epoch) {
+                                return Ok(Ended::Stopped(meta, recorded));
+                            }
                             pending.extend(c.on(Event::Committed { epoch, now: done }));
                         }
                         Action::Abandon(e) => {
@@ -402,7 +456,7 @@ impl Env {
                                 "checkpoint abandoned; its writes go with the next one"
                             );
                         }
-                        Action::Finished(e) => return Ok::<_, Error>((e, recorded)),
+                        Action::Finished(e) => return Ok::<_, Error>(Ended::Finished(e, recorded)),
                     }
                 }
             }
@@ -411,6 +465,9 @@ impl Env {
         tokio::pin!(cancel);
         let mut first_error: Option<Error> = None;
         let mut committed = None;
+        // Stopped at a checkpoint: the subtasks are ended by abort, and
+        // what they say then is of no account.
+        let mut stopped = false;
         loop {
             tokio::select! {
                 _ = &mut cancel, if first_error.is_none() => {
@@ -424,6 +481,7 @@ impl Env {
                 joined = set.join_next(), if !set.is_empty() => {
                     match joined {
                         Some(Ok(Ok(()))) => {}
+                        Some(Ok(Err(_))) if stopped => {}
                         Some(Ok(Err((name, e)))) => {
                             tracing::error!(task = %name, error = %e, "subtask failed");
                             // A subtask that only saw its upstream vanish is a
@@ -450,7 +508,12 @@ impl Env {
                 }
                 done = &mut coordinator, if committed.is_none() && first_error.is_none() => {
                     match done {
-                        Ok(r) => committed = Some(r),
+                        Ok(Ended::Stopped(meta, recorded)) => {
+                            stopped = true;
+                            set.abort_all();
+                            committed = Some((meta.epoch, recorded, Some(meta)));
+                        }
+                        Ok(Ended::Finished(e, recorded)) => committed = Some((e, recorded, None)),
                         Err(e) => {
                             first_error.get_or_insert(e);
                             set.abort_all();
@@ -466,12 +529,21 @@ impl Env {
         if let Some(e) = first_error {
             return Err(e);
         }
-        let (committed_epoch, checkpoints) =
-            committed.unwrap_or_else(|| (self.control.committed_epoch(), Vec::new()));
+        let (committed_epoch, checkpoints, stopped_at) =
+            committed.unwrap_or_else(|| (self.control.committed_epoch(), Vec::new(), None));
         Ok(JobReport {
             operators: self.registry.report(),
             committed_epoch,
             checkpoints,
+            stopped_at,
         })
     }
+}
+
+/// How the coordinator's loop ends.
+enum Ended {
+    /// The input ended and its final epoch is committed.
+    Finished(Epoch, Vec<CheckpointMeta>),
+    /// Asked to stop: the checkpoint it stopped at, and all completed.
+    Stopped(CheckpointMeta, Vec<CheckpointMeta>),
 }

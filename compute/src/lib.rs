@@ -6,6 +6,7 @@
 
 pub mod changelog;
 pub mod checkpoint;
+pub mod cluster;
 pub mod codec;
 pub mod env;
 pub mod error;

@@ -192,6 +192,10 @@ pub(crate) struct SourcePull<T> {
     pub(crate) events: tokio::sync::mpsc::UnboundedSender<Event>,
     pub(crate) queued: std::collections::VecDeque<Msg<T>>,
     pub(crate) done: bool,
+    /// The checkpoint the job stops at: after its barrier this subtask
+    /// emits nothing more (it is parked until the job ends it).
+    pub(crate) stop_at: tokio::sync::watch::Receiver<Option<Epoch>>,
+    pub(crate) parked: bool,
     pub(crate) counters: Arc<OperatorCounters>,
 }
 
@@ -228,6 +232,9 @@ impl<T: Send + 'static> Pull<T> for SourcePull<T> {
             if let Some(m) = self.queued.pop_front() {
                 return Ok(m);
             }
+            if self.parked {
+                return std::future::pending().await;
+            }
             if self.done {
                 return Ok(Msg::End);
             }
@@ -244,6 +251,7 @@ impl<T: Send + 'static> Pull<T> for SourcePull<T> {
                     position,
                     watermark: self.last_watermark,
                 });
+                self.parked = self.stop_at.borrow().is_some_and(|stop| wanted >= stop);
                 return Ok(Msg::Barrier(wanted));
             }
             let batch_size = self.batch_size;

@@ -115,32 +115,36 @@ impl Env {
         if parallelism == 0 {
             self.invalid(format!("source {name:?} has parallelism 0"));
         }
-        let counters = self.operator(name, parallelism);
-        let source = {
-            let mut g = self.graph.lock();
-            g.sources.push((name.to_string(), parallelism));
-            g.sources.len() - 1
-        };
         // Positions to resume from: the checkpoint's, for this source's name.
+        // A source keeps the parallelism it was checkpointed with, whatever
+        // the job's is now: its positions are per split of its input, and a
+        // rescaled job re-partitions after the source, at its exchange.
         let resume: Vec<Option<Vec<u8>>> = match self
             .config
             .resume
             .as_ref()
             .and_then(|c| c.positions_of(name))
         {
-            Some(ps) if ps.len() == parallelism => ps
+            Some(ps) => ps
                 .iter()
                 .map(|p| (!p.is_empty()).then(|| p.clone()))
                 .collect(),
-            Some(ps) => {
-                self.invalid(format!(
-                    "source {name:?} was checkpointed with {} subtasks; resuming it with \
-                         {parallelism} needs rescaling, which this runtime does not do",
-                    ps.len()
-                ));
-                vec![None; parallelism]
-            }
             None => vec![None; parallelism],
+        };
+        if resume.len() != parallelism {
+            tracing::info!(
+                source = name,
+                checkpointed = resume.len(),
+                asked = parallelism,
+                "the source keeps the parallelism of its checkpoint"
+            );
+        }
+        let parallelism = resume.len();
+        let counters = self.operator(name, parallelism);
+        let source = {
+            let mut g = self.graph.lock();
+            g.sources.push((name.to_string(), parallelism));
+            g.sources.len() - 1
         };
         let committed = self.control.committed_epoch();
         let pulls = (0..parallelism)
@@ -160,6 +164,8 @@ impl Env {
                     events: self.events.clone(),
                     queued: Default::default(),
                     done: false,
+                    stop_at: self.stop_at.clone(),
+                    parked: false,
                     counters: counters.clone(),
                 }) as BoxPull<T>
             })

@@ -46,6 +46,33 @@ enum Command {
     /// self-contained folder (or S3 prefix) that `run --from-savepoint`
     /// starts from, on this machine or another.
     Savepoint(SavepointArgs),
+    /// Change the parallelism of a running job (one started with
+    /// `run --coordinator-listen`): it stops at a checkpoint taken at once
+    /// and goes on from it with new key-group ranges; no state is copied.
+    Rescale(RescaleArgs),
+    /// Show what a running job (one started with `run --coordinator-listen`)
+    /// is doing: its query, parallelism and last committed checkpoint.
+    Status(StatusArgs),
+}
+
+#[derive(clap::Args)]
+struct RescaleArgs {
+    /// The job's coordinator service, `HOST:PORT`.
+    #[arg(long, env = "RIVERBED_COORDINATOR", default_value = "127.0.0.1:7071")]
+    coordinator: String,
+    /// The new parallelism: 1 up to the job's max parallelism.
+    #[arg(long, short)]
+    parallelism: u32,
+}
+
+#[derive(clap::Args)]
+struct StatusArgs {
+    /// The job's coordinator service, `HOST:PORT`.
+    #[arg(long, env = "RIVERBED_COORDINATOR", default_value = "127.0.0.1:7071")]
+    coordinator: String,
+    /// Print it as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -200,6 +227,12 @@ struct RunArgs {
     /// there.
     #[arg(long, value_name = "PATH", conflicts_with = "resume")]
     from_savepoint: Option<String>,
+    /// Serve the job's coordinator service on this address (`HOST:PORT`;
+    /// port 0 picks a free one and prints `coordinator listening on ADDR`
+    /// on stdout), where `riverbed-nexmark rescale` and `status` reach the
+    /// running job.
+    #[arg(long, value_name = "ADDR")]
+    coordinator_listen: Option<String>,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -249,6 +282,13 @@ struct GenerateArgs {
 }
 
 fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RIVERBED_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -274,6 +314,8 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate(args),
         Command::Checkpoints(args) => list_checkpoints(args),
         Command::Savepoint(args) => export_savepoint(args),
+        Command::Rescale(args) => rescale(args),
+        Command::Status(args) => job_status(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -380,6 +422,33 @@ fn run(args: RunArgs) -> Result<(), Error> {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(args.parallelism.min(cores).max(2)),
     )?;
+    if let Some(addr) = &args.coordinator_listen {
+        let slot = runner::CoordinatorSlot::new(args.max_parallelism);
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind(addr.as_str()))
+            .map_err(|e| {
+                Error::InvalidArgument(format!("--coordinator-listen {addr}: cannot listen: {e}"))
+            })?;
+        let bound = listener.local_addr().map_err(|source| Error::Io {
+            path: PathBuf::from(addr),
+            source,
+        })?;
+        println!("coordinator listening on {bound}");
+        let _ = std::io::stdout().flush();
+        let handle = slot.handle.clone();
+        rt.spawn(async move {
+            if let Err(e) = riverbed_compute::cluster::service::serve(
+                listener,
+                handle,
+                std::future::pending(),
+            )
+            .await
+            {
+                eprintln!("error: the coordinator service stopped: {e}");
+            }
+        });
+        options.coordinator = Some(slot);
+    }
     let mut reports = Vec::new();
     for q in selected {
         let progress = Arc::new(AtomicU64::new(0));
@@ -426,6 +495,63 @@ fn build_runtime(b: &mut tokio::runtime::Builder) -> Result<tokio::runtime::Runt
         path: PathBuf::from("tokio runtime"),
         source,
     })
+}
+
+/// Asks a running job to rescale and says what it did.
+fn rescale(args: RescaleArgs) -> Result<(), Error> {
+    let rt = build_runtime(&mut tokio::runtime::Builder::new_current_thread())?;
+    let r = rt
+        .block_on(riverbed_compute::cluster::client::rescale(
+            &args.coordinator,
+            args.parallelism,
+        ))
+        .map_err(Error::InvalidArgument)?;
+    println!(
+        "rescaled from {} to {} at checkpoint {} in {} ms (stop {} ms, restart {} ms); \
+         objects copied {}, bytes written {}, bytes read {}",
+        r.from_parallelism,
+        r.to_parallelism,
+        r.checkpoint,
+        r.stop_ms + r.restart_ms,
+        r.stop_ms,
+        r.restart_ms,
+        r.objects_copied,
+        r.bytes_written,
+        r.bytes_read
+    );
+    Ok(())
+}
+
+/// Prints a running job's status.
+fn job_status(args: StatusArgs) -> Result<(), Error> {
+    let rt = build_runtime(&mut tokio::runtime::Builder::new_current_thread())?;
+    let s = rt
+        .block_on(riverbed_compute::cluster::client::status(&args.coordinator))
+        .map_err(Error::InvalidArgument)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "job": s.job,
+                "state": s.state,
+                "parallelism": s.parallelism,
+                "max_parallelism": s.max_parallelism,
+                "committed_epoch": s.committed_epoch,
+                "rescales": s.rescales,
+            })
+        );
+    } else {
+        println!(
+            "job {}: {} at parallelism {} (max {}), checkpoint {} committed, {} rescales",
+            if s.job.is_empty() { "-" } else { &s.job },
+            s.state,
+            s.parallelism,
+            s.max_parallelism,
+            s.committed_epoch,
+            s.rescales
+        );
+    }
+    Ok(())
 }
 
 /// Lists the checkpoints of every query's store under `--state-dir`.

@@ -10,3 +10,12 @@ pub mod store {
         tonic::include_proto!("riverbed.store.v1");
     }
 }
+
+/// The job coordinator's service (`riverbed.coordinator.v1`): see
+/// `proto/riverbed/coordinator/v1/coordinator.proto`.
+pub mod coordinator {
+    pub mod v1 {
+        #![allow(clippy::all, missing_docs)]
+        tonic::include_proto!("riverbed.coordinator.v1");
+    }
+}

@@ -112,6 +112,9 @@ pub struct Coordinator {
     last_positions: HashMap<(usize, usize), (Position, Timestamp)>,
     final_asked: Option<Epoch>,
     finished: bool,
+    /// A checkpoint was asked for out of turn (a stop or a rescale): it is
+    /// injected as soon as none is in flight, whatever the interval.
+    forced: bool,
 }
 
 impl Coordinator {
@@ -130,7 +133,25 @@ impl Coordinator {
             last_positions: HashMap::new(),
             final_asked: None,
             finished: false,
+            forced: false,
         }
+    }
+
+    /// The epoch the next barrier will carry.
+    pub fn next_epoch(&self) -> Epoch {
+        self.next
+    }
+
+    /// Asks for a checkpoint now (Flink's stop-with-savepoint starts so):
+    /// it is injected at once when none is in flight, else right after the
+    /// one in flight completes. Its epoch is [`Coordinator::next_epoch`]
+    /// as of this call. Nothing is injected once the sinks have ended: the
+    /// final commit is then the checkpoint.
+    pub fn request_checkpoint(&mut self, now: i64) -> Vec<Action> {
+        self.forced = true;
+        let mut out = Vec::new();
+        self.tick(now, &mut out);
+        out
     }
 
     /// The last committed epoch.
@@ -203,6 +224,9 @@ impl Coordinator {
                     out.push(Action::Finished(epoch));
                 } else {
                     self.try_finish(&mut out);
+                    if self.forced {
+                        self.tick(now, &mut out);
+                    }
                 }
             }
         }
@@ -227,13 +251,15 @@ impl Coordinator {
             }
             return;
         }
-        let Some(interval) = self.s.interval_ms else {
-            return;
-        };
-        let last = *self.last_injection.get_or_insert(now);
-        if now - last < interval || self.all_sinks_ended() {
+        if self.all_sinks_ended() {
             return;
         }
+        let last = *self.last_injection.get_or_insert(now);
+        let due = self.s.interval_ms.is_some_and(|i| now - last >= i);
+        if !(due || self.forced) {
+            return;
+        }
+        self.forced = false;
         let epoch = self.next;
         self.next = epoch.next();
         self.in_flight = Some(InFlight {
@@ -372,6 +398,38 @@ impl Injections {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_requested_checkpoint_is_injected_at_once_or_right_after_the_one_in_flight() {
+        // No interval at all: only the request injects.
+        let mut c = Coordinator::new(settings(None), Epoch(4));
+        assert_eq!(c.on(Event::Tick { now: 0 }), vec![]);
+        assert_eq!(c.next_epoch(), Epoch(5));
+        assert_eq!(c.request_checkpoint(1), vec![Action::Inject(Epoch(5))]);
+        assert_eq!(c.on(Event::Tick { now: 10_000 }), vec![]);
+        // Asked for while 5 is in flight: 6 goes in when 5 is committed.
+        assert_eq!(c.request_checkpoint(2), vec![]);
+        assert_eq!(c.next_epoch(), Epoch(6));
+        c.on(barrier(0, 5, 1, 0));
+        c.on(barrier(1, 5, 1, 0));
+        c.on(Event::SinkBarrier { sink: 0, epoch: Epoch(5) });
+        let acts = c.on(Event::SinkBarrier { sink: 1, epoch: Epoch(5) });
+        assert!(matches!(acts.as_slice(), [Action::Commit { epoch: Epoch(5), .. }]));
+        assert_eq!(
+            c.on(Event::Committed { epoch: Epoch(5), now: 3 }),
+            vec![Action::Inject(Epoch(6))]
+        );
+        // Served once: no further injection without an interval.
+        assert_eq!(c.on(Event::Tick { now: 20_000 }), vec![]);
+        // Once the sinks ended nothing is injected: the final commit is it.
+        let mut c = Coordinator::new(settings(Some(1000)), Epoch(0));
+        c.on(Event::SinkEnded { sink: 0, epoch: Epoch(1) });
+        c.on(Event::SourceEnded { source: 0, subtask: 0, position: pos(1) });
+        c.on(Event::SourceEnded { source: 0, subtask: 1, position: pos(1) });
+        let acts = c.on(Event::SinkEnded { sink: 1, epoch: Epoch(1) });
+        assert!(matches!(acts.as_slice(), [Action::Commit { .. }]));
+        assert_eq!(c.request_checkpoint(5), vec![]);
+    }
 
     fn settings(interval: Option<i64>) -> Settings {
         Settings {

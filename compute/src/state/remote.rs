@@ -28,7 +28,7 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
-use super::{StateBackend, StateControl};
+use super::{ObjectStats, StateBackend, StateControl};
 use crate::error::{Error, Result};
 
 /// Keys and values per write request: well under the server's default
@@ -509,5 +509,19 @@ impl StateControl for RemoteBackend {
             async move { c.register_table(r).await.map(|r| r.into_inner()) }
         }))?;
         Ok(TableId(got.table_id))
+    }
+
+    fn object_stats(&self) -> BoxFuture<'_, Result<ObjectStats>> {
+        Box::pin(async move {
+            let o = self.status().await?.objects.unwrap_or_default();
+            Ok(ObjectStats {
+                objects_read: o.objects_read,
+                read_bytes: o.read_bytes,
+                objects_written: o.objects_written,
+                written_bytes: o.written_bytes,
+                objects_deleted: o.objects_deleted,
+                objects_copied: o.objects_copied,
+            })
+        })
     }
 }

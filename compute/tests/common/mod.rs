@@ -2,6 +2,8 @@
 //! job on a fresh store, and input splitting over source subtasks.
 #![allow(dead_code)]
 
+pub mod replay;
+
 use std::sync::Arc;
 
 use riverbed_compute::sink::CollectHandle;

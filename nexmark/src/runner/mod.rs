@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use riverbed_compute::cluster::{JobHandle, JobPhase, RescaleReport, RescaleRequest, Refused};
 use riverbed_compute::sink::CollectHandle;
 use riverbed_compute::state::{JobState, RemoteBackend, RemoteOptions, StateControl};
 use riverbed_compute::time::Clock;
@@ -71,6 +72,29 @@ pub struct RunOptions {
     /// Keep state in a store service (`riverbed-store serve`) instead of
     /// the embedded store under `state_dir`; each query is a namespace.
     pub remote: Option<RemoteState>,
+    /// The job's coordinator service, when the run serves one: the job
+    /// reports its status there and takes rescale requests from it.
+    pub coordinator: Option<CoordinatorSlot>,
+}
+
+/// The job side of a coordinator service the run serves
+/// (`riverbed_compute::cluster`): every query of the run reports there in
+/// turn.
+#[derive(Clone)]
+pub struct CoordinatorSlot {
+    pub handle: JobHandle,
+    pub requests: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<RescaleRequest>>>,
+}
+
+impl CoordinatorSlot {
+    pub fn new(max_parallelism: u16) -> Self {
+        let (handle, requests) = JobHandle::new("", 0, max_parallelism);
+        handle.update(|s| s.phase = JobPhase::Finished);
+        CoordinatorSlot {
+            handle,
+            requests: Arc::new(tokio::sync::Mutex::new(requests)),
+        }
+    }
 }
 
 /// A store service to keep state in.
@@ -118,6 +142,7 @@ impl RunOptions {
             fresh: false,
             from_savepoint: None,
             remote: None,
+            coordinator: None,
         }
     }
 
@@ -374,14 +399,253 @@ async fn execute(
             (Arc::new(EmbeddedBackend::new(store.clone())), Some(store))
         }
     };
-    let env = Env::new(config, backend)?;
-    let events = source.stream(&env, options.parallelism, progress);
+    let counts = Arc::new(sink::RowCounts::default());
+    let handle = CollectHandle::new();
+    let cpu_before = cpu_time();
+    let wall = std::time::Instant::now();
+    let slot = options.coordinator.as_ref();
+    if let Some(c) = slot {
+        c.handle.update(|s| {
+            s.job = query.name.to_string();
+            s.parallelism = config.parallelism;
+            s.max_parallelism = config.max_parallelism;
+            s.committed_epoch = backend.committed_epoch();
+            s.phase = JobPhase::Running;
+        });
+    }
+    let mut requests = match slot {
+        Some(c) => Some(c.requests.lock().await),
+        None => None,
+    };
+    let mut config = config;
+    let mut output_from = resuming;
+    let mut totals = Totals::default();
+    // A rescale served up to its restart: answered once the job runs again.
+    let mut restarting: Option<Restart> = None;
+    let job = loop {
+        let env = Env::new(config.clone(), backend.clone())?;
+        build_job(query, source, options, &env, output_from, dir, staged, &counts, &handle, progress.clone())?;
+        if let Some(r) = restarting.take() {
+            r.answer(backend.as_ref(), slot.map(|c| &c.handle)).await;
+        }
+        if let Some(c) = slot {
+            let (mut epochs, h) = (env.committed_epochs(), c.handle.clone());
+            tokio::spawn(async move {
+                while epochs.changed().await.is_ok() {
+                    let e = *epochs.borrow_and_update();
+                    h.update(|s| s.committed_epoch = e);
+                }
+            });
+        }
+        let mut asked: Option<RescaleRequest> = None;
+        let stop = async {
+            match requests.as_mut() {
+                Some(rx) => match rx.recv().await {
+                    Some(r) => asked = Some(r),
+                    None => std::future::pending().await,
+                },
+                None => std::future::pending().await,
+            }
+        };
+        let run = env.execute_until_stopped(stop).await.map_err(Error::Compute);
+        let run = match run {
+            Ok(run) => run,
+            Err(e) => {
+                if let Some(r) = asked {
+                    let _ = r.reply.send(Err(Refused::Unavailable(format!(
+                        "the job failed while it stopped to rescale: {e}"
+                    ))));
+                }
+                break Err(e);
+            }
+        };
+        totals.add(&run);
+        let Some(meta) = run.stopped_at.clone() else {
+            if let Some(r) = asked {
+                let _ = r.reply.send(Err(Refused::Unavailable(format!(
+                    "job {} finished before it could stop to rescale",
+                    query.name
+                ))));
+            }
+            break Ok(run);
+        };
+        let Some(request) = asked else {
+            break Err(Error::InvalidArgument(
+                "the job stopped with no rescale asked for".into(),
+            ));
+        };
+        let from = config.parallelism;
+        tracing::info!(
+            query = query.name,
+            from,
+            to = request.parallelism,
+            checkpoint = meta.epoch.0,
+            "rescaling"
+        );
+        if let Some(c) = slot {
+            c.handle.update(|s| {
+                s.phase = JobPhase::Rescaling;
+                s.committed_epoch = meta.epoch;
+            });
+        }
+        restarting = Some(Restart {
+            stopped: std::time::Instant::now(),
+            objects: backend.object_stats().await.unwrap_or_default(),
+            report: RescaleReport {
+                checkpoint: meta.epoch,
+                from,
+                to: request.parallelism,
+                stop_ms: request.at.elapsed().as_millis() as u64,
+                ..Default::default()
+            },
+            reply: request.reply,
+        });
+        config.parallelism = request.parallelism;
+        config.resume = Some(meta.clone());
+        output_from = Some(meta.epoch);
+    };
+    drop(requests);
+    if let Some(c) = slot {
+        c.handle.update(|s| {
+            s.phase = JobPhase::Finished;
+            if let Ok(j) = &job {
+                s.committed_epoch = j.committed_epoch;
+            }
+        });
+    }
+    let wall = wall.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu_before);
+    // A remote store's own figures are its process's: /metrics there.
+    let metrics = store.as_ref().map(|s| s.metrics()).unwrap_or_default();
+    let closed = match &store {
+        Some(s) => s.close().await.map_err(compute_err),
+        None => Ok(()),
+    };
+    job?;
+    closed?;
+    let changes = handle.take();
+    if options.collect {
+        counts.count(changes.iter().map(|c| c.kind));
+    }
+    let events = totals.events;
+    Ok(QueryRun {
+        report: QueryReport {
+            query: query.name.to_string(),
+            events,
+            changelog_rows: counts.changes.load(Ordering::Relaxed),
+            final_rows: query
+                .updating
+                .then(|| counts.net.load(Ordering::Relaxed).max(0) as u64),
+            wall,
+            cpu,
+            state_reads: totals.state_reads,
+            state_writes: totals.state_writes,
+            store_bytes_written: metrics.flush_bytes + metrics.compaction_write_bytes,
+            store_bytes_read: metrics.compaction_read_bytes,
+            peak_rss_bytes: report::peak_rss(),
+            first_output_ms: counts
+                .first_output
+                .get()
+                .copied()
+                .flatten()
+                .map(|d| d.as_millis() as u64),
+        },
+        changes,
+        checkpoints: totals.checkpoints,
+    })
+}
+
+/// What the runs of a job's plan (one per parallelism) add up to.
+#[derive(Default)]
+struct Totals {
+    events: u64,
+    state_reads: u64,
+    state_writes: u64,
+    checkpoints: Vec<riverbed_state_store::CheckpointMeta>,
+}
+
+impl Totals {
+    fn add(&mut self, run: &riverbed_compute::JobReport) {
+        self.events += run
+            .operator(crate::source::SOURCE_NAME)
+            .map_or(0, |o| o.records_out);
+        self.state_reads += run.operators.iter().map(|o| o.state_reads).sum::<u64>();
+        self.state_writes += run.operators.iter().map(|o| o.state_writes).sum::<u64>();
+        self.checkpoints.extend(run.checkpoints.iter().cloned());
+    }
+}
+
+/// A rescale between the stop at its checkpoint and the job running again.
+struct Restart {
+    stopped: std::time::Instant,
+    /// The store's object traffic at the stop.
+    objects: riverbed_compute::state::ObjectStats,
+    report: RescaleReport,
+    reply: tokio::sync::oneshot::Sender<std::result::Result<RescaleReport, Refused>>,
+}
+
+impl Restart {
+    /// Answers the request: the job is built at its new parallelism.
+    async fn answer(self, backend: &dyn JobState, handle: Option<&JobHandle>) {
+        let mut report = self.report;
+        report.restart_ms = self.stopped.elapsed().as_millis() as u64;
+        if let Ok(now) = backend.object_stats().await {
+            let d = now.since(&self.objects);
+            report.objects_copied = d.objects_copied;
+            report.bytes_written = d.written_bytes;
+            report.bytes_read = d.read_bytes;
+        }
+        tracing::info!(
+            from = report.from,
+            to = report.to,
+            checkpoint = report.checkpoint.0,
+            stop_ms = report.stop_ms,
+            restart_ms = report.restart_ms,
+            objects_copied = report.objects_copied,
+            bytes_written = report.bytes_written,
+            "rescaled"
+        );
+        eprintln!(
+            "rescaled {} -> {} at checkpoint {} (stop {} ms, restart {} ms; objects copied {}, \
+             bytes written {})",
+            report.from,
+            report.to,
+            report.checkpoint.0,
+            report.stop_ms,
+            report.restart_ms,
+            report.objects_copied,
+            report.bytes_written
+        );
+        if let Some(h) = handle {
+            h.update(|s| {
+                s.parallelism = report.to;
+                s.phase = JobPhase::Running;
+                s.rescales += 1;
+            });
+        }
+        let _ = self.reply.send(Ok(report));
+    }
+}
+
+/// Builds the query's plan on `env`: its source, the query and its sink.
+#[allow(clippy::too_many_arguments)]
+fn build_job(
+    query: &QueryInfo,
+    source: &EventSource,
+    options: &RunOptions,
+    env: &Env,
+    resuming: Option<riverbed_state_store::Epoch>,
+    dir: &Path,
+    staged: Option<&output::Staged>,
+    counts: &Arc<sink::RowCounts>,
+    handle: &CollectHandle<Change<Row>>,
+    progress: Arc<AtomicU64>,
+) -> Result<()> {
+    let events = source.stream(env, options.parallelism, progress);
     let ctx = QueryContext {
         side_input: options.side_input.clone(),
     };
     let results = queries::build(query.name, events, &ctx)?;
-    let counts = Arc::new(sink::RowCounts::default());
-    let handle = CollectHandle::new();
     if options.collect {
         results.sink("nexmark-sink", {
             let h = handle.clone();
@@ -410,51 +674,7 @@ async fn execute(
             sink::ResultSink::create(i, counts.clone(), columns, files.as_ref())
         });
     }
-    let cpu_before = cpu_time();
-    let wall = std::time::Instant::now();
-    let job = env.execute().await.map_err(Error::Compute);
-    let wall = wall.elapsed();
-    let cpu = cpu_time().saturating_sub(cpu_before);
-    // A remote store's own figures are its process's: /metrics there.
-    let metrics = store.as_ref().map(|s| s.metrics()).unwrap_or_default();
-    let closed = match &store {
-        Some(s) => s.close().await.map_err(compute_err),
-        None => Ok(()),
-    };
-    let job = job?;
-    closed?;
-    let changes = handle.take();
-    if options.collect {
-        counts.count(changes.iter().map(|c| c.kind));
-    }
-    let events = job
-        .operator(crate::source::SOURCE_NAME)
-        .map_or(0, |o| o.records_out);
-    Ok(QueryRun {
-        report: QueryReport {
-            query: query.name.to_string(),
-            events,
-            changelog_rows: counts.changes.load(Ordering::Relaxed),
-            final_rows: query
-                .updating
-                .then(|| counts.net.load(Ordering::Relaxed).max(0) as u64),
-            wall,
-            cpu,
-            state_reads: job.operators.iter().map(|o| o.state_reads).sum(),
-            state_writes: job.operators.iter().map(|o| o.state_writes).sum(),
-            store_bytes_written: metrics.flush_bytes + metrics.compaction_write_bytes,
-            store_bytes_read: metrics.compaction_read_bytes,
-            peak_rss_bytes: report::peak_rss(),
-            first_output_ms: counts
-                .first_output
-                .get()
-                .copied()
-                .flatten()
-                .map(|d| d.as_millis() as u64),
-        },
-        changes,
-        checkpoints: job.checkpoints,
-    })
+    Ok(())
 }
 
 /// The last checkpoint of `query`: in the remote store when there is one,

@@ -77,11 +77,14 @@ impl TxnFiles {
                 }
             }
         }
-        if let Some(at) = resume {
-            kept = if staged.contains_key(&at) {
-                read_record(&records.join(at.0.to_string()))?
-            } else {
-                HashMap::new()
+        if resume.is_some() {
+            // The record of the resumed epoch, or the latest before it: a subtask that a
+            // rescale to fewer subtasks left out wrote nothing after its
+            // last record, which is what it keeps when the parallelism
+            // grows back.
+            kept = match staged.keys().next_back() {
+                Some(e) => read_record(&records.join(e.0.to_string()))?,
+                None => HashMap::new(),
             };
             for path in files_of(root, subtask)? {
                 let rel = path
@@ -313,5 +316,29 @@ mod tests {
         let _ = TxnFiles::open(root, 0, None).unwrap();
         assert!(!root.join(&a).exists() && !root.join(&b).exists());
         assert!(root.join("part-1.jsonl").exists());
+    }
+
+    #[test]
+    fn a_subtask_a_rescale_left_out_resumes_from_its_last_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let f = PathBuf::from("part-1.jsonl");
+        let mut t = TxnFiles::open(root, 1, None).unwrap();
+        t.file(&f).unwrap().write_all(b"one\n").unwrap();
+        t.pre_commit(Epoch(2)).unwrap();
+        t.commit(Epoch(2)).unwrap();
+        drop(t);
+        // The job went on with one subtask through checkpoint 5; at four
+        // subtasks again, subtask 1 keeps what its record of 2 has.
+        let mut t = TxnFiles::open(root, 1, Some(Epoch(5))).unwrap();
+        assert_eq!(fs::read(root.join(&f)).unwrap(), b"one\n");
+        t.file(&f).unwrap().write_all(b"six\n").unwrap();
+        t.pre_commit(Epoch(6)).unwrap();
+        drop(t);
+        let _ = TxnFiles::open(root, 1, Some(Epoch(6))).unwrap();
+        assert_eq!(fs::read(root.join(&f)).unwrap(), b"one\nsix\n");
+        // A subtask that never ran has nothing to keep.
+        let _ = TxnFiles::open(root, 3, Some(Epoch(6))).unwrap();
+        assert!(files_of(root, 3).unwrap().is_empty());
     }
 }
