@@ -13,7 +13,9 @@ mod common;
 
 use std::sync::Arc;
 
-use riverbed_compute::{Aggregate, DataStream, EmbeddedBackend, Env, Error, JobConfig, Source, Windows};
+use riverbed_compute::{
+    Aggregate, DataStream, EmbeddedBackend, Env, Error, JobConfig, Source, Windows,
+};
 use riverbed_state_store::{Options, Store};
 
 use common::replay::{event_time, events, Input, Staged, StagingSink};

@@ -437,12 +437,9 @@ fn run(args: RunArgs) -> Result<(), Error> {
         let _ = std::io::stdout().flush();
         let handle = slot.handle.clone();
         rt.spawn(async move {
-            if let Err(e) = riverbed_compute::cluster::service::serve(
-                listener,
-                handle,
-                std::future::pending(),
-            )
-            .await
+            if let Err(e) =
+                riverbed_compute::cluster::service::serve(listener, handle, std::future::pending())
+                    .await
             {
                 eprintln!("error: the coordinator service stopped: {e}");
             }

@@ -412,21 +412,50 @@ mod tests {
         assert_eq!(c.next_epoch(), Epoch(6));
         c.on(barrier(0, 5, 1, 0));
         c.on(barrier(1, 5, 1, 0));
-        c.on(Event::SinkBarrier { sink: 0, epoch: Epoch(5) });
-        let acts = c.on(Event::SinkBarrier { sink: 1, epoch: Epoch(5) });
-        assert!(matches!(acts.as_slice(), [Action::Commit { epoch: Epoch(5), .. }]));
+        c.on(Event::SinkBarrier {
+            sink: 0,
+            epoch: Epoch(5),
+        });
+        let acts = c.on(Event::SinkBarrier {
+            sink: 1,
+            epoch: Epoch(5),
+        });
+        assert!(matches!(
+            acts.as_slice(),
+            [Action::Commit {
+                epoch: Epoch(5),
+                ..
+            }]
+        ));
         assert_eq!(
-            c.on(Event::Committed { epoch: Epoch(5), now: 3 }),
+            c.on(Event::Committed {
+                epoch: Epoch(5),
+                now: 3
+            }),
             vec![Action::Inject(Epoch(6))]
         );
         // Served once: no further injection without an interval.
         assert_eq!(c.on(Event::Tick { now: 20_000 }), vec![]);
         // Once the sinks ended nothing is injected: the final commit is it.
         let mut c = Coordinator::new(settings(Some(1000)), Epoch(0));
-        c.on(Event::SinkEnded { sink: 0, epoch: Epoch(1) });
-        c.on(Event::SourceEnded { source: 0, subtask: 0, position: pos(1) });
-        c.on(Event::SourceEnded { source: 0, subtask: 1, position: pos(1) });
-        let acts = c.on(Event::SinkEnded { sink: 1, epoch: Epoch(1) });
+        c.on(Event::SinkEnded {
+            sink: 0,
+            epoch: Epoch(1),
+        });
+        c.on(Event::SourceEnded {
+            source: 0,
+            subtask: 0,
+            position: pos(1),
+        });
+        c.on(Event::SourceEnded {
+            source: 0,
+            subtask: 1,
+            position: pos(1),
+        });
+        let acts = c.on(Event::SinkEnded {
+            sink: 1,
+            epoch: Epoch(1),
+        });
         assert!(matches!(acts.as_slice(), [Action::Commit { .. }]));
         assert_eq!(c.request_checkpoint(5), vec![]);
     }

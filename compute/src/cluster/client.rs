@@ -16,10 +16,12 @@ pub async fn connect(addr: &str) -> Result<Client, String> {
     let endpoint = tonic::transport::Endpoint::from_shared(url)
         .map_err(|e| format!("coordinator address {addr:?}: {e}"))?
         .connect_timeout(Duration::from_secs(5));
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| format!("connecting to the coordinator at {addr}: {}", connect_error(&e)))?;
+    let channel = endpoint.connect().await.map_err(|e| {
+        format!(
+            "connecting to the coordinator at {addr}: {}",
+            connect_error(&e)
+        )
+    })?;
     Ok(Client::new(channel))
 }
 

@@ -182,11 +182,26 @@ mod tests {
     #[tokio::test]
     async fn bad_parallelism_is_refused_before_the_job_hears_of_it() {
         let (h, mut rx) = JobHandle::new("q5", 2, 8);
-        assert!(h.rescale(0).await.unwrap_err().to_string().contains("at least 1"));
-        assert!(h.rescale(9).await.unwrap_err().to_string().contains("max_parallelism 8"));
+        assert!(h
+            .rescale(0)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("at least 1"));
+        assert!(h
+            .rescale(9)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("max_parallelism 8"));
         assert!(rx.try_recv().is_err());
         h.update(|s| s.phase = JobPhase::Finished);
-        assert!(h.rescale(4).await.unwrap_err().to_string().contains("has finished"));
+        assert!(h
+            .rescale(4)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("has finished"));
         assert!(rx.try_recv().is_err());
     }
 

@@ -10,4 +10,4 @@ pub mod client;
 pub mod handle;
 pub mod service;
 
-pub use handle::{JobHandle, JobPhase, JobStatus, RescaleReport, RescaleRequest, Refused};
+pub use handle::{JobHandle, JobPhase, JobStatus, Refused, RescaleReport, RescaleRequest};

@@ -131,7 +131,6 @@ impl<T: Send> Sink<T> for StagingSink<T> {
     }
 }
 
-
 pub fn event_time() -> Option<EventTime<Ev>> {
     Some(EventTime {
         timestamp: Arc::new(|e: &Ev| e.ts),

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use riverbed_compute::cluster::{JobHandle, JobPhase, RescaleReport, RescaleRequest, Refused};
+use riverbed_compute::cluster::{JobHandle, JobPhase, Refused, RescaleReport, RescaleRequest};
 use riverbed_compute::sink::CollectHandle;
 use riverbed_compute::state::{JobState, RemoteBackend, RemoteOptions, StateControl};
 use riverbed_compute::time::Clock;
@@ -424,7 +424,18 @@ async fn execute(
     let mut restarting: Option<Restart> = None;
     let job = loop {
         let env = Env::new(config.clone(), backend.clone())?;
-        build_job(query, source, options, &env, output_from, dir, staged, &counts, &handle, progress.clone())?;
+        build_job(
+            query,
+            source,
+            options,
+            &env,
+            output_from,
+            dir,
+            staged,
+            &counts,
+            &handle,
+            progress.clone(),
+        )?;
         if let Some(r) = restarting.take() {
             r.answer(backend.as_ref(), slot.map(|c| &c.handle)).await;
         }
@@ -447,7 +458,10 @@ async fn execute(
                 None => std::future::pending().await,
             }
         };
-        let run = env.execute_until_stopped(stop).await.map_err(Error::Compute);
+        let run = env
+            .execute_until_stopped(stop)
+            .await
+            .map_err(Error::Compute);
         let run = match run {
             Ok(run) => run,
             Err(e) => {

@@ -1,0 +1,166 @@
+//! Rescaling a running query: `run --coordinator-listen` serves the job's
+//! coordinator, `riverbed-nexmark rescale` takes it from 2 to 4 to 1
+//! subtasks while it runs, with its state in a store service on S3
+//! (SeaweedFS). The output equals a run that was never rescaled, and the
+//! store's object counters show that no object was copied: the new
+//! subtasks read the same files under new key-group ranges.
+
+mod common;
+/// The engine tests' S3 helper: the test command's SeaweedFS, or one this
+/// process starts.
+#[path = "../../state-store/tests/common/mod.rs"]
+mod s3;
+
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{nexmark, rescaled_table, stderr, stdout, table, StoreServer};
+
+const EVENTS: &str = "400000";
+
+/// The arguments of a run of `query` at parallelism 2 with output in `out`.
+fn run_args<'a>(query: &'a str, sd: &'a Path, out: &'a Path) -> Vec<&'a str> {
+    vec![
+        "run",
+        "--query",
+        query,
+        "--events",
+        EVENTS,
+        "-p",
+        "2",
+        "--quiet",
+        "--checkpoint-interval",
+        "100ms",
+        "--state-dir",
+        sd.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]
+}
+
+/// `riverbed-nexmark status --json` of the job at `addr`.
+fn status(addr: &str) -> serde_json::Value {
+    let o = nexmark(&["status", "--coordinator", addr, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_str(stdout(&o).trim()).unwrap()
+}
+
+/// Waits until the job at `addr` has committed a checkpoint after `epoch`.
+#[allow(clippy::disallowed_methods)] // a test's patience, not a measurement
+fn wait_past(addr: &str, epoch: u64) -> u64 {
+    let start = std::time::Instant::now();
+    loop {
+        let s = status(addr);
+        let e = s["committed_epoch"].as_u64().unwrap();
+        if e > epoch && s["state"] == "running" {
+            return e;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "no checkpoint after {epoch}: {s}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The store's `name` counter of namespace `ns`, from its /metrics.
+fn store_counter(server: &StoreServer, name: &str, ns: &str) -> u64 {
+    let (code, body) = server.http_get("/metrics", None);
+    assert_eq!(code, 200);
+    let prefix = format!("riverbed_store_{name}{{namespace=\"{ns}\"}} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in /metrics:\n{body}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn rescales_during(query: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let b = s3::backend(s3::Kind::S3, &format!("rescale-{query}"));
+    let config = dir.path().join("store.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nurl = \"{}\"\n[store.s3]\nendpoint = \"{}\"\nregion = \"us-east-1\"\naccess_key_id = \"riverbed\"\nsecret_access_key = \"riverbed\"\n",
+            b.url,
+            b.s3.endpoint.as_deref().unwrap()
+        ),
+    )
+    .unwrap();
+    let server = StoreServer::start_with(
+        &dir.path().join("store.log"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let state = format!("remote://{}", server.addr);
+
+    // The run that is never rescaled, embedded.
+    let (sd, want_dir) = (dir.path().join("sd-e"), dir.path().join("want"));
+    let o = nexmark(&run_args(query, &sd, &want_dir));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = table(&want_dir.join(query));
+    assert!(!want.is_empty(), "the query produced nothing to compare");
+
+    // The rescaled run, on the store service.
+    let (sd, got_dir) = (dir.path().join("sd"), dir.path().join("got"));
+    let mut args = run_args(query, &sd, &got_dir);
+    args.extend(["--state", &state, "--coordinator-listen", "127.0.0.1:0"]);
+    let log = dir.path().join("run.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_riverbed-nexmark"))
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("coordinator listening on ")
+        .unwrap_or_else(|| panic!("the run printed {line:?}"))
+        .to_string();
+    let mut epoch = wait_past(&addr, 0);
+    for p in ["4", "1"] {
+        epoch = wait_past(&addr, epoch);
+        let o = nexmark(&["rescale", "--coordinator", &addr, "--parallelism", p]);
+        assert!(
+            o.status.success(),
+            "rescale to {p}: {}\nrun log: {}",
+            stderr(&o),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        let text = stdout(&o);
+        assert!(text.contains(&format!(" to {p} at checkpoint ")), "{text}");
+        assert!(text.contains("objects copied 0,"), "{text}");
+        let s = status(&addr);
+        assert_eq!(s["parallelism"].as_u64().unwrap().to_string(), p, "{s}");
+    }
+    let bad = nexmark(&["rescale", "--coordinator", &addr, "--parallelism", "129"]);
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("exceeds max_parallelism 128"),
+        "{}",
+        stderr(&bad)
+    );
+    let exit = child.wait().unwrap();
+    let run_log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(exit.success(), "{run_log}");
+    assert_eq!(run_log.matches("rescaled ").count(), 2, "{run_log}");
+    let got = rescaled_table(&got_dir.join(query));
+    assert_eq!(got.len(), want.len(), "rows after rescaling 2 -> 4 -> 1");
+    assert!(got == want, "the rescaled run's table differs");
+    assert_eq!(store_counter(&server, "objects_copied_total", query), 0);
+}
+
+#[test]
+fn q20_rescales_2_4_1_without_copying_state() {
+    rescales_during("q20");
+}
+
+#[test]
+fn q9_rescales_2_4_1_without_copying_state() {
+    rescales_during("q9");
+}
