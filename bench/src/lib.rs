@@ -31,6 +31,7 @@ pub mod engines;
 pub mod goals;
 pub mod nexmark;
 pub mod report;
+pub mod rescale;
 pub mod run;
 pub mod scale;
 pub mod service_load;

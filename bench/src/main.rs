@@ -40,6 +40,36 @@ enum Cmd {
     /// queryable lookups while q20 writes (p50/p99). Prints a summary on
     /// stderr and one JSON line on stdout.
     StoreLoad(StoreLoadArgs),
+    /// Rescale a running query once its state reaches a size: the stop,
+    /// the restart, the first checkpoint at the new parallelism and what
+    /// the store moved. Prints a summary on stderr and one JSON line on
+    /// stdout.
+    Rescale(RescaleCmd),
+}
+
+#[derive(Parser)]
+struct RescaleCmd {
+    /// The query.
+    #[arg(long, default_value = "q9")]
+    query: String,
+    /// Events of the run (enough to reach --at-mib with room to spare).
+    #[arg(long, default_value_t = 36_000_000)]
+    events: u64,
+    /// Parallelism before the rescale.
+    #[arg(long, default_value_t = 2)]
+    from: usize,
+    /// Parallelism after it.
+    #[arg(long, default_value_t = 4)]
+    to: usize,
+    /// Rescale once the query's state directory holds this many MiB.
+    #[arg(long, default_value_t = 1024)]
+    at_mib: u64,
+    /// Where the run's state goes (removed after).
+    #[arg(long, default_value = "target/rescale-bench")]
+    scratch: PathBuf,
+    /// The `riverbed-nexmark` binary [default: beside this one]
+    #[arg(long)]
+    nexmark_bin: Option<PathBuf>,
 }
 
 #[derive(Parser)]
@@ -143,6 +173,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Report(a) => report_cmd(a),
         Cmd::StoreLoad(a) => store_load(a),
+        Cmd::Rescale(a) => rescale(a),
         Cmd::NexmarkQuery(a) => nexmark::run_child(nexmark::ChildArgs {
             query: &a.query,
             events: a.events,
@@ -269,6 +300,47 @@ fn report_cmd(a: ReportArgs) -> Result<()> {
     results.notes = a.note.clone();
     report::write(&results, &out)?;
     progress(&format!("wrote {}", out.join("report.md").display()));
+    Ok(())
+}
+
+fn rescale(a: RescaleCmd) -> anyhow::Result<()> {
+    let nexmark_bin = match a.nexmark_bin {
+        Some(p) => p,
+        None => std::env::current_exe()?.with_file_name("riverbed-nexmark"),
+    };
+    anyhow::ensure!(
+        nexmark_bin.exists(),
+        "{} is missing: build it, or pass --nexmark-bin",
+        nexmark_bin.display()
+    );
+    anyhow::ensure!(
+        a.from >= 1 && a.to >= 1 && a.from != a.to,
+        "--from and --to must be different parallelisms of at least 1"
+    );
+    let r = riverbed_bench::rescale::run(&riverbed_bench::rescale::RescaleArgs {
+        nexmark_bin,
+        query: a.query,
+        events: a.events,
+        from: a.from,
+        to: a.to,
+        at_mib: a.at_mib,
+        scratch: a.scratch,
+    })?;
+    eprintln!(
+        "{}: rescaled {} -> {} at {:.0} MiB of state: stop {} ms, restart {} ms, first \
+         checkpoint after {:.0} ms; objects copied {}, bytes written {}, read {}",
+        r.query,
+        r.rescaled.from,
+        r.rescaled.to,
+        r.state_mib_at_rescale,
+        r.rescaled.stop_ms,
+        r.rescaled.restart_ms,
+        r.first_checkpoint_ms,
+        r.rescaled.objects_copied,
+        r.rescaled.bytes_written,
+        r.rescaled.bytes_read
+    );
+    println!("{}", serde_json::to_string(&r)?);
     Ok(())
 }
 

@@ -175,6 +175,7 @@ pub fn run(a: &LoadArgs) -> Result<LoadReport> {
                         namespace: ns.into(),
                         epoch: 1,
                         ops,
+                        generation: 0,
                     })
                     .await?;
                     ms.push(t.elapsed().as_secs_f64() * 1e3);

@@ -63,6 +63,9 @@ struct RescaleArgs {
     /// The new parallelism: 1 up to the job's max parallelism.
     #[arg(long, short)]
     parallelism: u32,
+    /// Print what the rescale did as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -503,6 +506,22 @@ fn rescale(args: RescaleArgs) -> Result<(), Error> {
             args.parallelism,
         ))
         .map_err(Error::InvalidArgument)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "from": r.from_parallelism,
+                "to": r.to_parallelism,
+                "checkpoint": r.checkpoint,
+                "stop_ms": r.stop_ms,
+                "restart_ms": r.restart_ms,
+                "objects_copied": r.objects_copied,
+                "bytes_written": r.bytes_written,
+                "bytes_read": r.bytes_read,
+            })
+        );
+        return Ok(());
+    }
     println!(
         "rescaled from {} to {} at checkpoint {} in {} ms (stop {} ms, restart {} ms); \
          objects copied {}, bytes written {}, bytes read {}",

@@ -120,6 +120,7 @@ fn state_is_looked_up_by_key_at_the_latest_commit_and_at_retained_checkpoints() 
                 namespace: ns.into(),
                 epoch,
                 ops,
+                generation: 0,
             })
             .await
             .unwrap();

@@ -148,6 +148,7 @@ fn random_operations_through_every_call_agree_with_a_model() {
                         namespace: ns.into(),
                         epoch,
                         ops,
+                        generation: 0,
                     })
                     .await
                     .unwrap();
@@ -225,6 +226,7 @@ fn random_operations_through_every_call_agree_with_a_model() {
                     // Roll back the open epoch.
                     c.rollback(pb::RollbackRequest {
                         namespace: ns.into(),
+                        fence: false,
                     })
                     .await
                     .unwrap();
@@ -321,6 +323,7 @@ fn malformed_requests_get_precise_statuses_and_change_nothing() {
                 namespace: ns.into(),
                 epoch,
                 ops,
+                generation: 0,
             })
             .await
             .unwrap();
@@ -337,6 +340,7 @@ fn malformed_requests_get_precise_statuses_and_change_nothing() {
 
         // The named refusals first, each with its status.
         let big = pb::WriteRequest {
+            generation: 0,
             namespace: ns.into(),
             epoch: 3,
             ops: (0..100).map(|i| put(key(i), vec![1; 1000])).collect(),
@@ -346,6 +350,7 @@ fn malformed_requests_get_precise_statuses_and_change_nothing() {
         let cases: Vec<(pb::WriteRequest, Code, &str)> = vec![
             (
                 pb::WriteRequest {
+                    generation: 0,
                     namespace: ns.into(),
                     epoch: 2,
                     ops: vec![put(key(1), vec![9])],
@@ -355,6 +360,7 @@ fn malformed_requests_get_precise_statuses_and_change_nothing() {
             ),
             (
                 pb::WriteRequest {
+                    generation: 0,
                     namespace: ns.into(),
                     epoch: 3,
                     ops: vec![put(Bytes::from(vec![1u8; 65]), vec![9])],
@@ -364,6 +370,7 @@ fn malformed_requests_get_precise_statuses_and_change_nothing() {
             ),
             (
                 pb::WriteRequest {
+                    generation: 0,
                     namespace: ns.into(),
                     epoch: 3,
                     ops: vec![put(key(1), vec![9; 1025])],
@@ -373,6 +380,7 @@ fn malformed_requests_get_precise_statuses_and_change_nothing() {
             ),
             (
                 pb::WriteRequest {
+                    generation: 0,
                     namespace: "no/such".into(),
                     epoch: 3,
                     ops: vec![put(key(1), vec![9])],
@@ -389,6 +397,7 @@ fn malformed_requests_get_precise_statuses_and_change_nothing() {
         // A batch with one bad op is refused whole: its good ops are not applied.
         let e = c
             .write(pb::WriteRequest {
+                generation: 0,
                 namespace: ns.into(),
                 epoch: 3,
                 ops: vec![
@@ -459,6 +468,7 @@ fn malformed_requests_get_precise_statuses_and_change_nothing() {
                         epoch
                     };
                     c.write(pb::WriteRequest {
+                        generation: 0,
                         namespace,
                         epoch,
                         ops,
@@ -596,6 +606,7 @@ fn a_data_plane_token_writes_but_cannot_commit() {
             r
         }
         let write = pb::WriteRequest {
+            generation: 0,
             namespace: "job".into(),
             epoch: 1,
             ops: vec![put(key(1), vec![1])],
@@ -614,6 +625,7 @@ fn a_data_plane_token_writes_but_cannot_commit() {
                 "W",
                 pb::RollbackRequest {
                     namespace: "job".into(),
+                    fence: false,
                 },
             ))
             .await
@@ -651,5 +663,71 @@ fn a_data_plane_token_writes_but_cannot_commit() {
             .unwrap()
             .into_inner();
         assert!(got.values[0].found);
+    });
+}
+
+/// Two runs of one job on one namespace: the one that started last (its
+/// rollback fences) owns it, and the other's writes are refused with a
+/// clear status — also after the store was killed and started again on its
+/// files, since the generation is in the manifest.
+#[test]
+fn the_run_that_took_a_namespace_over_fences_the_old_one() {
+    use riverbed_compute::state::{RemoteBackend, RemoteOptions, StateBackend, StateControl};
+    use riverbed_state_store::{Epoch, WriteBatch};
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("store");
+    let mut server = StoreServer::start(&url, &dir.path().join("store1.log"), &[]);
+    let connect = |addr: &str| RemoteBackend::connect(RemoteOptions::new(addr, "job")).unwrap();
+    let (old, new) = (connect(&server.addr), connect(&server.addr));
+    let one = |v: u8| {
+        let mut b = WriteBatch::new();
+        b.put(key(1), [v]);
+        b
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        old.rollback().await.unwrap();
+        old.write(Epoch(1), &one(1)).await.unwrap();
+        new.rollback().await.unwrap();
+        let e = old.write(Epoch(1), &one(2)).await.unwrap_err();
+        assert!(
+            e.to_string().contains("fenced") && e.to_string().contains("took it over"),
+            "{e}"
+        );
+        new.write(Epoch(1), &one(3)).await.unwrap();
+        new.commit(Epoch(1)).await.unwrap();
+    });
+    drop((old, new));
+    server.kill();
+    let server = StoreServer::start(&url, &dir.path().join("store2.log"), &[]);
+    rt.block_on(async {
+        let mut c = Client::connect(format!("http://{}", server.addr))
+            .await
+            .unwrap();
+        let write = |generation| pb::WriteRequest {
+            namespace: "job".into(),
+            epoch: 2,
+            ops: vec![put(key(1), vec![9])],
+            generation,
+        };
+        // The first run had generation 1, the second 2.
+        let e = c.write(write(1)).await.unwrap_err();
+        assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+        assert!(e.message().starts_with("fenced: "), "{e:?}");
+        c.write(write(2)).await.unwrap();
+        let got = c
+            .multi_get(pb::MultiGetRequest {
+                namespace: "job".into(),
+                epoch: 1,
+                keys: vec![key(1)],
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            got.values[0].value.as_ref(),
+            &[3],
+            "the old run's write got in"
+        );
     });
 }

@@ -24,6 +24,10 @@ pub enum Error {
     /// committed: the request is well formed, the store's state refuses it.
     #[error("wrong epoch: {0}")]
     WrongEpoch(String),
+    /// A write tagged with a writer generation the namespace has moved past:
+    /// another run of the job took the namespace over (`Store::fence`).
+    #[error("fenced: {0}")]
+    Fenced(String),
     /// Another writer committed a manifest version first; this writer's view
     /// of the store is stale and it must reopen.
     #[error("manifest version {version} was written by another writer")]
@@ -46,6 +50,8 @@ pub enum ErrorKind {
     InvalidArgument,
     /// The epoch named is sealed or committed ([`Error::WrongEpoch`]).
     WrongEpoch,
+    /// The writer was fenced off ([`Error::Fenced`]).
+    Fenced,
     Conflict,
     Io,
     Closed,
@@ -58,6 +64,7 @@ impl Error {
             Error::Corrupted { .. } => ErrorKind::Corrupted,
             Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
             Error::WrongEpoch(_) => ErrorKind::WrongEpoch,
+            Error::Fenced(_) => ErrorKind::Fenced,
             Error::ManifestConflict { .. } => ErrorKind::Conflict,
             Error::ObjectStore(_) => ErrorKind::Io,
             Error::Closed(_) => ErrorKind::Closed,

@@ -10,7 +10,7 @@
 //! ```text
 //! +---------------------+-------------------+------+----------------------------+
 //! | magic u64 LE        | format_version u32| body | crc32 (u32 LE) of all before |
-//! | "RVBDMAN\0"         | = 4               |      |                            |
+//! | "RVBDMAN\0"         | = 5               |      |                            |
 //! +---------------------+-------------------+------+----------------------------+
 //! body: committed_epoch varint | next_file_id varint | next_seq varint
 //!     | level count varint | per level (L0 first): file count varint
@@ -19,9 +19,17 @@
 //!     |     | epoch varint | seq varint
 //!     | checkpoint count varint | per checkpoint, oldest first: see checkpoint.rs
 //!     | namespace (len ‖ utf-8) | catalog: see catalog.rs
+//!     | writer generation varint
 //! ```
 //!
-//! Older formats are still read, and the next write upgrades them: format 3
+//! The writer generation fences off old owners of a namespace: each run of
+//! a job that (re)starts from a checkpoint takes the next one
+//! (`Store::fence`), and a write tagged with another generation is
+//! refused, so a process that lost the namespace cannot write into the run
+//! that took it over.
+//!
+//! Older formats are still read, and the next write upgrades them: format 4
+//! lacks the writer generation (read as 0: no run has fenced yet), format 3
 //! lacks the tables' descriptions (read as raw tables), format 2 the
 //! namespace and catalog (read as an unnamed namespace with no
 //! registered tables), format 1 also the checkpoints.
@@ -43,7 +51,7 @@ use crate::varint::{get_bytes, get_uvarint, put_bytes, put_uvarint};
 use crate::version::SstMeta;
 
 const MAGIC: u64 = u64::from_le_bytes(*b"RVBDMAN\0");
-const FORMAT_VERSION: u32 = 4;
+const FORMAT_VERSION: u32 = 5;
 /// The oldest format still read: before checkpoints (1) and before
 /// namespaces and the table catalog (2).
 const OLDEST_FORMAT: u32 = 1;
@@ -64,6 +72,8 @@ pub struct ManifestData {
     /// namespaces existed.
     pub namespace: String,
     pub catalog: Catalog,
+    /// The generation of the namespace's current writer (0: none fenced).
+    pub writer_generation: u64,
 }
 
 impl ManifestData {
@@ -96,6 +106,7 @@ impl ManifestData {
         }
         put_bytes(&mut out, self.namespace.as_bytes());
         self.catalog.encode(&mut out);
+        put_uvarint(&mut out, self.writer_generation);
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_le_bytes());
         out
@@ -180,6 +191,11 @@ impl ManifestData {
         } else {
             (String::new(), Catalog::default())
         };
+        let writer_generation = if format >= 5 {
+            field!(get_uvarint(&mut input), "truncated writer generation")
+        } else {
+            0
+        };
         if !input.is_empty() {
             return Err((at(input), "trailing bytes after the manifest body"));
         }
@@ -192,6 +208,7 @@ impl ManifestData {
             checkpoints,
             namespace,
             catalog,
+            writer_generation,
         })
     }
 }
@@ -492,6 +509,26 @@ mod tests {
         assert_eq!(ManifestData::decode(&again).unwrap(), m);
     }
 
+    /// Format 4 (before the writer generation): this version's bytes of a
+    /// manifest whose generation is 0, without its last field, read as 0.
+    #[test]
+    fn format_4_is_still_read() {
+        let m = ManifestData {
+            committed: Epoch(3),
+            next_file_id: 4,
+            namespace: "q9".into(),
+            ..ManifestData::default()
+        };
+        let mut bytes = m.encode();
+        bytes.truncate(bytes.len() - 5); // the checksum and the generation 0
+        bytes[8..12].copy_from_slice(&4u32.to_le_bytes());
+        let crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        let old = ManifestData::decode(&bytes).unwrap();
+        assert_eq!(old, m);
+        assert_eq!(old.writer_generation, 0);
+    }
+
     #[test]
     fn encoding_round_trips_and_detects_every_flipped_byte() {
         let m = ManifestData {
@@ -535,6 +572,7 @@ mod tests {
                 c.register("t").unwrap();
                 c
             },
+            writer_generation: 7,
         };
         let enc = m.encode();
         assert_eq!(ManifestData::decode(&enc).unwrap(), m);

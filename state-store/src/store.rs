@@ -74,6 +74,10 @@ pub(crate) struct Inner {
     checkpoints: Mutex<Vec<CheckpointMeta>>,
     /// Registered tables; durable with the next manifest version.
     catalog: Mutex<Catalog>,
+    /// The namespace's writer generation (see `manifest.rs`), and the gate
+    /// that keeps a fence from passing a fenced write halfway.
+    generation: AtomicU64,
+    fence_gate: tokio::sync::RwLock<()>,
     /// The files of the newest checkpoint: what the next one shares.
     checkpoint_files: Mutex<std::collections::HashMap<FileId, u64>>,
     failure: Mutex<Option<String>>,
@@ -231,6 +235,8 @@ impl Store {
             gc,
             checkpoints: Mutex::new(data.checkpoints.clone()),
             catalog: Mutex::new(data.catalog.clone()),
+            generation: AtomicU64::new(data.writer_generation),
+            fence_gate: tokio::sync::RwLock::new(()),
             checkpoint_files: Mutex::new(checkpoint_files),
             failure: Mutex::new(None),
             closed: AtomicBool::new(false),
@@ -258,6 +264,59 @@ impl Store {
     /// memtables are over their memory bound and flushes catch up.
     pub async fn write(&self, epoch: Epoch, batch: &WriteBatch) -> Result<()> {
         self.inner.write(epoch, batch).await
+    }
+
+    /// Like [`write`](Self::write) for the writer of `generation`: refused
+    /// with [`Error::Fenced`] once a later generation fenced the namespace
+    /// (another run of the job took it over).
+    pub async fn write_fenced(
+        &self,
+        epoch: Epoch,
+        batch: &WriteBatch,
+        generation: u64,
+    ) -> Result<()> {
+        let _gate = self.inner.fence_gate.read().await;
+        let current = self.inner.generation.load(Ordering::Acquire);
+        if generation != current {
+            return Err(Error::Fenced(format!(
+                "namespace {:?} belongs to writer generation {current}; this writer has \
+                 generation {generation} (another run of the job took it over)",
+                self.inner.opts.namespace
+            )));
+        }
+        self.inner.write(epoch, batch).await
+    }
+
+    /// Takes the namespace over for a new writer: durably moves its writer
+    /// generation on (a manifest version) and returns the new one. From
+    /// then on [`write_fenced`](Self::write_fenced) refuses every other
+    /// generation, so a process that lost the namespace — a killed run that
+    /// is not quite dead, a worker cut off by the network — cannot write
+    /// into the run that replaced it. A job calls this before it rolls back
+    /// to its checkpoint and starts.
+    pub async fn fence(&self) -> Result<u64> {
+        let inner = &self.inner;
+        inner.check_open()?;
+        let _gate = inner.fence_gate.write().await;
+        let mut manifest = inner.manifest.lock().await;
+        let next = inner.generation.load(Ordering::Acquire) + 1;
+        let mut data = {
+            let v = inner.state.read().version.clone();
+            inner.manifest_data(&v)
+        };
+        data.writer_generation = next;
+        if let Err(e) = manifest.write(&data).await {
+            inner.fail("writing the manifest of a fence", &e);
+            return Err(e);
+        }
+        inner.generation.store(next, Ordering::Release);
+        tracing::info!(namespace = %inner.opts.namespace, generation = next, "writer generation fenced");
+        Ok(next)
+    }
+
+    /// The namespace's current writer generation (0: never fenced).
+    pub fn writer_generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
     }
 
     /// Makes `epoch` and every epoch below it durable: flushes their
@@ -924,6 +983,7 @@ impl Inner {
             checkpoints: self.checkpoints.lock().clone(),
             namespace: self.opts.namespace.clone(),
             catalog: self.catalog.lock().clone(),
+            writer_generation: self.generation.load(Ordering::Relaxed),
         }
     }
 

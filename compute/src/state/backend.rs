@@ -118,11 +118,17 @@ impl<T: StateBackend + StateControl> JobState for T {
 /// The store library in this process: the embedded default.
 pub struct EmbeddedBackend {
     store: Arc<Store>,
+    /// The writer generation the job took at its last start (`rollback`),
+    /// carried by its writes as over the wire (0 until then: unfenced).
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl EmbeddedBackend {
     pub fn new(store: Arc<Store>) -> Self {
-        EmbeddedBackend { store }
+        EmbeddedBackend {
+            store,
+            generation: Default::default(),
+        }
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -140,7 +146,13 @@ impl StateBackend for EmbeddedBackend {
     }
 
     fn write<'a>(&'a self, epoch: Epoch, batch: &'a WriteBatch) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move { Ok(self.store.write(epoch, batch).await?) })
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            match generation {
+                0 => Ok(self.store.write(epoch, batch).await?),
+                g => Ok(self.store.write_fenced(epoch, batch, g).await?),
+            }
+        })
     }
 
     fn scan<'a>(
@@ -181,7 +193,14 @@ impl StateControl for EmbeddedBackend {
     }
 
     fn rollback(&self) -> BoxFuture<'_, Result<()>> {
-        Box::pin(async move { Ok(self.store.rollback_to_committed().await?) })
+        Box::pin(async move {
+            // A run starts: it takes the namespace over, then drops what
+            // earlier runs left uncommitted.
+            let g = self.store.fence().await?;
+            self.generation
+                .store(g, std::sync::atomic::Ordering::SeqCst);
+            Ok(self.store.rollback_to_committed().await?)
+        })
     }
 
     fn register_table(&self, name: &str, info: Option<&TableInfo>) -> Result<TableId> {

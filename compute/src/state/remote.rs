@@ -72,6 +72,10 @@ pub struct RemoteBackend {
     opts: RemoteOptions,
     auth: Option<MetadataValue<tonic::metadata::Ascii>>,
     committed: AtomicU64,
+    /// The writer generation this client's job took at its last start
+    /// (`rollback`); its writes carry it, so a client whose job was taken
+    /// over is refused (0 until then: unfenced).
+    generation: AtomicU64,
     /// Drives the connection; shut down without waiting when dropped
     /// (which may happen inside another runtime).
     runtime: Option<tokio::runtime::Runtime>,
@@ -168,6 +172,7 @@ impl RemoteBackend {
             opts,
             auth,
             committed: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
             runtime: Some(runtime),
         };
         // The first call tells whether gRPC is spoken at all: a plain
@@ -400,6 +405,7 @@ impl StateBackend for RemoteBackend {
     fn write<'a>(&'a self, epoch: Epoch, batch: &'a WriteBatch) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let ns = self.opts.namespace.clone();
+            let generation = self.generation.load(Ordering::SeqCst);
             let mut from = 0;
             while from < batch.len() {
                 let (ops, next) = ops_to_pb(batch, from, PART_BYTES);
@@ -408,6 +414,7 @@ impl StateBackend for RemoteBackend {
                         namespace: ns.clone(),
                         epoch: epoch.0,
                         ops: ops.clone(),
+                        generation,
                     });
                     async move { c.write(r).await.map(|_| ()) }
                 })
@@ -486,13 +493,19 @@ impl StateControl for RemoteBackend {
     fn rollback(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             let ns = self.opts.namespace.clone();
-            self.retried("rollback", |mut c| {
-                let r = self.request(pb::RollbackRequest {
-                    namespace: ns.clone(),
-                });
-                async move { c.rollback(r).await.map(|_| ()) }
-            })
-            .await
+            // A run starts: it takes the namespace over, then drops what
+            // earlier runs left uncommitted.
+            let got = self
+                .retried("rollback", |mut c| {
+                    let r = self.request(pb::RollbackRequest {
+                        namespace: ns.clone(),
+                        fence: true,
+                    });
+                    async move { c.rollback(r).await.map(|r| r.into_inner()) }
+                })
+                .await?;
+            self.generation.store(got.generation, Ordering::SeqCst);
+            Ok(())
         })
     }
 

@@ -139,7 +139,7 @@ pub fn batch_from_pb(ops: &[pb::WriteOp]) -> Result<WriteBatch, Status> {
 pub fn status_of(e: &Error) -> Status {
     let code = match e.kind() {
         ErrorKind::InvalidArgument | ErrorKind::Config => Code::InvalidArgument,
-        ErrorKind::WrongEpoch => Code::FailedPrecondition,
+        ErrorKind::WrongEpoch | ErrorKind::Fenced => Code::FailedPrecondition,
         ErrorKind::Conflict => Code::Aborted,
         ErrorKind::Closed => Code::Unavailable,
         ErrorKind::Corrupted => Code::DataLoss,
@@ -154,6 +154,10 @@ pub fn error_of(what: &str, s: &Status) -> Error {
     let msg = format!("{what}: {}", s.message());
     match s.code() {
         Code::InvalidArgument | Code::OutOfRange => Error::InvalidArgument(msg),
+        // The server words a fenced write "fenced: …".
+        Code::FailedPrecondition if s.message().starts_with("fenced: ") => {
+            Error::Fenced(format!("{what}: {}", &s.message()["fenced: ".len()..]))
+        }
         Code::FailedPrecondition => Error::WrongEpoch(msg),
         Code::Aborted => Error::Closed(msg),
         Code::DataLoss => Error::Corrupted {

@@ -394,10 +394,11 @@ impl StoreService {
         }
         let batch = batch_from_pb(&r.ops)?;
         let store = self.store(&r.namespace).await?;
-        store
-            .write(Epoch(r.epoch), &batch)
-            .await
-            .map_err(|e| status_of(&e))?;
+        let written = match r.generation {
+            0 => store.write(Epoch(r.epoch), &batch).await,
+            g => store.write_fenced(Epoch(r.epoch), &batch, g).await,
+        };
+        written.map_err(|e| status_of(&e))?;
         Ok(Response::new(pb::WriteResponse {}))
     }
 
@@ -535,11 +536,16 @@ impl StoreService {
         let (md, _, r) = req.into_parts();
         self.authorize(&md, &r.namespace, "rollback", Access::ReadWrite)?;
         let store = self.store(&r.namespace).await?;
+        if r.fence {
+            store.fence().await.map_err(|e| status_of(&e))?;
+        }
         store
             .rollback_to_committed()
             .await
             .map_err(|e| status_of(&e))?;
-        Ok(Response::new(pb::RollbackResponse {}))
+        Ok(Response::new(pb::RollbackResponse {
+            generation: store.writer_generation(),
+        }))
     }
 
     async fn status_call(&self, req: Request<pb::StatusRequest>) -> Reply<pb::StatusResponse> {
