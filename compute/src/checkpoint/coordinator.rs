@@ -406,7 +406,7 @@ mod tests {
         assert_eq!(c.on(Event::Tick { now: 0 }), vec![]);
         assert_eq!(c.next_epoch(), Epoch(5));
         assert_eq!(c.request_checkpoint(1), vec![Action::Inject(Epoch(5))]);
-        assert_eq!(c.on(Event::Tick { now: 10_000 }), vec![]);
+        assert_eq!(c.on(Event::Tick { now: 500 }), vec![]);
         // Asked for while 5 is in flight: 6 goes in when 5 is committed.
         assert_eq!(c.request_checkpoint(2), vec![]);
         assert_eq!(c.next_epoch(), Epoch(6));
@@ -435,7 +435,24 @@ mod tests {
             vec![Action::Inject(Epoch(6))]
         );
         // Served once: no further injection without an interval.
-        assert_eq!(c.on(Event::Tick { now: 20_000 }), vec![]);
+        c.on(barrier(0, 6, 2, 0));
+        c.on(barrier(1, 6, 2, 0));
+        c.on(Event::SinkBarrier {
+            sink: 0,
+            epoch: Epoch(6),
+        });
+        c.on(Event::SinkBarrier {
+            sink: 1,
+            epoch: Epoch(6),
+        });
+        assert_eq!(
+            c.on(Event::Committed {
+                epoch: Epoch(6),
+                now: 4
+            }),
+            vec![]
+        );
+        assert_eq!(c.on(Event::Tick { now: 5 }), vec![]);
         // Once the sinks ended nothing is injected: the final commit is it.
         let mut c = Coordinator::new(settings(Some(1000)), Epoch(0));
         c.on(Event::SinkEnded {
