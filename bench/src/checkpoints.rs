@@ -140,7 +140,7 @@ fn finish(query: &str, c: &mut Command) -> Result<QueryRun> {
 }
 
 /// Bytes of every file under `dir`.
-fn du(dir: &Path) -> u64 {
+pub fn du(dir: &Path) -> u64 {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return 0;
     };

@@ -16,6 +16,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoints::du;
 use crate::timing::Stopwatch;
 
 /// What to measure.
@@ -56,19 +57,6 @@ pub struct RescaleReport {
     pub rescaled: Rescaled,
     /// The whole run, rescale included.
     pub run_s: f64,
-}
-
-fn du(dir: &Path) -> u64 {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    rd.filter_map(|e| e.ok())
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => du(&e.path()),
-            Ok(_) => e.metadata().map_or(0, |m| m.len()),
-            Err(_) => 0,
-        })
-        .sum()
 }
 
 /// `riverbed-nexmark status --json` of the job at `addr`.

@@ -383,16 +383,7 @@ fn every_query_on_a_remote_store_equals_the_embedded_store() {
 fn a_store_on_s3_serves_a_query_that_survives_its_restart() {
     let dir = tempfile::tempdir().unwrap();
     let b = s3::backend(s3::Kind::S3, "remote-store");
-    let config = dir.path().join("store.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[store]\nurl = \"{}\"\n[store.s3]\nendpoint = \"{}\"\nregion = \"us-east-1\"\naccess_key_id = \"riverbed\"\nsecret_access_key = \"riverbed\"\n",
-            b.url,
-            b.s3.endpoint.as_deref().unwrap()
-        ),
-    )
-    .unwrap();
+    let config = common::s3_store_config(dir.path(), &b.url, b.s3.endpoint.as_deref().unwrap());
     let cfg = config.to_str().unwrap();
     let server = StoreServer::start_with(&dir.path().join("store1.log"), &["--config", cfg]);
     let state = format!("remote://{}", server.addr);

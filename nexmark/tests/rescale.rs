@@ -39,6 +39,34 @@ fn run_args<'a>(query: &'a str, sd: &'a Path, out: &'a Path) -> Vec<&'a str> {
     ]
 }
 
+/// Starts a run with `args` (which serve a coordinator on port 0), its
+/// stderr going to `stderr`; returns it, its coordinator's address and its
+/// stdout (kept open, so that the run can print its report).
+fn start_run(
+    args: &[&str],
+    stderr: Stdio,
+) -> (
+    std::process::Child,
+    String,
+    std::io::BufReader<std::process::ChildStdout>,
+) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_riverbed-nexmark"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("coordinator listening on ")
+        .unwrap_or_else(|| panic!("the run printed {line:?}"))
+        .to_string();
+    (child, addr, out)
+}
+
 /// `riverbed-nexmark status --json` of the job at `addr`.
 fn status(addr: &str) -> serde_json::Value {
     let o = nexmark(&["status", "--coordinator", addr, "--json"]);
@@ -80,16 +108,7 @@ fn store_counter(server: &StoreServer, name: &str, ns: &str) -> u64 {
 fn rescales_during(query: &str) {
     let dir = tempfile::tempdir().unwrap();
     let b = s3::backend(s3::Kind::S3, &format!("rescale-{query}"));
-    let config = dir.path().join("store.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[store]\nurl = \"{}\"\n[store.s3]\nendpoint = \"{}\"\nregion = \"us-east-1\"\naccess_key_id = \"riverbed\"\nsecret_access_key = \"riverbed\"\n",
-            b.url,
-            b.s3.endpoint.as_deref().unwrap()
-        ),
-    )
-    .unwrap();
+    let config = common::s3_store_config(dir.path(), &b.url, b.s3.endpoint.as_deref().unwrap());
     let server = StoreServer::start_with(
         &dir.path().join("store.log"),
         &["--config", config.to_str().unwrap()],
@@ -108,20 +127,7 @@ fn rescales_during(query: &str) {
     let mut args = run_args(query, &sd, &got_dir);
     args.extend(["--state", &state, "--coordinator-listen", "127.0.0.1:0"]);
     let log = dir.path().join("run.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_riverbed-nexmark"))
-        .args(&args)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("coordinator listening on ")
-        .unwrap_or_else(|| panic!("the run printed {line:?}"))
-        .to_string();
+    let (mut child, addr, _out) = start_run(&args, std::fs::File::create(&log).unwrap().into());
     let mut epoch = wait_past(&addr, 0);
     for p in ["4", "1"] {
         epoch = wait_past(&addr, epoch);
@@ -163,4 +169,46 @@ fn q20_rescales_2_4_1_without_copying_state() {
 #[test]
 fn q9_rescales_2_4_1_without_copying_state() {
     rescales_during("q9");
+}
+
+/// A run rescaled 2 -> 4 and then killed with `kill -9` resumes at 2
+/// subtasks and still ends exactly as a run never rescaled nor killed:
+/// the sink files of subtasks 2 and 3, which the resumed run does not have,
+/// are cut back to the checkpoint like the others.
+#[test]
+fn a_run_killed_after_a_rescale_resumes_exactly_at_its_first_parallelism() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sd, want_dir) = (dir.path().join("sd-want"), dir.path().join("want"));
+    let o = nexmark(&run_args("q20", &sd, &want_dir));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = table(&want_dir.join("q20"));
+    assert!(!want.is_empty());
+
+    let (sd, got_dir) = (dir.path().join("sd"), dir.path().join("got"));
+    let mut args = run_args("q20", &sd, &got_dir);
+    args.extend(["--coordinator-listen", "127.0.0.1:0"]);
+    let (mut child, addr, _out) = start_run(&args, Stdio::null());
+    let epoch = wait_past(&addr, 0);
+    let o = nexmark(&["rescale", "--coordinator", &addr, "--parallelism", "4"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Two checkpoints at 4 subtasks, then the kill lands mid-epoch.
+    let epoch = wait_past(&addr, wait_past(&addr, epoch));
+    // SAFETY: kill(2) on the pid of our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGKILL) }, 0);
+    let _ = child.wait();
+    let mut resume = run_args("q20", &sd, &got_dir);
+    resume.push("--resume");
+    let o = nexmark(&resume);
+    assert!(
+        o.status.success(),
+        "resume after checkpoint {epoch}: {}",
+        stderr(&o)
+    );
+    let got = rescaled_table(&got_dir.join("q20"));
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "rows after the rescale, the kill and the resume"
+    );
+    assert!(got == want, "the resumed run's table differs");
 }

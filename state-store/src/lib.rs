@@ -48,7 +48,7 @@ pub mod write_batch;
 pub use checkpoint::{CheckpointMeta, CheckpointStats, SourcePositions};
 pub use error::{Error, ErrorKind, Result};
 pub use keys::{full_key, Epoch, FileId, KeyGroup, Stamp, TableId};
-pub use metrics::MetricsSnapshot;
+pub use metrics::{MetricsSnapshot, ObjectStats};
 pub use options::{Options, S3Options};
 pub use savepoint::SavepointInfo;
 pub use store::Store;

@@ -19,6 +19,32 @@ pub struct Metrics {
     pub objects: std::sync::Arc<crate::counted::ObjectCounters>,
 }
 
+/// Object-storage traffic of a store, counted since it was opened: how a
+/// rescale or a restore shows that it copied no state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ObjectStats {
+    pub objects_read: u64,
+    pub read_bytes: u64,
+    pub objects_written: u64,
+    pub written_bytes: u64,
+    pub objects_deleted: u64,
+    pub objects_copied: u64,
+}
+
+impl ObjectStats {
+    /// The traffic between `earlier` and this.
+    pub fn since(&self, earlier: &ObjectStats) -> ObjectStats {
+        ObjectStats {
+            objects_read: self.objects_read.saturating_sub(earlier.objects_read),
+            read_bytes: self.read_bytes.saturating_sub(earlier.read_bytes),
+            objects_written: self.objects_written.saturating_sub(earlier.objects_written),
+            written_bytes: self.written_bytes.saturating_sub(earlier.written_bytes),
+            objects_deleted: self.objects_deleted.saturating_sub(earlier.objects_deleted),
+            objects_copied: self.objects_copied.saturating_sub(earlier.objects_copied),
+        }
+    }
+}
+
 /// A point-in-time copy of [`Metrics`] plus cache and shape figures.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MetricsSnapshot {
@@ -73,6 +99,18 @@ impl Metrics {
 }
 
 impl MetricsSnapshot {
+    /// The object-storage part.
+    pub fn objects(&self) -> ObjectStats {
+        ObjectStats {
+            objects_read: self.objects_read,
+            read_bytes: self.object_read_bytes,
+            objects_written: self.objects_written,
+            written_bytes: self.object_written_bytes,
+            objects_deleted: self.objects_deleted,
+            objects_copied: self.objects_copied,
+        }
+    }
+
     /// Prometheus text exposition format.
     pub fn to_prometheus(&self) -> String {
         prometheus_of(&[(String::new(), self.clone())])

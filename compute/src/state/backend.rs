@@ -16,7 +16,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use riverbed_state_store::catalog::TableInfo;
-use riverbed_state_store::{CheckpointMeta, Epoch, Store, TableId, WriteBatch};
+use riverbed_state_store::{CheckpointMeta, Epoch, ObjectStats, Store, TableId, WriteBatch};
 
 use crate::error::Result;
 
@@ -70,31 +70,6 @@ pub trait StateControl: Send + Sync + 'static {
     /// What the job's store has moved through object storage: how a
     /// rescale or a restore shows that it copied no state.
     fn object_stats(&self) -> BoxFuture<'_, Result<ObjectStats>>;
-}
-
-/// Object-storage traffic of a job's store, counted since it was opened.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ObjectStats {
-    pub objects_read: u64,
-    pub read_bytes: u64,
-    pub objects_written: u64,
-    pub written_bytes: u64,
-    pub objects_deleted: u64,
-    pub objects_copied: u64,
-}
-
-impl ObjectStats {
-    /// The traffic between `earlier` and this.
-    pub fn since(&self, earlier: &ObjectStats) -> ObjectStats {
-        ObjectStats {
-            objects_read: self.objects_read.saturating_sub(earlier.objects_read),
-            read_bytes: self.read_bytes.saturating_sub(earlier.read_bytes),
-            objects_written: self.objects_written.saturating_sub(earlier.objects_written),
-            written_bytes: self.written_bytes.saturating_sub(earlier.written_bytes),
-            objects_deleted: self.objects_deleted.saturating_sub(earlier.objects_deleted),
-            objects_copied: self.objects_copied.saturating_sub(earlier.objects_copied),
-        }
-    }
 }
 
 /// A store both planes reach: what a job is built on.
@@ -211,16 +186,7 @@ impl StateControl for EmbeddedBackend {
     }
 
     fn object_stats(&self) -> BoxFuture<'_, Result<ObjectStats>> {
-        let m = self.store.metrics();
-        Box::pin(async move {
-            Ok(ObjectStats {
-                objects_read: m.objects_read,
-                read_bytes: m.object_read_bytes,
-                objects_written: m.objects_written,
-                written_bytes: m.object_written_bytes,
-                objects_deleted: m.objects_deleted,
-                objects_copied: m.objects_copied,
-            })
-        })
+        let o = self.store.metrics().objects();
+        Box::pin(async move { Ok(o) })
     }
 }

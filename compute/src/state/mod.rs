@@ -14,10 +14,11 @@ use std::sync::Arc;
 use riverbed_state_store::catalog::TableKind;
 use riverbed_state_store::TableId;
 
-pub use backend::{EmbeddedBackend, JobState, ObjectStats, StateBackend, StateControl};
+pub use backend::{EmbeddedBackend, JobState, StateBackend, StateControl};
 pub use entries::EntryState;
 pub use keyed::KeyedState;
 pub use remote::{RemoteBackend, RemoteOptions};
+pub use riverbed_state_store::ObjectStats;
 
 use crate::codec::{Codec, Schema};
 use crate::runtime::metrics::OperatorCounters;

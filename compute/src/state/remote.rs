@@ -527,14 +527,7 @@ impl StateControl for RemoteBackend {
     fn object_stats(&self) -> BoxFuture<'_, Result<ObjectStats>> {
         Box::pin(async move {
             let o = self.status().await?.objects.unwrap_or_default();
-            Ok(ObjectStats {
-                objects_read: o.objects_read,
-                read_bytes: o.read_bytes,
-                objects_written: o.objects_written,
-                written_bytes: o.written_bytes,
-                objects_deleted: o.objects_deleted,
-                objects_copied: o.objects_copied,
-            })
+            Ok(riverbed_state_store::grpc::convert::objects_from_pb(&o))
         })
     }
 }

@@ -683,6 +683,11 @@ fn build_job(
                 resume: resuming,
             }),
         };
+        if let Some(f) = &files {
+            if let Some(at) = f.resume {
+                txn_files::cut_back_all(&f.root, at).map_err(Error::Compute)?;
+            }
+        }
         let (counts, columns) = (counts.clone(), query.columns);
         results.sink("nexmark-sink", move |i| {
             sink::ResultSink::create(i, counts.clone(), columns, files.as_ref())

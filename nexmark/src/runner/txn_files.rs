@@ -183,6 +183,30 @@ impl TxnFiles {
     }
 }
 
+/// Cuts the files of every subtask that has records under `root` back to
+/// checkpoint `at` (see [`TxnFiles::open`]), whether or not the resumed run
+/// has that subtask: a run killed after a rescale to more subtasks left rows
+/// of rolled-back epochs in files that a resume at fewer subtasks never
+/// opens.
+pub fn cut_back_all(root: &Path, at: Epoch) -> riverbed_compute::Result<()> {
+    let commits = root.join(COMMITS_DIR);
+    let Ok(entries) = fs::read_dir(&commits) else {
+        return Ok(()); // nothing was ever staged
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| io_error(&commits, e))?;
+        let name = entry.file_name();
+        if let Some(subtask) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("part-"))
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            drop(TxnFiles::open(root, subtask, Some(at))?);
+        }
+    }
+    Ok(())
+}
+
 fn records_dir(root: &Path, subtask: usize) -> PathBuf {
     root.join(COMMITS_DIR).join(format!("part-{subtask}"))
 }
@@ -340,5 +364,23 @@ mod tests {
         // A subtask that never ran has nothing to keep.
         let _ = TxnFiles::open(root, 3, Some(Epoch(6))).unwrap();
         assert!(files_of(root, 3).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_subtask_the_resumed_run_lacks_is_cut_back_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let f = PathBuf::from("part-3.jsonl");
+        let mut t = TxnFiles::open(root, 3, None).unwrap();
+        t.file(&f).unwrap().write_all(b"kept\n").unwrap();
+        t.pre_commit(Epoch(4)).unwrap();
+        // Rows of epoch 5, which never committed: the process was killed.
+        t.file(&f).unwrap().write_all(b"rolled back\n").unwrap();
+        t.flush().unwrap();
+        drop(t);
+        cut_back_all(root, Epoch(4)).unwrap();
+        assert_eq!(fs::read(root.join(&f)).unwrap(), b"kept\n");
+        // A root with nothing staged is fine.
+        cut_back_all(&root.join("none"), Epoch(4)).unwrap();
     }
 }

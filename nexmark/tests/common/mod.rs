@@ -196,6 +196,20 @@ pub fn child_stderr(child: &mut Child) -> String {
     err
 }
 
+/// A store config file in `dir` for storage `url` on the S3 server at
+/// `endpoint` (the test command's SeaweedFS); returns its path.
+pub fn s3_store_config(dir: &Path, url: &str, endpoint: &str) -> PathBuf {
+    let config = dir.join("store.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nurl = \"{url}\"\n[store.s3]\nendpoint = \"{endpoint}\"\nregion = \"us-east-1\"\naccess_key_id = \"riverbed\"\nsecret_access_key = \"riverbed\"\n"
+        ),
+    )
+    .unwrap();
+    config
+}
+
 /// A `riverbed-store serve` process on 127.0.0.1, killed when dropped.
 pub struct StoreServer {
     pub child: Child,

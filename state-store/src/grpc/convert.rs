@@ -170,6 +170,30 @@ pub fn error_of(what: &str, s: &Status) -> Error {
     }
 }
 
+/// Object-storage traffic as sent.
+pub fn objects_to_pb(o: &crate::ObjectStats) -> pb::ObjectStats {
+    pb::ObjectStats {
+        objects_read: o.objects_read,
+        read_bytes: o.read_bytes,
+        objects_written: o.objects_written,
+        written_bytes: o.written_bytes,
+        objects_deleted: o.objects_deleted,
+        objects_copied: o.objects_copied,
+    }
+}
+
+/// Object-storage traffic as received.
+pub fn objects_from_pb(o: &pb::ObjectStats) -> crate::ObjectStats {
+    crate::ObjectStats {
+        objects_read: o.objects_read,
+        read_bytes: o.read_bytes,
+        objects_written: o.objects_written,
+        written_bytes: o.written_bytes,
+        objects_deleted: o.objects_deleted,
+        objects_copied: o.objects_copied,
+    }
+}
+
 /// A savepoint's description as sent.
 pub fn savepoint_to_pb(i: &SavepointInfo) -> pb::SavepointResponse {
     pb::SavepointResponse {

@@ -552,17 +552,9 @@ impl StoreService {
         let (md, _, r) = req.into_parts();
         self.authorize(&md, &r.namespace, "status", Access::Read)?;
         let store = self.store_if_exists(&r.namespace).await?;
-        let objects = store.as_ref().map(|s| {
-            let m = s.metrics();
-            pb::ObjectStats {
-                objects_read: m.objects_read,
-                read_bytes: m.object_read_bytes,
-                objects_written: m.objects_written,
-                written_bytes: m.object_written_bytes,
-                objects_deleted: m.objects_deleted,
-                objects_copied: m.objects_copied,
-            }
-        });
+        let objects = store
+            .as_ref()
+            .map(|s| crate::grpc::convert::objects_to_pb(&s.metrics().objects()));
         Ok(Response::new(pb::StatusResponse {
             committed_epoch: store.map_or(0, |s| s.committed_epoch().0),
             objects,
