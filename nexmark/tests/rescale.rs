@@ -21,12 +21,17 @@ const EVENTS: &str = "400000";
 
 /// The arguments of a run of `query` at parallelism 2 with output in `out`.
 fn run_args<'a>(query: &'a str, sd: &'a Path, out: &'a Path) -> Vec<&'a str> {
+    run_args_of(query, EVENTS, sd, out)
+}
+
+/// Like [`run_args`] with `events` events.
+fn run_args_of<'a>(query: &'a str, events: &'a str, sd: &'a Path, out: &'a Path) -> Vec<&'a str> {
     vec![
         "run",
         "--query",
         query,
         "--events",
-        EVENTS,
+        events,
         "-p",
         "2",
         "--quiet",
@@ -171,6 +176,10 @@ fn q9_rescales_2_4_1_without_copying_state() {
     rescales_during("q9");
 }
 
+/// Enough events (on the embedded store) that the run is still going when
+/// the kill comes, even on a fast machine.
+const KILLED_EVENTS: &str = "1500000";
+
 /// A run rescaled 2 -> 4 and then killed with `kill -9` resumes at 2
 /// subtasks and still ends exactly as a run never rescaled nor killed:
 /// the sink files of subtasks 2 and 3, which the resumed run does not have,
@@ -179,13 +188,13 @@ fn q9_rescales_2_4_1_without_copying_state() {
 fn a_run_killed_after_a_rescale_resumes_exactly_at_its_first_parallelism() {
     let dir = tempfile::tempdir().unwrap();
     let (sd, want_dir) = (dir.path().join("sd-want"), dir.path().join("want"));
-    let o = nexmark(&run_args("q20", &sd, &want_dir));
+    let o = nexmark(&run_args_of("q20", KILLED_EVENTS, &sd, &want_dir));
     assert!(o.status.success(), "{}", stderr(&o));
     let want = table(&want_dir.join("q20"));
     assert!(!want.is_empty());
 
     let (sd, got_dir) = (dir.path().join("sd"), dir.path().join("got"));
-    let mut args = run_args("q20", &sd, &got_dir);
+    let mut args = run_args_of("q20", KILLED_EVENTS, &sd, &got_dir);
     args.extend(["--coordinator-listen", "127.0.0.1:0"]);
     let (mut child, addr, _out) = start_run(&args, Stdio::null());
     let epoch = wait_past(&addr, 0);
@@ -196,7 +205,7 @@ fn a_run_killed_after_a_rescale_resumes_exactly_at_its_first_parallelism() {
     // SAFETY: kill(2) on the pid of our own child.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGKILL) }, 0);
     let _ = child.wait();
-    let mut resume = run_args("q20", &sd, &got_dir);
+    let mut resume = run_args_of("q20", KILLED_EVENTS, &sd, &got_dir);
     resume.push("--resume");
     let o = nexmark(&resume);
     assert!(
