@@ -381,6 +381,7 @@ impl Env {
                 .checkpoint_interval
                 .map(|d| d.as_millis().max(1) as i64),
             timeout_ms: self.config.checkpoint_timeout.as_millis() as i64,
+            parallelism: self.config.parallelism,
         };
         let tick = self
             .config

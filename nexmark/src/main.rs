@@ -164,9 +164,10 @@ struct RunArgs {
     /// 100 M events at 10 M/s: `--events 100000000 --rate 10000000`.
     #[arg(long, default_value_t = 10_000, conflicts_with = "source")]
     rate: u64,
-    /// Subtasks per operator (and source).
-    #[arg(long, short, default_value_t = 2)]
-    parallelism: usize,
+    /// Subtasks per operator (and source) [default: 2; with --resume, the
+    /// parallelism of the checkpoint, so a rescaled job keeps its scale]
+    #[arg(long, short)]
+    parallelism: Option<usize>,
     /// Key groups of the keyed state (the most parallelism the state can
     /// be split for), 1 to 32768.
     #[arg(long, default_value_t = 128)]
@@ -388,7 +389,8 @@ fn run(args: RunArgs) -> Result<(), Error> {
         })?]
     };
     let mut options = RunOptions::new(&args.state_dir);
-    options.parallelism = args.parallelism;
+    options.parallelism = args.parallelism.unwrap_or(2);
+    options.parallelism_from_checkpoint = args.parallelism.is_none();
     options.max_parallelism = args.max_parallelism;
     options.output = args.output.clone();
     options.state_cache_entries = args.state_cache;
@@ -425,7 +427,7 @@ fn run(args: RunArgs) -> Result<(), Error> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let rt = build_runtime(
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(args.parallelism.min(cores).max(2)),
+            .worker_threads(options.parallelism.min(cores).max(2)),
     )?;
     if let Some(addr) = &args.coordinator_listen {
         let slot = runner::CoordinatorSlot::new(args.max_parallelism);

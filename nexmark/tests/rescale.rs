@@ -221,3 +221,42 @@ fn a_run_killed_after_a_rescale_resumes_exactly_at_its_first_parallelism() {
     );
     assert!(got == want, "the resumed run's table differs");
 }
+
+/// The same kill, resumed without `--parallelism`: the run goes on at the
+/// parallelism its checkpoint recorded, the rescaled 4, and still ends
+/// exactly as a run never rescaled nor killed.
+#[test]
+fn a_run_resumed_without_a_parallelism_keeps_its_rescaled_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sd, want_dir) = (dir.path().join("sd-want"), dir.path().join("want"));
+    let o = nexmark(&run_args_of("q20", KILLED_EVENTS, &sd, &want_dir));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = table(&want_dir.join("q20"));
+
+    let (sd, got_dir) = (dir.path().join("sd"), dir.path().join("got"));
+    let mut args = run_args_of("q20", KILLED_EVENTS, &sd, &got_dir);
+    args.extend(["--coordinator-listen", "127.0.0.1:0"]);
+    let (mut child, addr, _out) = start_run(&args, Stdio::null());
+    let epoch = wait_past(&addr, 0);
+    let o = nexmark(&["rescale", "--coordinator", &addr, "--parallelism", "4"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    wait_past(&addr, wait_past(&addr, epoch));
+    // SAFETY: kill(2) on the pid of our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGKILL) }, 0);
+    let _ = child.wait();
+    let mut resume: Vec<&str> = run_args_of("q20", KILLED_EVENTS, &sd, &got_dir)
+        .into_iter()
+        .filter(|a| *a != "-p" && *a != "2")
+        .collect();
+    resume.push("--resume");
+    let o = nexmark(&resume);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = nexmark(&["checkpoints", "--state-dir", sd.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let list: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let last = list.as_array().unwrap().last().unwrap();
+    assert_eq!(last["parallelism"], 4, "{last}");
+    assert_eq!(last["finished"], true, "{last}");
+    let got = rescaled_table(&got_dir.join("q20"));
+    assert!(got == want, "the resumed run's table differs");
+}

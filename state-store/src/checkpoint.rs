@@ -15,7 +15,7 @@
 //!             | source count varint
 //!             | per source: name (len ‖ utf-8) | subtask count varint
 //!             |     | per subtask: position (len ‖ bytes)
-//!             | stats
+//!             | stats | parallelism varint (manifest format 5 on)
 //! stats      := duration_ms varint | commit_ms varint | dirty_bytes varint
 //!             | bytes_written varint | files_added varint
 //!             | operator count varint | per operator: name (len ‖ utf-8)
@@ -69,6 +69,10 @@ pub struct CheckpointMeta {
     /// Where every source subtask resumes.
     pub positions: Vec<SourcePositions>,
     pub stats: CheckpointStats,
+    /// The job's parallelism when it took the checkpoint (0: not recorded,
+    /// before manifest format 5): a job restarted without being told
+    /// another goes on at it, rescales included.
+    pub parallelism: u32,
 }
 
 fn zigzag(v: i64) -> u64 {
@@ -114,10 +118,12 @@ impl CheckpointMeta {
             put_bytes(out, op.as_bytes());
             put_uvarint(out, *ms);
         }
+        put_uvarint(out, u64::from(self.parallelism));
     }
 
-    /// Decodes one checkpoint from the front of `input`.
-    pub fn decode(input: &mut &[u8]) -> Result<CheckpointMeta, &'static str> {
+    /// Decodes one checkpoint from the front of `input`, written in
+    /// manifest format `format`.
+    pub fn decode(input: &mut &[u8], format: u32) -> Result<CheckpointMeta, &'static str> {
         let num = |input: &mut &[u8], why| get_uvarint(input).ok_or(why);
         let epoch = Epoch(num(input, "truncated checkpoint epoch")?);
         let job = get_str(input, "truncated checkpoint job")?;
@@ -161,6 +167,12 @@ impl CheckpointMeta {
             let op = get_str(input, "truncated checkpoint operator name")?;
             alignment_ms.push((op, num(input, "truncated checkpoint alignment")?));
         }
+        let parallelism = if format >= 5 {
+            u32::try_from(num(input, "truncated checkpoint parallelism")?)
+                .map_err(|_| "checkpoint parallelism out of range")?
+        } else {
+            0
+        };
         Ok(CheckpointMeta {
             epoch,
             job,
@@ -176,6 +188,7 @@ impl CheckpointMeta {
                 files_added: v[4],
                 alignment_ms,
             },
+            parallelism,
         })
     }
 
@@ -212,15 +225,16 @@ mod tests {
                 files_added: 2,
                 alignment_ms: vec![("q5-counts".into(), 4)],
             },
+            parallelism: 4,
         };
         let mut out = Vec::new();
         c.encode(&mut out);
         let mut input = &out[..];
-        assert_eq!(CheckpointMeta::decode(&mut input).unwrap(), c);
+        assert_eq!(CheckpointMeta::decode(&mut input, 5).unwrap(), c);
         assert!(input.is_empty());
         for cut in 0..out.len() {
             assert!(
-                CheckpointMeta::decode(&mut &out[..cut]).is_err(),
+                CheckpointMeta::decode(&mut &out[..cut], 5).is_err(),
                 "cut at {cut}"
             );
         }

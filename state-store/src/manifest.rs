@@ -177,7 +177,8 @@ impl ManifestData {
         if format >= 2 {
             let n = field!(get_uvarint(&mut input), "truncated checkpoint count");
             for _ in 0..n {
-                let c = CheckpointMeta::decode(&mut input).map_err(|why| (at(input), why))?;
+                let c =
+                    CheckpointMeta::decode(&mut input, format).map_err(|why| (at(input), why))?;
                 checkpoints.push(c);
             }
         }

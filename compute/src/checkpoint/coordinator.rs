@@ -82,6 +82,8 @@ pub struct Settings {
     pub interval_ms: Option<i64>,
     /// A checkpoint not complete after this many ms is abandoned.
     pub timeout_ms: i64,
+    /// The job's parallelism, recorded in every checkpoint.
+    pub parallelism: usize,
 }
 
 /// One checkpoint in flight.
@@ -372,6 +374,7 @@ fn checkpoint_meta(
         job: s.job.clone(),
         watermark,
         positions,
+        parallelism: u32::try_from(s.parallelism).unwrap_or(u32::MAX),
         ..CheckpointMeta::default()
     }
 }
@@ -484,6 +487,7 @@ mod tests {
             sinks: 2,
             interval_ms: interval,
             timeout_ms: 1000,
+            parallelism: 2,
         }
     }
 

@@ -40,6 +40,10 @@ pub use report::{cpu_time, peak_rss, QueryReport};
 #[derive(Clone)]
 pub struct RunOptions {
     pub parallelism: usize,
+    /// A resumed run goes on at the parallelism its checkpoint recorded
+    /// (a rescaled job keeps its scale across a restart) instead of
+    /// `parallelism`.
+    pub parallelism_from_checkpoint: bool,
     /// Key groups of every keyed operator (the most parallelism a job's
     /// state can be split for).
     pub max_parallelism: u16,
@@ -129,6 +133,7 @@ impl RunOptions {
     pub fn new(state_dir: impl Into<PathBuf>) -> Self {
         RunOptions {
             parallelism: 2,
+            parallelism_from_checkpoint: false,
             max_parallelism: JobConfig::default().max_parallelism,
             state_dir: state_dir.into(),
             lock: None,
@@ -269,7 +274,19 @@ pub async fn run_query(
     // checkpoint, refuse to wipe an unfinished run, or start over.
     let last = latest_checkpoint(remote.as_deref(), &dir, query.name).await?;
     match (&last, options.resume) {
-        (Some(cp), true) if !cp.finished => config.resume = Some(cp.clone()),
+        (Some(cp), true) if !cp.finished => {
+            if options.parallelism_from_checkpoint && cp.parallelism > 0 {
+                config.parallelism = cp.parallelism as usize;
+                config.validate().map_err(|e| {
+                    Error::InvalidArgument(format!(
+                        "{place}: checkpoint {} was taken at parallelism {}: {e}; give \
+                         --parallelism",
+                        cp.epoch.0, cp.parallelism
+                    ))
+                })?;
+            }
+            config.resume = Some(cp.clone());
+        }
         (Some(cp), true) => {
             return Err(Error::InvalidArgument(format!(
                 "{place}: the run of {} finished (checkpoint {}); there is nothing to resume \

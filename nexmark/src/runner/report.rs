@@ -172,6 +172,7 @@ pub fn checkpoint_json(query: &str, c: &riverbed_state_store::CheckpointMeta) ->
         "job": c.job,
         "epoch": c.epoch.0,
         "finished": c.finished,
+        "parallelism": c.parallelism,
         "wall_time_ms": c.wall_time_ms,
         "watermark": c.watermark,
         "duration_ms": c.stats.duration_ms,

@@ -44,6 +44,7 @@ pub fn checkpoint_to_pb(m: &CheckpointMeta) -> pb::Checkpoint {
                 })
                 .collect(),
         }),
+        parallelism: m.parallelism,
     }
 }
 
@@ -51,6 +52,7 @@ pub fn checkpoint_to_pb(m: &CheckpointMeta) -> pb::Checkpoint {
 pub fn checkpoint_from_pb(c: pb::Checkpoint) -> CheckpointMeta {
     let stats = c.stats.unwrap_or_default();
     CheckpointMeta {
+        parallelism: c.parallelism,
         epoch: Epoch(c.epoch),
         job: c.job,
         wall_time_ms: c.wall_time_ms,
