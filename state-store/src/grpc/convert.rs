@@ -284,6 +284,7 @@ mod tests {
                 files_added: 5,
                 alignment_ms: vec![("join".into(), 6)],
             },
+            parallelism: 3,
         };
         assert_eq!(checkpoint_from_pb(checkpoint_to_pb(&m)), m);
     }
