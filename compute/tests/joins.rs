@@ -347,3 +347,38 @@ fn a_hot_key_larger_than_the_cache_joins_every_row() {
     // One entry per row of either side, not one value per key.
     assert_eq!(entries, left.len() + right.len());
 }
+
+/// A join with state TTL registers its table with it, for queries (and
+/// the store's knowledge of when rows expire); other joins register none.
+#[test]
+fn a_join_registers_its_state_ttl() {
+    common::runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = riverbed_state_store::Options::with_url(dir.path().to_str().unwrap());
+        let store = std::sync::Arc::new(riverbed_state_store::Store::open(opts).await.unwrap());
+        let env = Env::new(
+            JobConfig::default(),
+            std::sync::Arc::new(riverbed_compute::EmbeddedBackend::new(store.clone())),
+        )
+        .unwrap();
+        let side = |name: &str| {
+            env.source_with_event_time(
+                name,
+                1,
+                |_, _| Vec::<Ev>::new().into_iter(),
+                |e: &Ev| e.ts,
+                WatermarkStrategy::bounded(0),
+            )
+            .key_by(|e: &Ev| e.key)
+        };
+        let _ = side("l1")
+            .join("with-ttl", side("r1"), Some(1_500))
+            .collect("s1");
+        let _ = side("l2")
+            .interval_join("interval", side("r2"), -5, 5)
+            .collect("s2");
+        assert_eq!(store.table("with-ttl").unwrap().info.ttl_ms, 1_500);
+        assert_eq!(store.table("interval").unwrap().info.ttl_ms, 0);
+        store.close().await.unwrap();
+    });
+}

@@ -695,6 +695,7 @@ where
         name: &str,
         other: KeyedStream<R, K>,
         needs_time: Option<&str>,
+        ttl_ms: Option<i64>,
         make: impl Fn(Common<L, R, K>) -> Box<dyn Operator<Side<L, R>, O>>,
     ) -> DataStream<O>
     where
@@ -710,7 +711,9 @@ where
         }
         let key_fn = connected.key_fn.clone();
         let max = env.config.max_parallelism;
-        connected.stateful(name, move |state, counters| {
+        // A join with state TTL registers it: the store's compaction filter
+        // and a query see when its rows expire.
+        connected.stateful_ttl(name, ttl_ms, move |state, counters| {
             make(Common {
                 key_fn: key_fn.clone(),
                 timestamp: timestamp.clone(),
@@ -738,7 +741,7 @@ where
         R: Codec + Clone + Send + Sync + 'static,
     {
         let needs = ttl_ms.map(|_| "join with state TTL");
-        self.join_op(name, other, needs, move |c| {
+        self.join_op(name, other, needs, ttl_ms, move |c| {
             Box::new(RegularJoin {
                 c,
                 outer: false,
@@ -763,7 +766,7 @@ where
         R: Codec + Clone + Send + Sync + 'static,
     {
         let needs = ttl_ms.map(|_| "join with state TTL");
-        self.join_op(name, other, needs, move |c| {
+        self.join_op(name, other, needs, ttl_ms, move |c| {
             Box::new(RegularJoin {
                 c,
                 outer: true,
@@ -787,7 +790,7 @@ where
         if lower_ms > upper_ms {
             env.invalid(format!("interval join {name:?}: lower bound {lower_ms} ms is above upper bound {upper_ms} ms"));
         }
-        self.join_op(name, other, Some("interval join"), move |c| {
+        self.join_op(name, other, Some("interval join"), None, move |c| {
             Box::new(IntervalJoin {
                 c,
                 lower: lower_ms,
@@ -812,7 +815,7 @@ where
                 .env
                 .invalid(format!("window join {name:?}: {e}"));
         }
-        self.join_op(name, other, Some("window join"), move |c| {
+        self.join_op(name, other, Some("window join"), None, move |c| {
             Box::new(WindowJoin {
                 c,
                 windows,

@@ -1,7 +1,9 @@
 //! The parallel runtime: messages, the pull chain, exchanges between
-//! subtasks, and per-operator counters.
+//! subtasks (in-process channels, and one edge over TCP for subtasks on
+//! other workers), and per-operator counters.
 
 pub mod exchange;
 pub mod message;
 pub mod metrics;
+pub mod net_exchange;
 pub mod pull;
