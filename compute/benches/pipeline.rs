@@ -30,6 +30,16 @@ struct Rec {
     val: i64,
 }
 
+impl riverbed_compute::Codec for Rec {
+    fn encode(&self, out: &mut Vec<u8>) {
+        (self.key, self.ts, self.val).encode(out)
+    }
+    fn decode(input: &mut &[u8]) -> Option<Self> {
+        let (key, ts, val) = <(u64, i64, i64)>::decode(input)?;
+        Some(Rec { key, ts, val })
+    }
+}
+
 /// `n` records split over `parallelism` source subtasks, `keys` distinct keys.
 /// Record `j` gets key `j * P mod keys` with `P` prime to every key count used
 /// here (powers of 2 and 5), so each run of `keys` records holds every key

@@ -14,6 +14,36 @@ pub struct Change<T> {
     pub row: T,
 }
 
+/// A change as it crosses an exchange: its kind (0 insert, 1 update-before,
+/// 2 update-after, 3 delete), then the row.
+impl<T: crate::codec::Codec> crate::codec::Codec for Change<T> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(match self.kind {
+            RowKind::Insert => 0,
+            RowKind::UpdateBefore => 1,
+            RowKind::UpdateAfter => 2,
+            RowKind::Delete => 3,
+        });
+        self.row.encode(out);
+    }
+
+    fn decode(input: &mut &[u8]) -> Option<Self> {
+        let (&tag, rest) = input.split_first()?;
+        *input = rest;
+        let kind = match tag {
+            0 => RowKind::Insert,
+            1 => RowKind::UpdateBefore,
+            2 => RowKind::UpdateAfter,
+            3 => RowKind::Delete,
+            _ => return None,
+        };
+        Some(Change {
+            kind,
+            row: T::decode(input)?,
+        })
+    }
+}
+
 /// Applies a changelog to a table keyed by `key`: the final state a sink
 /// that materialises the changelog would hold.
 pub fn materialize<T: Clone, K: Ord>(

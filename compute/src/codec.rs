@@ -229,6 +229,39 @@ tuple!(A, B, C, D, E);
 mod tests {
     use super::*;
 
+    /// What crosses an exchange decodes to what was sent, and a truncated
+    /// encoding to nothing.
+    #[test]
+    fn exchanged_types_round_trip() {
+        use crate::operators::join::Side;
+        use crate::{Change, RowKind, WindowResult};
+        fn check<T: Codec + PartialEq + std::fmt::Debug>(v: T) {
+            let b = v.to_bytes();
+            assert_eq!(T::from_bytes(&b).as_ref(), Some(&v));
+            assert_eq!(T::from_bytes(&b[..b.len() - 1]), None);
+        }
+        for kind in [
+            RowKind::Insert,
+            RowKind::UpdateBefore,
+            RowKind::UpdateAfter,
+            RowKind::Delete,
+        ] {
+            check(Change {
+                kind,
+                row: (7i64, "x".to_string()),
+            });
+        }
+        check(WindowResult {
+            key: 3u32,
+            start: -10,
+            end: 20,
+            value: 99u64,
+        });
+        check(Side::<u32, String>::Left(4));
+        check(Side::<u32, String>::Right("r".into()));
+        assert_eq!(Side::<u32, u32>::from_bytes(&[5, 0, 0, 0, 1]), None);
+    }
+
     #[test]
     fn round_trips_and_orders_signed_integers() {
         let vals = [i64::MIN, -5, -1, 0, 1, 7, i64::MAX];

@@ -291,11 +291,17 @@ impl<T: Send + 'static> DataStream<T> {
         self
     }
 
-    /// Partitions the stream by `key` over the job's parallelism.
+    /// Partitions the stream by `key` over the job's parallelism. The
+    /// records need a [`Codec`]: an exchange edge between workers carries
+    /// them encoded (`runtime/net_exchange.rs`), as Flink needs a
+    /// serializer for every type that crosses a network shuffle.
     pub fn key_by<K: Codec + Send + Sync + 'static>(
         self,
         key: impl Fn(&T) -> K + Send + Sync + 'static,
-    ) -> KeyedStream<T, K> {
+    ) -> KeyedStream<T, K>
+    where
+        T: crate::codec::Codec,
+    {
         let key_fn: KeyFn<T, K> = Arc::new(key);
         let kf = key_fn.clone();
         let max = self.env.config.max_parallelism;
@@ -310,8 +316,12 @@ impl<T: Send + 'static> DataStream<T> {
         KeyedStream { stream, key_fn }
     }
 
-    /// Merges two streams of the same type (their subtasks spread round-robin).
-    pub fn union(self, other: DataStream<T>) -> DataStream<T> {
+    /// Merges two streams of the same type (their subtasks spread
+    /// round-robin); its records need a [`Codec`], as for `key_by`.
+    pub fn union(self, other: DataStream<T>) -> DataStream<T>
+    where
+        T: crate::codec::Codec,
+    {
         let p = self.env.config.parallelism.max(1);
         let watermarks = self.watermarks || other.watermarks;
         let timestamp = self.timestamp.clone().filter(|_| other.timestamp.is_some());
@@ -328,7 +338,10 @@ impl<T: Send + 'static> DataStream<T> {
     }
 
     /// Connects every current subtask to `p` receivers through channels.
-    fn exchange(self, p: usize, partitioner: impl Fn(usize) -> Partitioner<T>) -> DataStream<T> {
+    fn exchange(self, p: usize, partitioner: impl Fn(usize) -> Partitioner<T>) -> DataStream<T>
+    where
+        T: crate::codec::Codec,
+    {
         let mut rxs: Vec<Vec<mpsc::Receiver<Msg<T>>>> = (0..p).map(|_| Vec::new()).collect();
         for (i, pull) in self.pulls.into_iter().enumerate() {
             let mut senders = Vec::with_capacity(p);

@@ -16,12 +16,7 @@ use riverbed_compute::{
 };
 use riverbed_state_store::{Options, Store};
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct Ev {
-    key: u32,
-    ts: i64,
-    val: i64,
-}
+use common::Val as Ev;
 
 const DELAY: i64 = 100;
 

@@ -15,22 +15,7 @@ use riverbed_compute::{
     Aggregate, Change, Codec, Error, JobConfig, JobReport, RowKind, WatermarkStrategy, WindowResult,
 };
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct Ev {
-    key: u32,
-    ts: i64,
-    val: i64,
-}
-
-impl Codec for Ev {
-    fn encode(&self, out: &mut Vec<u8>) {
-        (self.key, self.ts, self.val).encode(out)
-    }
-    fn decode(input: &mut &[u8]) -> Option<Self> {
-        let (key, ts, val) = <(u32, i64, i64)>::decode(input)?;
-        Some(Ev { key, ts, val })
-    }
-}
+use common::Val as Ev;
 
 const DELAY: i64 = 100;
 
@@ -367,6 +352,16 @@ proptest! {
 struct Click {
     user: String,
     ts: i64,
+}
+
+impl Codec for Click {
+    fn encode(&self, out: &mut Vec<u8>) {
+        (self.user.clone(), self.ts).encode(out)
+    }
+    fn decode(input: &mut &[u8]) -> Option<Self> {
+        let (user, ts) = <(String, i64)>::decode(input)?;
+        Some(Click { user, ts })
+    }
 }
 
 /// Worked by hand the way Flink's `EventTimeSessionWindows.withGap(10)`

@@ -52,6 +52,40 @@ pub enum Side<L, R> {
     Right(R),
 }
 
+/// A record of either side as it crosses an exchange: a tag, then the row.
+impl<L: Codec, R: Codec> Codec for Side<L, R> {
+    fn schema() -> crate::codec::Schema {
+        use crate::codec::Schema;
+        Schema::Enum(vec![
+            ("left".into(), Some(L::schema())),
+            ("right".into(), Some(R::schema())),
+        ])
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Side::Left(l) => {
+                out.push(0);
+                l.encode(out);
+            }
+            Side::Right(r) => {
+                out.push(1);
+                r.encode(out);
+            }
+        }
+    }
+
+    fn decode(input: &mut &[u8]) -> Option<Self> {
+        let (&tag, rest) = input.split_first()?;
+        *input = rest;
+        match tag {
+            0 => Some(Side::Left(L::decode(input)?)),
+            1 => Some(Side::Right(R::decode(input)?)),
+            _ => None,
+        }
+    }
+}
+
 /// One stored row. A left row remembers whether it ever met a right row:
 /// an outer join retracts its unmatched form only once, as Flink's
 /// association count does.

@@ -95,6 +95,25 @@ pub struct WindowResult<K, Out> {
     pub value: Out,
 }
 
+/// A window's result as it crosses an exchange: key, start, end, value.
+impl<K: Codec, Out: Codec> Codec for WindowResult<K, Out> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.key.encode(out);
+        self.start.encode(out);
+        self.end.encode(out);
+        self.value.encode(out);
+    }
+
+    fn decode(input: &mut &[u8]) -> Option<Self> {
+        Some(WindowResult {
+            key: K::decode(input)?,
+            start: Timestamp::decode(input)?,
+            end: Timestamp::decode(input)?,
+            value: Out::decode(input)?,
+        })
+    }
+}
+
 pub struct WindowAggregate<T, K, Acc, Out> {
     pub(crate) key_fn: KeyFn<T, K>,
     pub(crate) timestamp: TimestampFn<T>,

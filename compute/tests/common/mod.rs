@@ -74,3 +74,22 @@ impl Codec for Ev {
         Some(Ev { key, ts, id })
     }
 }
+
+/// A keyed event with a time and a value (the aggregates' and windows'
+/// input).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Val {
+    pub key: u32,
+    pub ts: i64,
+    pub val: i64,
+}
+
+impl Codec for Val {
+    fn encode(&self, out: &mut Vec<u8>) {
+        (self.key, self.ts, self.val).encode(out)
+    }
+    fn decode(input: &mut &[u8]) -> Option<Self> {
+        let (key, ts, val) = <(u32, i64, i64)>::decode(input)?;
+        Some(Val { key, ts, val })
+    }
+}

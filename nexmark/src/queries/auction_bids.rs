@@ -12,6 +12,11 @@ pub enum AuctionOrBid {
     Bid(Bid),
 }
 
+crate::codec::tagged_codec!(AuctionOrBid {
+    0 => Auction(a: Auction),
+    1 => Bid(b: Bid),
+});
+
 impl AuctionOrBid {
     pub fn auction_id(&self) -> i64 {
         match self {

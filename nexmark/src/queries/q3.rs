@@ -21,6 +21,11 @@ enum Input {
     Auction(i64, i64),
 }
 
+crate::codec::tagged_codec!(Input {
+    0 => Person(id: i64, place: Option<(String, String, String)>),
+    1 => Auction(seller: i64, id: i64),
+});
+
 /// `(the person once seen: (name, city, state) if in one of the states;
 /// auction ids waiting for the person)`. A person outside the states
 /// drops the waiting auctions and every later one.

@@ -24,6 +24,11 @@ enum Input {
     Auction(i64, i64),
 }
 
+crate::codec::tagged_codec!(Input {
+    0 => Person(id: i64, name: String, start: i64),
+    1 => Auction(seller: i64, start: i64),
+});
+
 /// `(person's (name, window start) once known, auction windows seen before
 /// the person, emitted)`.
 type Seen = (Option<(String, i64)>, Vec<i64>, bool);
