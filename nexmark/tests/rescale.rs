@@ -11,8 +11,9 @@ mod common;
 #[path = "../../state-store/tests/common/mod.rs"]
 mod s3;
 
+use std::collections::BTreeMap;
 use std::io::BufRead;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::{nexmark, rescaled_table, stderr, stdout, table, StoreServer};
@@ -180,39 +181,41 @@ fn q9_rescales_2_4_1_without_copying_state() {
 /// the kill comes, even on a fast machine.
 const KILLED_EVENTS: &str = "1500000";
 
-/// A run rescaled 2 -> 4 and then killed with `kill -9` resumes at 2
-/// subtasks and still ends exactly as a run never rescaled nor killed:
-/// the sink files of subtasks 2 and 3, which the resumed run does not have,
-/// are cut back to the checkpoint like the others.
-#[test]
-fn a_run_killed_after_a_rescale_resumes_exactly_at_its_first_parallelism() {
-    let dir = tempfile::tempdir().unwrap();
-    let (sd, want_dir) = (dir.path().join("sd-want"), dir.path().join("want"));
+/// q20 run never rescaled nor killed (its table), and the same run
+/// rescaled 2 -> 4 and killed with `kill -9` two checkpoints later, mid
+/// epoch: its state directory and output folder.
+fn rescaled_then_killed(dir: &Path) -> (BTreeMap<String, i64>, PathBuf, PathBuf) {
+    let (sd, want_dir) = (dir.join("sd-want"), dir.join("want"));
     let o = nexmark(&run_args_of("q20", KILLED_EVENTS, &sd, &want_dir));
     assert!(o.status.success(), "{}", stderr(&o));
     let want = table(&want_dir.join("q20"));
     assert!(!want.is_empty());
-
-    let (sd, got_dir) = (dir.path().join("sd"), dir.path().join("got"));
+    let (sd, got_dir) = (dir.join("sd"), dir.join("got"));
     let mut args = run_args_of("q20", KILLED_EVENTS, &sd, &got_dir);
     args.extend(["--coordinator-listen", "127.0.0.1:0"]);
     let (mut child, addr, _out) = start_run(&args, Stdio::null());
     let epoch = wait_past(&addr, 0);
     let o = nexmark(&["rescale", "--coordinator", &addr, "--parallelism", "4"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    // Two checkpoints at 4 subtasks, then the kill lands mid-epoch.
-    let epoch = wait_past(&addr, wait_past(&addr, epoch));
+    wait_past(&addr, wait_past(&addr, epoch));
     // SAFETY: kill(2) on the pid of our own child.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGKILL) }, 0);
     let _ = child.wait();
+    (want, sd, got_dir)
+}
+
+/// A run rescaled 2 -> 4 and then killed resumes at 2 subtasks and still
+/// ends exactly as a run never rescaled nor killed: the sink files of
+/// subtasks 2 and 3, which the resumed run does not have, are cut back to
+/// the checkpoint like the others.
+#[test]
+fn a_run_killed_after_a_rescale_resumes_exactly_at_its_first_parallelism() {
+    let dir = tempfile::tempdir().unwrap();
+    let (want, sd, got_dir) = rescaled_then_killed(dir.path());
     let mut resume = run_args_of("q20", KILLED_EVENTS, &sd, &got_dir);
     resume.push("--resume");
     let o = nexmark(&resume);
-    assert!(
-        o.status.success(),
-        "resume after checkpoint {epoch}: {}",
-        stderr(&o)
-    );
+    assert!(o.status.success(), "{}", stderr(&o));
     let got = rescaled_table(&got_dir.join("q20"));
     assert_eq!(
         got.len(),
@@ -228,22 +231,7 @@ fn a_run_killed_after_a_rescale_resumes_exactly_at_its_first_parallelism() {
 #[test]
 fn a_run_resumed_without_a_parallelism_keeps_its_rescaled_one() {
     let dir = tempfile::tempdir().unwrap();
-    let (sd, want_dir) = (dir.path().join("sd-want"), dir.path().join("want"));
-    let o = nexmark(&run_args_of("q20", KILLED_EVENTS, &sd, &want_dir));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let want = table(&want_dir.join("q20"));
-
-    let (sd, got_dir) = (dir.path().join("sd"), dir.path().join("got"));
-    let mut args = run_args_of("q20", KILLED_EVENTS, &sd, &got_dir);
-    args.extend(["--coordinator-listen", "127.0.0.1:0"]);
-    let (mut child, addr, _out) = start_run(&args, Stdio::null());
-    let epoch = wait_past(&addr, 0);
-    let o = nexmark(&["rescale", "--coordinator", &addr, "--parallelism", "4"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    wait_past(&addr, wait_past(&addr, epoch));
-    // SAFETY: kill(2) on the pid of our own child.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGKILL) }, 0);
-    let _ = child.wait();
+    let (want, sd, got_dir) = rescaled_then_killed(dir.path());
     let mut resume: Vec<&str> = run_args_of("q20", KILLED_EVENTS, &sd, &got_dir)
         .into_iter()
         .filter(|a| *a != "-p" && *a != "2")
