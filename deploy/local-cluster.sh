@@ -134,12 +134,19 @@ cat <<INFO
 [cluster]   output         $DIR/output/$QUERY (published when the query completes)
 INFO
 
-status() { "$NEXMARK_BIN" status --coordinator "$COORD" | sed 's/^/[cluster]   /'; }
+status() {
+  if out=$("$NEXMARK_BIN" status --coordinator "$COORD" 2>/dev/null); then
+    echo "$out" | sed 's/^/[cluster]   /'
+  else
+    say "  (the job has ended)"
+  fi
+}
 wait_checkpoint() {
   local after=$1
   for _ in $(seq 1 600); do
     e=$("$NEXMARK_BIN" status --coordinator "$COORD" --json 2>/dev/null \
-        | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["committed_epoch"] if s["state"]=="running" else -1)' || echo -2)
+        | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["committed_epoch"] if s["state"]=="running" else -1)' 2>/dev/null \
+        || echo -2)
     if [ "$e" -gt "$after" ]; then echo "$e"; return 0; fi
     if ! kill -0 "$JOB_PID" 2>/dev/null; then return 1; fi
     sleep 0.1

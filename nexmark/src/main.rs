@@ -58,7 +58,7 @@ enum Command {
 #[derive(clap::Args)]
 struct RescaleArgs {
     /// The job's coordinator service, `HOST:PORT`.
-    #[arg(long, env = "RIVERBED_COORDINATOR", default_value = "127.0.0.1:7071")]
+    #[arg(long, env = "RIVERBED_COORDINATOR", default_value = "127.0.0.1:7072")]
     coordinator: String,
     /// The new parallelism: 1 up to the job's max parallelism.
     #[arg(long, short)]
@@ -71,7 +71,7 @@ struct RescaleArgs {
 #[derive(clap::Args)]
 struct StatusArgs {
     /// The job's coordinator service, `HOST:PORT`.
-    #[arg(long, env = "RIVERBED_COORDINATOR", default_value = "127.0.0.1:7071")]
+    #[arg(long, env = "RIVERBED_COORDINATOR", default_value = "127.0.0.1:7072")]
     coordinator: String,
     /// Print it as JSON.
     #[arg(long)]

@@ -23,7 +23,9 @@ fn the_local_cluster_runs_rescales_and_stops_everything() {
             "--query",
             "q20",
             "--events",
-            "400000",
+            // Enough that the job still runs at the second rescale on a
+            // fast machine.
+            "1000000",
             "--rescale",
             "4,1",
         ])
