@@ -127,22 +127,14 @@ impl JobHandle {
     /// the job is stopped.
     pub async fn rescale(&self, parallelism: usize) -> Result<RescaleReport, Refused> {
         let status = self.status();
-        let invalid = |why: String| Err(Refused::Invalid(why));
-        if parallelism == 0 {
-            return invalid("parallelism must be at least 1".into());
+        // The job's own checks of a parallelism, before it is stopped.
+        crate::env::JobConfig {
+            parallelism,
+            max_parallelism: status.max_parallelism,
+            ..Default::default()
         }
-        if parallelism > usize::from(status.max_parallelism) {
-            return invalid(format!(
-                "parallelism {parallelism} exceeds max_parallelism {} of job {} (its key groups)",
-                status.max_parallelism, status.job
-            ));
-        }
-        if parallelism > crate::env::MAX_PARALLELISM_LIMIT {
-            return invalid(format!(
-                "parallelism {parallelism} is above {}, the most this runtime runs",
-                crate::env::MAX_PARALLELISM_LIMIT
-            ));
-        }
+        .validate()
+        .map_err(|e| Refused::Invalid(format!("job {}: {e}", status.job)))?;
         if status.phase == JobPhase::Finished {
             return Err(Refused::Unavailable(format!(
                 "job {} has finished",
