@@ -5,6 +5,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "proto/riverbed/store/v1/store.proto",
         "proto/riverbed/coordinator/v1/coordinator.proto",
+        "proto/riverbed/coordinator/v1/workers.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");

@@ -11,8 +11,10 @@ use riverbed_state_store::{CheckpointMeta, Epoch, TableId};
 use tokio::sync::{mpsc, watch};
 
 use crate::checkpoint::{coordinator::Injections, Action, Coordinator, Event, Settings};
+use crate::cluster::link::{Command, WorkerLink};
 use crate::error::{Error, Result};
 use crate::runtime::metrics::{OperatorReport, Registry};
+use crate::runtime::placement::Placement;
 use crate::state::{JobState, StateBackend, StateControl};
 
 /// Settings of one job.
@@ -215,6 +217,23 @@ pub struct Env {
     /// nothing after its barrier.
     pub(crate) stop_at: watch::Receiver<Option<Epoch>>,
     stop_tx: Arc<watch::Sender<Option<Epoch>>>,
+    /// Which subtasks run here when the job is spread over workers
+    /// (`None`: all of them).
+    pub(crate) placement: Option<Arc<Placement>>,
+    /// Who runs the checkpoint coordinator (taken when the job runs).
+    role: Arc<Mutex<Option<Role>>>,
+}
+
+/// Where the job's checkpoint coordinator runs.
+enum Role {
+    /// Here, for a job that runs whole in this process.
+    Local,
+    /// Here, for subtasks on worker processes: every command also goes to
+    /// `outbox` for the workers; their events come in by
+    /// [`Env::event_sender`].
+    Coordinator(mpsc::UnboundedSender<Command>),
+    /// On the coordinator process: this worker follows its commands.
+    Worker(WorkerLink),
 }
 
 impl Env {
@@ -249,7 +268,53 @@ impl Env {
             committed_tx: Arc::new(committed_tx),
             stop_at,
             stop_tx: Arc::new(stop_tx),
+            placement: None,
+            role: Arc::new(Mutex::new(Some(Role::Local))),
         })
+    }
+
+    /// The part of a job that worker `placement` runs: only its subtasks,
+    /// exchanging with the other workers' over the network, checkpointing
+    /// as the coordinator at the other end of `link` commands. The store
+    /// is not rolled back here: the coordinator did it, and gave this
+    /// worker its writer generation.
+    pub fn for_worker(
+        config: JobConfig,
+        state: Arc<dyn JobState>,
+        placement: Placement,
+        link: WorkerLink,
+    ) -> Result<Self> {
+        let mut env = Env::new(config, state)?;
+        env.placement = Some(Arc::new(placement));
+        *env.role.lock() = Some(Role::Worker(link));
+        Ok(env)
+    }
+
+    /// The coordinator's copy of a job spread over `workers` processes: no
+    /// subtask runs here; the checkpoint coordinator does, hearing the
+    /// workers' events through [`Env::event_sender`] and telling them its
+    /// commands through `outbox`. The caller rolls the store back (and
+    /// fences it) before the workers start.
+    pub fn for_coordinator(
+        config: JobConfig,
+        state: Arc<dyn JobState>,
+        workers: usize,
+        outbox: mpsc::UnboundedSender<Command>,
+    ) -> Result<Self> {
+        let mut env = Env::new(config, state)?;
+        env.placement = Some(Arc::new(Placement::coordinator(workers)));
+        *env.role.lock() = Some(Role::Coordinator(outbox));
+        Ok(env)
+    }
+
+    /// Where the workers' source and sink events go in (coordinator).
+    pub fn event_sender(&self) -> mpsc::UnboundedSender<Event> {
+        self.events.clone()
+    }
+
+    /// Whether subtask `i` of an operator runs in this process.
+    pub(crate) fn owns(&self, i: usize) -> bool {
+        self.placement.as_ref().is_none_or(|p| p.owns(i))
     }
 
     pub fn config(&self) -> &JobConfig {
@@ -341,6 +406,16 @@ impl Env {
         self.run(std::future::pending(), stop).await
     }
 
+    /// Both: cancelled when `cancel` completes, stopped at a checkpoint
+    /// when `stop` does.
+    pub async fn execute_with(
+        self,
+        cancel: impl std::future::Future<Output = ()>,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<JobReport> {
+        self.run(cancel, stop).await
+    }
+
     async fn run(
         self,
         cancel: impl std::future::Future<Output = ()>,
@@ -363,9 +438,17 @@ impl Env {
             .lock()
             .take()
             .ok_or_else(|| Error::InvalidJob("a job runs once".into()))?;
+        let role = self
+            .role
+            .lock()
+            .take()
+            .ok_or_else(|| Error::InvalidJob("a job runs once".into()))?;
         // Whatever an earlier, failed or cancelled run left above the last
-        // commit must not leak into this one.
-        self.control.rollback().await?;
+        // commit must not leak into this one (a cluster's coordinator does
+        // this before its workers start).
+        if matches!(role, Role::Local) {
+            self.control.rollback().await?;
+        }
         let mut set = tokio::task::JoinSet::new();
         for (name, task) in tasks {
             set.spawn(async move { task.await.map_err(|e| (name, e)) });
@@ -392,75 +475,100 @@ impl Env {
         let (barrier_tx, committed_tx) = (self.barrier_tx.clone(), self.committed_tx.clone());
         let stop_tx = self.stop_tx.clone();
         let registry = self.registry.clone();
-        let coordinator = async move {
-            let mut c = Coordinator::new(settings, control.committed_epoch());
-            let mut injections = Injections::default();
-            let mut recorded = Vec::new();
-            let mut ticker = tokio::time::interval(tick);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tokio::pin!(stop);
-            let mut stop_epoch: Option<Epoch> = None;
-            loop {
-                let mut pending: std::collections::VecDeque<Action> = tokio::select! {
-                    e = events.recv() => match e {
-                        Some(e) => c.on(e).into(),
-                        None => return Err(Error::Runtime("sources and sinks stopped without finishing".into())),
-                    },
-                    _ = ticker.tick() => c.on(Event::Tick { now: clock.now() }).into(),
-                    _ = &mut stop, if stop_epoch.is_none() => {
-                        let e = c.next_epoch();
-                        tracing::info!(epoch = e.0, "stopping at a checkpoint");
-                        stop_epoch = Some(e);
-                        // Before the barrier: a source that sees barrier
-                        // `e` sees that it is the last.
-                        let _ = stop_tx.send(Some(e));
-                        c.request_checkpoint(clock.now()).into()
-                    }
-                };
-                while let Some(action) = pending.pop_front() {
-                    match action {
-                        Action::Inject(e) => {
-                            injections.record(e, clock.now());
-                            tracing::debug!(epoch = e.0, "checkpoint barrier injected");
-                            let _ = barrier_tx.send(e);
+        let (outbox, link) = match role {
+            Role::Local => (None, None),
+            Role::Coordinator(o) => (Some(o), None),
+            Role::Worker(l) => (None, Some(l)),
+        };
+        let tell = move |c: Command| {
+            if let Some(o) = &outbox {
+                let _ = o.send(c);
+            }
+        };
+        let coordinator = match link {
+            Some(link) => futures::future::Either::Left(follow(
+                link,
+                events,
+                barrier_tx,
+                committed_tx,
+                stop_tx,
+            )),
+            None => futures::future::Either::Right(async move {
+                let mut c = Coordinator::new(settings, control.committed_epoch());
+                let mut injections = Injections::default();
+                let mut recorded = Vec::new();
+                let mut ticker = tokio::time::interval(tick);
+                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                tokio::pin!(stop);
+                let mut stop_epoch: Option<Epoch> = None;
+                loop {
+                    let mut pending: std::collections::VecDeque<Action> = tokio::select! {
+                        e = events.recv() => match e {
+                            Some(e) => c.on(e).into(),
+                            None => return Err(Error::Runtime("sources and sinks stopped without finishing".into())),
+                        },
+                        _ = ticker.tick() => c.on(Event::Tick { now: clock.now() }).into(),
+                        _ = &mut stop, if stop_epoch.is_none() => {
+                            let e = c.next_epoch();
+                            tracing::info!(epoch = e.0, "stopping at a checkpoint");
+                            stop_epoch = Some(e);
+                            // Before the barrier: a source that sees barrier
+                            // `e` sees that it is the last.
+                            let _ = stop_tx.send(Some(e));
+                            tell(Command::StopAt(e));
+                            c.request_checkpoint(clock.now()).into()
                         }
-                        Action::Commit { epoch, mut meta } => {
-                            #[allow(clippy::disallowed_methods)] // wall time is the record's
-                            let wall = std::time::SystemTime::now()
-                                .duration_since(std::time::UNIX_EPOCH)
-                                .map_or(0, |d| d.as_millis() as u64);
-                            meta.wall_time_ms = wall;
-                            let now = clock.now();
-                            meta.stats.duration_ms = injections.take(epoch, now);
-                            // Every operator aligned `epoch` before the sinks
-                            // passed it, so its times are all in.
-                            meta.stats.alignment_ms = registry.take_alignments(epoch);
-                            let meta = control.commit_checkpoint(epoch, meta).await?;
-                            let done = clock.now();
-                            tracing::info!(
-                                epoch = epoch.0,
-                                duration_ms = meta.stats.duration_ms,
-                                files = meta.stats.files_added,
-                                bytes = meta.stats.bytes_written,
-                                "checkpoint complete"
-                            );
-                            recorded.push(meta.clone());
-                            let _ = committed_tx.send(epoch);
-                            if stop_epoch == Some(epoch) {
-                                return Ok(Ended::Stopped(meta, recorded));
+                    };
+                    while let Some(action) = pending.pop_front() {
+                        match action {
+                            Action::Inject(e) => {
+                                injections.record(e, clock.now());
+                                tracing::debug!(epoch = e.0, "checkpoint barrier injected");
+                                let _ = barrier_tx.send(e);
+                                tell(Command::Inject(e));
                             }
-                            pending.extend(c.on(Event::Committed { epoch, now: done }));
+                            Action::Commit { epoch, mut meta } => {
+                                #[allow(clippy::disallowed_methods)] // wall time is the record's
+                                let wall = std::time::SystemTime::now()
+                                    .duration_since(std::time::UNIX_EPOCH)
+                                    .map_or(0, |d| d.as_millis() as u64);
+                                meta.wall_time_ms = wall;
+                                let now = clock.now();
+                                meta.stats.duration_ms = injections.take(epoch, now);
+                                // Every operator aligned `epoch` before the sinks
+                                // passed it, so its times are all in.
+                                meta.stats.alignment_ms = registry.take_alignments(epoch);
+                                let meta = control.commit_checkpoint(epoch, meta).await?;
+                                let done = clock.now();
+                                tracing::info!(
+                                    epoch = epoch.0,
+                                    duration_ms = meta.stats.duration_ms,
+                                    files = meta.stats.files_added,
+                                    bytes = meta.stats.bytes_written,
+                                    "checkpoint complete"
+                                );
+                                recorded.push(meta.clone());
+                                let _ = committed_tx.send(epoch);
+                                tell(Command::Committed(epoch));
+                                if stop_epoch == Some(epoch) {
+                                    return Ok(Ended::Stopped(meta, recorded));
+                                }
+                                pending.extend(c.on(Event::Committed { epoch, now: done }));
+                            }
+                            Action::Abandon(e) => {
+                                tracing::warn!(
+                                    epoch = e.0,
+                                    "checkpoint abandoned; its writes go with the next one"
+                                );
+                            }
+                            Action::Finished(e) => {
+                                tell(Command::Finished(e));
+                                return Ok::<_, Error>(Ended::Finished(e, recorded));
+                            }
                         }
-                        Action::Abandon(e) => {
-                            tracing::warn!(
-                                epoch = e.0,
-                                "checkpoint abandoned; its writes go with the next one"
-                            );
-                        }
-                        Action::Finished(e) => return Ok::<_, Error>(Ended::Finished(e, recorded)),
                     }
                 }
-            }
+            }),
         };
         tokio::pin!(coordinator);
         tokio::pin!(cancel);
@@ -538,6 +646,46 @@ impl Env {
             checkpoints,
             stopped_at,
         })
+    }
+}
+
+/// A worker's stand-in for the checkpoint coordinator: passes its
+/// subtasks' events on and the coordinator's commands in, and ends as the
+/// coordinator's loop does.
+async fn follow(
+    mut link: WorkerLink,
+    mut events: mpsc::UnboundedReceiver<Event>,
+    barrier_tx: Arc<watch::Sender<Epoch>>,
+    committed_tx: Arc<watch::Sender<Epoch>>,
+    stop_tx: Arc<watch::Sender<Option<Epoch>>>,
+) -> Result<Ended> {
+    let mut stop_epoch = None;
+    loop {
+        tokio::select! {
+            e = events.recv() => {
+                if let Some(e) = e {
+                    let _ = link.events.send(e);
+                }
+            }
+            c = link.commands.recv() => match c {
+                None => return Err(Error::Runtime("the link to the coordinator is gone".into())),
+                Some(Command::Inject(e)) => {
+                    let _ = barrier_tx.send(e);
+                }
+                Some(Command::StopAt(e)) => {
+                    stop_epoch = Some(e);
+                    let _ = stop_tx.send(Some(e));
+                }
+                Some(Command::Committed(e)) => {
+                    let _ = committed_tx.send(e);
+                    if stop_epoch == Some(e) {
+                        let meta = CheckpointMeta { epoch: e, ..Default::default() };
+                        return Ok(Ended::Stopped(meta, Vec::new()));
+                    }
+                }
+                Some(Command::Finished(e)) => return Ok(Ended::Finished(e, Vec::new())),
+            },
+        }
     }
 }
 

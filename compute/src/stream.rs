@@ -343,18 +343,49 @@ impl<T: Send + 'static> DataStream<T> {
         T: crate::codec::Codec,
     {
         let mut rxs: Vec<Vec<mpsc::Receiver<Msg<T>>>> = (0..p).map(|_| Vec::new()).collect();
+        let env = &self.env;
+        // Spread over workers: an edge between two subtasks of this worker
+        // is a channel; one to or from another worker is a connection; an
+        // edge between two other workers is not built here.
+        let placement = env.placement.clone();
+        let exchange = placement.as_ref().map_or(0, |pl| pl.next_exchange());
         for (i, pull) in self.pulls.into_iter().enumerate() {
+            let sends = env.owns(i);
             let mut senders = Vec::with_capacity(p);
-            for rx_list in rxs.iter_mut() {
+            for (j, rx_list) in rxs.iter_mut().enumerate() {
+                let receives = env.owns(j);
+                if !(sends || receives) {
+                    continue;
+                }
                 let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
-                senders.push(tx);
-                rx_list.push(rx);
+                match (sends, receives, &placement) {
+                    (true, false, Some(pl)) => {
+                        senders.push(tx);
+                        env.spawn(
+                            format!("exchange edge {i}->{j}"),
+                            pl.outbound(exchange, i, j, rx),
+                        );
+                    }
+                    (false, true, Some(pl)) => {
+                        rx_list.push(rx);
+                        env.spawn(
+                            format!("exchange edge {i}->{j}"),
+                            pl.inbound(exchange, i, j, tx),
+                        );
+                    }
+                    _ => {
+                        senders.push(tx);
+                        rx_list.push(rx);
+                    }
+                }
             }
-            let part = partitioner(i);
-            self.env.spawn(
-                format!("exchange sender {i}"),
-                Box::pin(send_all(pull, senders, part)),
-            );
+            if sends {
+                let part = partitioner(i);
+                env.spawn(
+                    format!("exchange sender {i}"),
+                    Box::pin(send_all(pull, senders, part)),
+                );
+            }
         }
         DataStream {
             env: self.env,
@@ -379,6 +410,9 @@ impl<T: Send + 'static> DataStream<T> {
         let first = self.env.first_epoch();
         for (i, mut pull) in self.pulls.into_iter().enumerate() {
             let id = base + i;
+            if !self.env.owns(i) {
+                continue;
+            }
             let sink = make(i);
             let events = self.env.events.clone();
             let mut committed = self.env.committed.clone();
@@ -682,6 +716,9 @@ impl<A: Send + 'static, B: Send + 'static> DataStream<Side<A, B>> {
             let (rtx, rrx) = mpsc::channel(CHANNEL_BATCHES);
             lefts.push(Box::new(MergePull::new(vec![lrx])) as BoxPull<A>);
             rights.push(Box::new(MergePull::new(vec![rrx])) as BoxPull<B>);
+            if !self.env.owns(i) {
+                continue;
+            }
             self.env.spawn(
                 format!("{name} split {i}"),
                 Box::pin(async move {

@@ -53,6 +53,50 @@ enum Command {
     /// Show what a running job (one started with `run --coordinator-listen`)
     /// is doing: its query, parallelism and last committed checkpoint.
     Status(StatusArgs),
+    /// Run one query on worker processes: this process is the job's
+    /// coordinator (checkpoints, failover, rescaling); `worker` processes
+    /// attach to it and run the subtasks. State lives in a store service.
+    Coordinator(Box<CoordinatorArgs>),
+    /// Serve as a worker of a coordinator: run the subtasks it assigns,
+    /// exchanging records with the other workers over TCP. Holds nothing
+    /// that must survive: kill it and the job goes on from its last
+    /// checkpoint on the other workers.
+    Worker(WorkerArgs),
+}
+
+#[derive(clap::Args)]
+struct CoordinatorArgs {
+    /// Workers the job runs on: the first attempt waits for this many to
+    /// attach; after a worker is lost the job goes on with the live ones,
+    /// and spreads again over workers that join.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// A worker silent this long (no heartbeat) is dead (`500ms`, `2s`).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_interval)]
+    heartbeat_timeout: Interval,
+    /// The query and its settings, as for `run` (one query; state in a
+    /// store service: --state remote://HOST:PORT; --coordinator-listen is
+    /// where workers, `status` and `rescale` reach this process). An
+    /// unfinished run of the query in the store goes on from its last
+    /// checkpoint, unless --fresh.
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(clap::Args)]
+struct WorkerArgs {
+    /// The job's coordinator, `HOST:PORT` (its --coordinator-listen).
+    #[arg(long, env = "RIVERBED_COORDINATOR", default_value = "127.0.0.1:7072")]
+    coordinator: String,
+    /// Where this worker takes exchange edges from the other workers
+    /// (`HOST:PORT`; port 0 picks a free one, printed as `worker exchange
+    /// listening on ADDR`).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    /// The address the other workers reach this one at [default: the
+    /// address --listen bound]
+    #[arg(long, value_name = "HOST:PORT")]
+    advertise: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -322,6 +366,8 @@ fn main() -> ExitCode {
         Command::Savepoint(args) => export_savepoint(args),
         Command::Rescale(args) => rescale(args),
         Command::Status(args) => job_status(args),
+        Command::Coordinator(args) => coordinator(*args),
+        Command::Worker(args) => worker(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -377,7 +423,10 @@ fn rate_flag(e: Error) -> Error {
 /// the settings are known good: query names, job settings, the generator's
 /// settings or the listing of the event files, then the state directory's
 /// lock, the side input, and only then threads and stores.
-fn run(args: RunArgs) -> Result<(), Error> {
+/// The queries, the checked options and the events of a run's flags.
+fn prepare(
+    args: &RunArgs,
+) -> Result<(Vec<&'static queries::QueryInfo>, RunOptions, EventSource), Error> {
     let selected: Vec<_> = if args.query == "all" {
         QUERIES.iter().collect()
     } else {
@@ -418,6 +467,156 @@ fn run(args: RunArgs) -> Result<(), Error> {
     } else {
         EventSource::Files(EventFiles::list(&args.source, args.max_line_bytes)?)
     };
+    Ok((selected, options, source))
+}
+
+fn coordinator(args: CoordinatorArgs) -> Result<(), Error> {
+    let (selected, options, _) = prepare(&args.run)?;
+    let [query] = selected[..] else {
+        return Err(Error::InvalidArgument(
+            "the coordinator runs one query: name it with --query".into(),
+        ));
+    };
+    let remote = options.remote.clone().ok_or_else(|| {
+        Error::InvalidArgument(
+            "workers share state through a store service: give --state remote://HOST:PORT".into(),
+        )
+    })?;
+    if options.from_savepoint.is_some() {
+        return Err(Error::InvalidArgument(
+            "--from-savepoint is for `run`; a coordinator starts fresh or goes on from the \
+             store's last checkpoint"
+                .into(),
+        ));
+    }
+    if args.workers == 0 {
+        return Err(Error::InvalidArgument(
+            "--workers must be at least 1".into(),
+        ));
+    }
+    let Some(timeout) = args.heartbeat_timeout.0 else {
+        return Err(Error::InvalidArgument(
+            "--heartbeat-timeout must be more than 0".into(),
+        ));
+    };
+    let listen = args.run.coordinator_listen.clone().ok_or_else(|| {
+        Error::InvalidArgument(
+            "the coordinator needs --coordinator-listen HOST:PORT for its workers".into(),
+        )
+    })?;
+    let _lock = StateDirLock::acquire(&args.run.state_dir)?;
+    let rt = build_runtime(tokio::runtime::Builder::new_multi_thread().worker_threads(2))?;
+    let _guard = rt.enter();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(listen.as_str()))
+        .map_err(|e| {
+            Error::InvalidArgument(format!("--coordinator-listen {listen}: cannot listen: {e}"))
+        })?;
+    let bound = listener.local_addr().map_err(|source| Error::Io {
+        path: PathBuf::from(&listen),
+        source,
+    })?;
+    let slot = runner::CoordinatorSlot::new(args.run.max_parallelism);
+    let (members, member_events) = riverbed_compute::cluster::members::Members::new(timeout);
+    let (handle, served) = (slot.handle.clone(), members.clone());
+    rt.spawn(async move {
+        if let Err(e) = riverbed_compute::cluster::service::serve(
+            listener,
+            handle,
+            Some(served),
+            std::future::pending(),
+        )
+        .await
+        {
+            eprintln!("error: the coordinator service stopped: {e}");
+        }
+    });
+    println!("coordinator listening on {bound}");
+    let _ = std::io::stdout().flush();
+    let r = &args.run;
+    let template = runner::cluster::ClusterJob {
+        query: query.name.to_string(),
+        events: r.events,
+        rate: r.rate,
+        seed: r.seed,
+        source_files: r.source.clone(),
+        max_line_bytes: r.max_line_bytes,
+        parallelism: options.parallelism,
+        max_parallelism: options.max_parallelism,
+        state_cache_entries: options.state_cache_entries,
+        checkpoint_interval_ms: options.checkpoint_interval.map(|d| d.as_millis() as u64),
+        store: remote.addr.clone(),
+        token: remote.token.clone(),
+        resume_epoch: None,
+        staging: None,
+        output_from: None,
+        state_dir: options.state_dir.clone(),
+    };
+    let cluster = runner::cluster::ClusterOptions {
+        workers: args.workers,
+        heartbeat_timeout: timeout,
+        ..Default::default()
+    };
+    let report = rt.block_on(runner::cluster::run(
+        query,
+        template,
+        &options,
+        &cluster,
+        members,
+        member_events,
+        slot,
+    ));
+    // The workers' dismissals go out before the process ends.
+    rt.block_on(tokio::time::sleep(Duration::from_millis(200)));
+    let report = report?;
+    if r.json {
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| Error::InvalidArgument(format!("report is not JSON-serialisable: {e}")))?;
+        println!("{text}");
+    } else {
+        println!(
+            "{}: finished at checkpoint {} in {:.1} s: {} events read, {} attempts, {} \
+             failovers, {} rescales",
+            report.query,
+            report.committed_epoch,
+            report.wall_ms as f64 / 1000.0,
+            report.events,
+            report.attempts,
+            report.failovers,
+            report.rescales
+        );
+        for ms in &report.recovery_ms {
+            println!("{}: recovered in {ms} ms", report.query);
+        }
+    }
+    Ok(())
+}
+
+fn worker(args: WorkerArgs) -> Result<(), Error> {
+    let rt = build_runtime(tokio::runtime::Builder::new_multi_thread().worker_threads(2))?;
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(args.listen.as_str()))
+        .map_err(|e| {
+            Error::InvalidArgument(format!("--listen {}: cannot listen: {e}", args.listen))
+        })?;
+    let bound = listener.local_addr().map_err(|source| Error::Io {
+        path: PathBuf::from(&args.listen),
+        source,
+    })?;
+    let advertise = args.advertise.clone().unwrap_or_else(|| bound.to_string());
+    println!("worker exchange listening on {bound}");
+    let _ = std::io::stdout().flush();
+    rt.block_on(riverbed_compute::cluster::worker::serve(
+        args.coordinator.clone(),
+        listener,
+        advertise,
+        runner::worker::attempts(),
+    ))
+    .map_err(Error::InvalidArgument)
+}
+
+fn run(args: RunArgs) -> Result<(), Error> {
+    let (selected, mut options, source) = prepare(&args)?;
     let lock = Arc::new(StateDirLock::acquire(&args.state_dir)?);
     options.lock = Some(lock);
     if let Some(path) = &args.side_input {
@@ -444,9 +643,13 @@ fn run(args: RunArgs) -> Result<(), Error> {
         let _ = std::io::stdout().flush();
         let handle = slot.handle.clone();
         rt.spawn(async move {
-            if let Err(e) =
-                riverbed_compute::cluster::service::serve(listener, handle, std::future::pending())
-                    .await
+            if let Err(e) = riverbed_compute::cluster::service::serve(
+                listener,
+                handle,
+                None,
+                std::future::pending(),
+            )
+            .await
             {
                 eprintln!("error: the coordinator service stopped: {e}");
             }

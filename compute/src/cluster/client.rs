@@ -42,3 +42,16 @@ pub async fn rescale(addr: &str, parallelism: u32) -> Result<RescaleResponse, St
         .map(|r| r.into_inner())
         .map_err(|s| s.message().to_string())
 }
+
+/// A worker's client of the coordinator's `Workers` service at `addr`.
+pub async fn connect_workers(
+    addr: &str,
+) -> Result<pb::workers_client::WorkersClient<Channel>, String> {
+    let url = format!("http://{addr}");
+    let endpoint = tonic::transport::Endpoint::from_shared(url)
+        .map_err(|e| format!("coordinator address {addr:?}: {e}"))?
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true);
+    let channel = endpoint.connect().await.map_err(|e| connect_error(&e))?;
+    Ok(pb::workers_client::WorkersClient::new(channel))
+}

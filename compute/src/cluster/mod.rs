@@ -5,9 +5,18 @@
 //!   takes between runs of its plan.
 //! - [`service`]: the gRPC server of the handle.
 //! - [`client`]: the client `riverbed-nexmark rescale` uses.
+//! - [`members`]: the coordinator's side of its worker processes.
+//! - [`worker`]: a worker process's side.
+//! - [`wire`]: their messages in protobuf.
+//! - [`link`]: what the coordinator and its worker processes tell each
+//!   other while the job runs.
 
 pub mod client;
 pub mod handle;
+pub mod link;
+pub mod members;
 pub mod service;
+pub mod wire;
+pub mod worker;
 
 pub use handle::{JobHandle, JobPhase, JobStatus, Refused, RescaleReport, RescaleRequest};

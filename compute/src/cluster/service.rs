@@ -58,14 +58,17 @@ impl pb::coordinator_server::Coordinator for CoordinatorService {
     }
 }
 
-/// Serves `handle` on `listener` until `shutdown` completes.
+/// Serves `handle` on `listener` until `shutdown` completes, with the
+/// `Workers` service of `members` when the job runs on worker processes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     handle: JobHandle,
+    members: Option<std::sync::Arc<super::members::Members>>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
         .add_service(CoordinatorService::new(handle))
+        .add_optional_service(members.map(|m| m.service()))
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,

@@ -6,4 +6,5 @@ pub mod exchange;
 pub mod message;
 pub mod metrics;
 pub mod net_exchange;
+pub mod placement;
 pub mod pull;

@@ -139,6 +139,15 @@ pub async fn send_over<T: Codec>(
         }
         if end {
             out.shutdown().await.map_err(gone)?;
+            // Close only once the receiver has: a socket closed with the
+            // receiver's credits unread resets the connection, and a reset
+            // drops frames the receiver had not read yet.
+            let mut rest = [0u8; 64];
+            while let Ok(n) = credits_in.read(&mut rest).await {
+                if n == 0 {
+                    break;
+                }
+            }
             return Ok(());
         }
     }

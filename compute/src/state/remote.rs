@@ -206,6 +206,18 @@ impl RemoteBackend {
         Ok(backend)
     }
 
+    /// The writer generation this client's writes carry.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Writes with `generation`, one a coordinator took for its workers
+    /// (a worker does not take the namespace over itself: it is one of
+    /// several writers of the coordinator's attempt).
+    pub fn adopt_generation(&self, generation: u64) {
+        self.generation.store(generation, Ordering::SeqCst);
+    }
+
     pub fn namespace(&self) -> &str {
         &self.opts.namespace
     }

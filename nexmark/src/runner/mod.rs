@@ -8,12 +8,14 @@
 //! and published whole when a query completes ([`output`]).
 
 pub mod checkpoints;
+pub mod cluster;
 pub mod lock;
 pub mod output;
 pub mod report;
 pub mod savepoint;
 pub mod sink;
 pub mod txn_files;
+pub mod worker;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -452,6 +454,7 @@ async fn execute(
             &counts,
             &handle,
             progress.clone(),
+            true,
         )?;
         if let Some(r) = restarting.take() {
             r.answer(backend.as_ref(), slot.map(|c| &c.handle)).await;
@@ -659,6 +662,9 @@ impl Restart {
 }
 
 /// Builds the query's plan on `env`: its source, the query and its sink.
+/// `cut_back`: cut the sinks' files back to the resumed checkpoint (the
+/// process that starts a run does it once, before any sink writes; a
+/// worker of a cluster leaves it to the coordinator).
 #[allow(clippy::too_many_arguments)]
 fn build_job(
     query: &QueryInfo,
@@ -671,6 +677,7 @@ fn build_job(
     counts: &Arc<sink::RowCounts>,
     handle: &CollectHandle<Change<Row>>,
     progress: Arc<AtomicU64>,
+    cut_back: bool,
 ) -> Result<()> {
     let events = source.stream(env, options.parallelism, progress);
     let ctx = QueryContext {
@@ -700,7 +707,7 @@ fn build_job(
                 resume: resuming,
             }),
         };
-        if let Some(f) = &files {
+        if let Some(f) = files.as_ref().filter(|_| cut_back) {
             if let Some(at) = f.resume {
                 txn_files::cut_back_all(&f.root, at).map_err(Error::Compute)?;
             }
