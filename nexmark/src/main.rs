@@ -517,6 +517,12 @@ fn coordinator(args: CoordinatorArgs) -> Result<(), Error> {
         source,
     })?;
     let slot = runner::CoordinatorSlot::new(args.run.max_parallelism);
+    // Running from the first status on (the job waits for its workers).
+    slot.handle.update(|s| {
+        s.job = query.name.to_string();
+        s.parallelism = options.parallelism;
+        s.phase = riverbed_compute::cluster::JobPhase::Running;
+    });
     let (members, member_events) = riverbed_compute::cluster::members::Members::new(timeout);
     let (handle, served) = (slot.handle.clone(), members.clone());
     rt.spawn(async move {

@@ -13,9 +13,11 @@
 //!
 //! The handshake of an edge carries a u64: `attempt (16 bits) | exchange
 //! (16) | sender subtask (16) | receiver subtask (16)`, the exchange
-//! numbered in the order the plan creates them. The attempt is the
-//! coordinator's count of assignments: a connection left over from an
-//! abandoned attempt is dropped by the receiver.
+//! numbered in the order the plan creates them. The attempt is the store's
+//! writer generation the coordinator took for it, which grows with every
+//! attempt, across coordinator restarts too: a connection left over from
+//! an abandoned attempt is dropped by the receiver (16 bits: an attempt
+//! 65,536 attempts older could pass, and would fail its edge).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -192,7 +194,9 @@ impl EdgeBoard {
         let mut b = self.inner.lock();
         b.attempt = attempt;
         b.waiting.clear();
-        b.arrived.retain(|edge, _| edge >> 48 == attempt & 0xffff);
+        // Edges of this attempt may have come already, from a peer that
+        // was assigned first; those of later ones too.
+        b.arrived.retain(|edge, _| edge >> 48 >= attempt & 0xffff);
     }
 
     fn expect(&self, edge: u64) -> oneshot::Receiver<TcpStream> {
@@ -211,7 +215,7 @@ impl EdgeBoard {
 
     fn arrive(&self, edge: u64, stream: TcpStream) {
         let mut b = self.inner.lock();
-        if edge >> 48 != b.attempt & 0xffff && edge >> 48 != (b.attempt + 1) & 0xffff {
+        if edge >> 48 < b.attempt & 0xffff {
             tracing::debug!(edge, "an edge of an abandoned attempt: dropped");
             return;
         }

@@ -129,9 +129,12 @@ pub struct ClusterReport {
     pub attempts: u64,
     pub failovers: u64,
     pub rescales: u64,
-    /// Events the workers' sources read over all attempts.
+    /// Events of the input (for generated events; else those the workers'
+    /// sources read in attempts that ended cleanly).
     pub events: u64,
     pub wall_ms: u64,
+    /// Per failover: from the worker's loss to the next attempt assigned.
+    pub restart_ms: Vec<u64>,
     /// Per failover: from the worker's loss to the first checkpoint of the
     /// attempt after it (the first new output: sinks publish at
     /// checkpoints).
@@ -240,10 +243,14 @@ pub async fn run(
     loop {
         // Workers: the first attempt waits for all it asked for; later
         // ones go on with the live ones.
-        let want = if attempt == 0 { cluster.workers } else { 1 };
+        let want = if report.attempts == 0 {
+            cluster.workers
+        } else {
+            1
+        };
         while members.live().len() < want {
             let n = members.live().len();
-            if n != waiting_said || attempt == 0 && n == 0 && waiting_said == 0 {
+            if n != waiting_said || report.attempts == 0 && n == 0 && waiting_said == 0 {
                 eprintln!(
                     "coordinator: waiting for workers ({n} of {})",
                     cluster.workers
@@ -270,8 +277,14 @@ pub async fn run(
         if let (Some(s), Some(at)) = (&staged, output_from) {
             txn_files::cut_back_all(&s.staging, at).map_err(Error::Compute)?;
         }
-        attempt += 1;
-        report.attempts = attempt;
+        // The attempt is named by the generation: unique across restarts
+        // of the coordinator, so no edge of an old attempt is taken for one
+        // of the new.
+        attempt = generation;
+        report.attempts += 1;
+        if let Some(t) = lost_at {
+            report.restart_ms.push(t.elapsed().as_millis() as u64);
+        }
         let job = ClusterJob {
             parallelism,
             resume_epoch: resume.as_ref().map(|c| c.epoch.0),
@@ -458,6 +471,9 @@ pub async fn run(
                     s.committed_epoch = backend.committed_epoch();
                 });
                 report.committed_epoch = backend.committed_epoch().0;
+                if let Some(n) = source.known_len() {
+                    report.events = n;
+                }
                 report.wall_ms = started.elapsed().as_millis() as u64;
                 eprintln!(
                     "coordinator: {} finished at checkpoint {} ({} attempts, {} failovers, {} \

@@ -1,0 +1,311 @@
+//! Queries on worker processes, killed: a store service on S3 (SeaweedFS),
+//! a `riverbed-nexmark coordinator` and three `riverbed-nexmark worker`
+//! processes, all on 127.0.0.1. While the query runs, a random worker is
+//! killed with `kill -9` ten times (a new one started in its place each
+//! time), and the coordinator once (started again on the same address).
+//! The final table equals the one of an embedded run that never failed:
+//! nothing lost, nothing duplicated.
+
+mod common;
+/// The engine tests' S3 helper: the test command's SeaweedFS, or one this
+/// process starts.
+#[path = "../../state-store/tests/common/mod.rs"]
+mod s3;
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{nexmark, stderr, stdout, table, StoreServer};
+
+const WORKERS: usize = 3;
+const KILLS: usize = 10;
+
+/// A process of ours and the first line it printed.
+fn spawn(args: &[&str], log: &Path, prefix: &str) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_riverbed-nexmark"))
+        .args(args)
+        .env("RIVERBED_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| {
+            panic!(
+                "{args:?} printed {line:?}; its log: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )
+        })
+        .to_string();
+    // The rest of its stdout (the coordinator's report) is read at the end.
+    std::mem::forget(out);
+    (child, addr)
+}
+
+fn kill9(child: &mut Child) {
+    // SAFETY: kill(2) on the pid of our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGKILL) }, 0);
+    let _ = child.wait();
+}
+
+/// A coordinator, its workers, and the logs of all of them.
+struct Cluster {
+    dir: PathBuf,
+    coordinator: Child,
+    addr: String,
+    args: Vec<String>,
+    workers: Vec<Child>,
+    started: usize,
+}
+
+impl Cluster {
+    fn start(dir: &Path, args: Vec<String>) -> Cluster {
+        let mut first: Vec<&str> = args.iter().map(String::as_str).collect();
+        first.extend(["--coordinator-listen", "127.0.0.1:0", "--fresh"]);
+        let (coordinator, addr) = spawn(
+            &first,
+            &dir.join("coordinator-0.log"),
+            "coordinator listening on ",
+        );
+        let mut c = Cluster {
+            dir: dir.to_path_buf(),
+            coordinator,
+            addr,
+            args,
+            workers: Vec::new(),
+            started: 0,
+        };
+        for _ in 0..WORKERS {
+            c.add_worker();
+        }
+        c
+    }
+
+    fn add_worker(&mut self) {
+        self.started += 1;
+        let log = self.dir.join(format!("worker-{}.log", self.started));
+        let (w, _) = spawn(
+            &["worker", "--coordinator", &self.addr],
+            &log,
+            "worker exchange listening on ",
+        );
+        self.workers.push(w);
+    }
+
+    /// The coordinator's committed epoch and state, or `None` while it is
+    /// not there (restarting).
+    fn status(&self) -> Option<(u64, String)> {
+        let o = nexmark(&["status", "--coordinator", &self.addr, "--json"]);
+        if !o.status.success() {
+            return None;
+        }
+        let s: serde_json::Value = serde_json::from_str(stdout(&o).trim()).ok()?;
+        Some((
+            s["committed_epoch"].as_u64()?,
+            s["state"].as_str()?.to_string(),
+        ))
+    }
+
+    /// Waits for a checkpoint after `epoch` while the job runs; `None`
+    /// once it has finished.
+    #[allow(clippy::disallowed_methods)] // a test's patience, not a measurement
+    fn wait_past(&mut self, epoch: u64) -> Option<u64> {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(s) = self.coordinator.try_wait().unwrap() {
+                assert!(s.success(), "the coordinator failed: {}", self.logs());
+                return None;
+            }
+            match self.status() {
+                Some((e, state)) if e > epoch && state == "running" => return Some(e),
+                Some((_, state)) if state == "finished" => return None,
+                _ => {}
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(180),
+                "no checkpoint after {epoch}: {}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn restart_coordinator(&mut self, n: usize) {
+        kill9(&mut self.coordinator);
+        let mut again: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        again.extend(["--coordinator-listen", &self.addr]);
+        let (c, addr) = spawn(
+            &again,
+            &self.dir.join(format!("coordinator-{n}.log")),
+            "coordinator listening on ",
+        );
+        assert_eq!(addr, self.addr);
+        self.coordinator = c;
+    }
+
+    fn logs(&self) -> String {
+        let mut all = String::new();
+        for e in std::fs::read_dir(&self.dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "log") {
+                let text = std::fs::read_to_string(&p).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                all += &format!("\n== {}\n", p.display());
+                for l in tail.into_iter().rev() {
+                    all += l;
+                    all.push('\n');
+                }
+            }
+        }
+        all
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.coordinator.kill();
+        let _ = self.coordinator.wait();
+        for w in &mut self.workers {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
+    }
+}
+
+/// A small xorshift: which worker dies next (seeded per run, printed).
+struct Dice(u64);
+
+impl Dice {
+    fn roll(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+fn survives_kills(query: &str, events: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let b = s3::backend(s3::Kind::S3, &format!("workers-{query}"));
+    let config = common::s3_store_config(dir.path(), &b.url, b.s3.endpoint.as_deref().unwrap());
+    let server = StoreServer::start_with(
+        &dir.path().join("store.log"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let common_args = |sd: &Path, out: &Path| -> Vec<String> {
+        [
+            "--query",
+            query,
+            "--events",
+            events,
+            "-p",
+            "3",
+            "--quiet",
+            "--checkpoint-interval",
+            "200ms",
+            "--state-dir",
+            sd.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+
+    // The run that never fails: one process, embedded state.
+    let (sd, want_dir) = (dir.path().join("sd-want"), dir.path().join("want"));
+    let mut args = vec!["run".to_string()];
+    args.extend(common_args(&sd, &want_dir));
+    let o = nexmark(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = table(&want_dir.join(query));
+    assert!(!want.is_empty(), "the query produced nothing to compare");
+
+    // The cluster, killed.
+    let (sd, got_dir) = (dir.path().join("sd"), dir.path().join("got"));
+    let mut args = vec![
+        "coordinator".to_string(),
+        "--workers".into(),
+        WORKERS.to_string(),
+        "--state".into(),
+        format!("remote://{}", server.addr),
+    ];
+    args.extend(common_args(&sd, &got_dir));
+    let mut cluster = Cluster::start(&logs, args);
+    #[allow(clippy::disallowed_methods)] // a seed, not a measurement
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    let mut dice = Dice(seed);
+    let mut epoch = cluster.wait_past(0).expect("the job runs");
+    for kill in 0..KILLS {
+        let Some(e) = cluster.wait_past(epoch) else {
+            panic!(
+                "{query} finished after {kill} kills (seed {seed}): give it more events\n{}",
+                cluster.logs()
+            );
+        };
+        epoch = e;
+        let victim = dice.roll(cluster.workers.len());
+        let mut w = cluster.workers.swap_remove(victim);
+        kill9(&mut w);
+        cluster.add_worker();
+        if kill == KILLS / 2 {
+            let e = cluster.wait_past(epoch).expect("the job runs after the kills");
+            epoch = e;
+            cluster.restart_coordinator(1);
+        }
+    }
+    let exit = cluster.coordinator.wait().unwrap();
+    assert!(exit.success(), "seed {seed}: {}", cluster.logs());
+    let log = std::fs::read_to_string(logs.join("coordinator-1.log")).unwrap();
+    assert!(log.contains("finished at checkpoint"), "{log}");
+    let before = std::fs::read_to_string(logs.join("coordinator-0.log")).unwrap();
+    let lost = before.matches("worker lost").count() + log.matches("worker lost").count();
+    assert!(
+        lost >= KILLS,
+        "the coordinators saw {lost} workers lost for {KILLS} kills (seed {seed})"
+    );
+    let got = table(&got_dir.join(query));
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "rows after {KILLS} kills (seed {seed})"
+    );
+    assert!(
+        got == want,
+        "the killed cluster's table differs (seed {seed})"
+    );
+    drop(cluster);
+}
+
+#[test]
+fn q5_survives_ten_worker_kills_and_a_coordinator_kill() {
+    survives_kills("q5", "2000000");
+}
+
+#[test]
+fn q8_survives_ten_worker_kills_and_a_coordinator_kill() {
+    survives_kills("q8", "2000000");
+}
+
+#[test]
+fn q9_survives_ten_worker_kills_and_a_coordinator_kill() {
+    survives_kills("q9", "600000");
+}
+
+#[test]
+fn q20_survives_ten_worker_kills_and_a_coordinator_kill() {
+    survives_kills("q20", "600000");
+}
