@@ -767,17 +767,22 @@ fn job_status(args: StatusArgs) -> Result<(), Error> {
                 "max_parallelism": s.max_parallelism,
                 "committed_epoch": s.committed_epoch,
                 "rescales": s.rescales,
+                "workers": s.workers,
+                "failovers": s.failovers,
             })
         );
     } else {
         println!(
-            "job {}: {} at parallelism {} (max {}), checkpoint {} committed, {} rescales",
+            "job {}: {} at parallelism {} (max {}) on {} worker(s), checkpoint {} committed, {} \
+             rescales, {} failovers",
             if s.job.is_empty() { "-" } else { &s.job },
             s.state,
             s.parallelism,
             s.max_parallelism,
+            s.workers,
             s.committed_epoch,
-            s.rescales
+            s.rescales,
+            s.failovers
         );
     }
     Ok(())

@@ -262,7 +262,9 @@ fn survives_kills(query: &str, events: &str) {
         kill9(&mut w);
         cluster.add_worker();
         if kill == KILLS / 2 {
-            let e = cluster.wait_past(epoch).expect("the job runs after the kills");
+            let e = cluster
+                .wait_past(epoch)
+                .expect("the job runs after the kills");
             epoch = e;
             cluster.restart_coordinator(1);
         }
@@ -308,4 +310,134 @@ fn q9_survives_ten_worker_kills_and_a_coordinator_kill() {
 #[test]
 fn q20_survives_ten_worker_kills_and_a_coordinator_kill() {
     survives_kills("q20", "600000");
+}
+
+/// The store's `name` counter of namespace `ns`, from its /metrics.
+fn store_counter(server: &StoreServer, name: &str, ns: &str) -> u64 {
+    let (code, body) = server.http_get("/metrics", None);
+    assert_eq!(code, 200);
+    let prefix = format!("riverbed_store_{name}{{namespace=\"{ns}\"}} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in /metrics:\n{body}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// `status --json` of the coordinator at `addr`.
+fn status_json(addr: &str) -> serde_json::Value {
+    let o = nexmark(&["status", "--coordinator", addr, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_str(stdout(&o).trim()).unwrap()
+}
+
+/// 2 -> 4 -> 1 workers while the query runs: two workers join and the job
+/// is rescaled to 4 (one subtask per worker), then to 1. The table equals
+/// a run never rescaled, and the store copied no object.
+fn rescales_over_workers(query: &str, events: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let b = s3::backend(s3::Kind::S3, &format!("workers-rescale-{query}"));
+    let config = common::s3_store_config(dir.path(), &b.url, b.s3.endpoint.as_deref().unwrap());
+    let server = StoreServer::start_with(
+        &dir.path().join("store.log"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let args_of = |sd: &Path, out: &Path| -> Vec<String> {
+        [
+            "--query",
+            query,
+            "--events",
+            events,
+            "-p",
+            "2",
+            "--quiet",
+            "--checkpoint-interval",
+            "200ms",
+            "--state-dir",
+            sd.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let (sd, want_dir) = (dir.path().join("sd-want"), dir.path().join("want"));
+    let mut args = vec!["run".to_string()];
+    args.extend(args_of(&sd, &want_dir));
+    let o = nexmark(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = table(&want_dir.join(query));
+    assert!(!want.is_empty());
+
+    let (sd, got_dir) = (dir.path().join("sd"), dir.path().join("got"));
+    let mut args = vec![
+        "coordinator".to_string(),
+        "--workers".into(),
+        "2".into(),
+        "--state".into(),
+        format!("remote://{}", server.addr),
+    ];
+    args.extend(args_of(&sd, &got_dir));
+    let mut first: Vec<&str> = args.iter().map(String::as_str).collect();
+    first.extend(["--coordinator-listen", "127.0.0.1:0"]);
+    let (coordinator, addr) = spawn(
+        &first,
+        &logs.join("coordinator-0.log"),
+        "coordinator listening on ",
+    );
+    let mut cluster = Cluster {
+        dir: logs.clone(),
+        coordinator,
+        addr: addr.clone(),
+        args,
+        workers: Vec::new(),
+        started: 0,
+    };
+    cluster.add_worker();
+    cluster.add_worker();
+    let mut epoch = cluster.wait_past(0).expect("the job runs");
+    assert_eq!(status_json(&addr)["workers"], 2);
+    cluster.add_worker();
+    cluster.add_worker();
+    for (p, workers) in [("4", 4), ("1", 1)] {
+        epoch = cluster
+            .wait_past(epoch)
+            .unwrap_or_else(|| panic!("{query} finished before the rescale to {p}"));
+        let o = nexmark(&["rescale", "--coordinator", &addr, "--parallelism", p]);
+        assert!(
+            o.status.success(),
+            "rescale to {p}: {}\n{}",
+            stderr(&o),
+            cluster.logs()
+        );
+        let text = stdout(&o);
+        assert!(text.contains(&format!(" to {p} at checkpoint ")), "{text}");
+        assert!(text.contains("objects copied 0,"), "{text}");
+        let s = status_json(&addr);
+        assert_eq!(s["parallelism"].as_u64().unwrap().to_string(), p, "{s}");
+        assert_eq!(s["workers"], workers, "{s}");
+    }
+    let exit = cluster.coordinator.wait().unwrap();
+    assert!(exit.success(), "{}", cluster.logs());
+    let got = common::rescaled_table(&got_dir.join(query));
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "rows after rescaling 2 -> 4 -> 1 workers"
+    );
+    assert!(got == want, "the rescaled cluster's table differs");
+    assert_eq!(store_counter(&server, "objects_copied_total", query), 0);
+}
+
+#[test]
+fn q20_rescales_over_2_4_1_workers_without_copying_state() {
+    rescales_over_workers("q20", "600000");
+}
+
+#[test]
+fn q9_rescales_over_2_4_1_workers_without_copying_state() {
+    rescales_over_workers("q9", "600000");
 }

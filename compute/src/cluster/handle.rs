@@ -36,6 +36,11 @@ pub struct JobStatus {
     pub committed_epoch: Epoch,
     pub phase: JobPhase,
     pub rescales: u64,
+    /// Worker processes the job's subtasks run on (1: the job's own
+    /// process).
+    pub workers: usize,
+    /// Attempts abandoned because a worker died or failed.
+    pub failovers: u64,
 }
 
 /// What a rescale did.
@@ -101,6 +106,8 @@ impl JobHandle {
             committed_epoch: Epoch(0),
             phase: JobPhase::Running,
             rescales: 0,
+            workers: 1,
+            failovers: 0,
         };
         (
             JobHandle {

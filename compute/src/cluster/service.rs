@@ -32,6 +32,8 @@ impl pb::coordinator_server::Coordinator for CoordinatorService {
             committed_epoch: s.committed_epoch.0,
             state: s.phase.as_str().into(),
             rescales: s.rescales,
+            workers: s.workers as u32,
+            failovers: s.failovers,
         }))
     }
 

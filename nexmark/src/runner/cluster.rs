@@ -262,7 +262,9 @@ pub async fn run(
                 None => return Err(Error::InvalidArgument("the worker service stopped".into())),
             }
         }
-        let live = members.live();
+        // One worker per subtask at most: a worker beyond the parallelism
+        // would own nothing, and stays idle (its loss costs nothing).
+        let live: Vec<_> = members.live().into_iter().take(parallelism).collect();
         let ids: Vec<u64> = live.iter().map(|(id, _, _)| *id).collect();
         let peers: Vec<String> = live.iter().map(|(_, addr, _)| addr.clone()).collect();
         // Take the namespace over: the last attempt's writers are fenced
@@ -328,6 +330,10 @@ pub async fn run(
             ids.len(),
             output_from.map_or(String::new(), |e| format!(", from checkpoint {}", e.0))
         );
+        handle.update(|s| {
+            s.workers = ids.len();
+            s.parallelism = parallelism;
+        });
         if let Some(r) = restarting.take() {
             r.answer(backend.as_ref(), Some(&handle)).await;
         }
@@ -396,9 +402,10 @@ pub async fn run(
                         }
                     }
                     Some(MemberEvent::Joined(_)) => {
-                        // Fewer workers than asked for: spread the job
-                        // again over the newcomer at the next checkpoint.
-                        if ids.len() < cluster.workers && asked.is_none() {
+                        // A worker the job would use (it runs on fewer
+                        // than its parallelism): spread the job again
+                        // over it at a checkpoint taken now.
+                        if ids.len() < parallelism.min(members.live().len()) && asked.is_none() {
                             if let Some(s) = stop_tx.take() {
                                 grow = true;
                                 let _ = s.send(());
@@ -521,6 +528,7 @@ pub async fn run(
             AttemptEnd::Failed(why) => {
                 failures += 1;
                 report.failovers += 1;
+                handle.update(|s| s.failovers += 1);
                 lost_at.get_or_insert_with(std::time::Instant::now);
                 handle.update(|s| s.phase = JobPhase::Rescaling);
                 eprintln!("coordinator: attempt {attempt} abandoned: {why}; restarting from the last checkpoint");
