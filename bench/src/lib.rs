@@ -15,6 +15,11 @@
 //!   what 1 s checkpoints cost in throughput.
 //! - [`service_load`]: a bounded load test of the store service on
 //!   loopback (`riverbed-bench store-load`).
+//! - [`rescale`]: rescaling a running one-process job
+//!   (`riverbed-bench rescale`).
+//! - [`cluster`]: a query on worker processes: the scaling curve over 1, 2,
+//!   3 workers, and a worker's failover and a 2 → 4 rescale at a state size
+//!   (`riverbed-bench cluster-scaling`, `cluster-failover`).
 //! - [`charts`]: SVG charts drawn with `plotters`.
 //! - [`run`]: runs the selected sections and gathers [`run::Results`].
 //! - [`report`]: the Markdown report, its charts and `results.json`.
@@ -24,6 +29,7 @@
 
 pub mod charts;
 pub mod checkpoints;
+pub mod cluster;
 pub mod compare;
 pub mod config;
 pub mod dataset;

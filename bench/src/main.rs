@@ -45,6 +45,80 @@ enum Cmd {
     /// the store moved. Prints a summary on stderr and one JSON line on
     /// stdout.
     Rescale(RescaleCmd),
+    /// A query on 1, 2, 3 ... worker processes (a store, a coordinator and
+    /// the workers on 127.0.0.1): throughput and CPU per event of the whole
+    /// cluster. Prints a summary on stderr and one JSON line per point.
+    ClusterScaling(ClusterScalingCmd),
+    /// A query on two worker processes until the store holds --at-mib:
+    /// kill -9 a worker and time the recovery (to the first checkpoint
+    /// after the kill), then rescale 2 -> 4 on four workers; with the
+    /// checkpoint durations up to the kill. Prints a summary on stderr and
+    /// one JSON line.
+    ClusterFailover(ClusterFailoverCmd),
+}
+
+#[derive(Parser)]
+struct ClusterBins {
+    /// The `riverbed-nexmark` binary [default: beside this one]
+    #[arg(long)]
+    nexmark_bin: Option<PathBuf>,
+    /// The `riverbed-store` binary [default: beside this one]
+    #[arg(long)]
+    store_bin: Option<PathBuf>,
+    /// Where the clusters' files go (removed after each).
+    #[arg(long, default_value = "target/cluster-bench")]
+    scratch: PathBuf,
+}
+
+impl ClusterBins {
+    fn resolve(self) -> Result<riverbed_bench::cluster::Binaries> {
+        let here = std::env::current_exe()?;
+        let nexmark = self
+            .nexmark_bin
+            .unwrap_or_else(|| here.with_file_name("riverbed-nexmark"));
+        let store = self
+            .store_bin
+            .unwrap_or_else(|| here.with_file_name("riverbed-store"));
+        for b in [&nexmark, &store] {
+            anyhow::ensure!(
+                b.exists(),
+                "{} is missing: build it, or pass its flag",
+                b.display()
+            );
+        }
+        Ok(riverbed_bench::cluster::Binaries {
+            nexmark,
+            store,
+            scratch: self.scratch,
+        })
+    }
+}
+
+#[derive(Parser)]
+struct ClusterScalingCmd {
+    #[arg(long, default_value = "q5")]
+    query: String,
+    #[arg(long, default_value_t = 20_000_000)]
+    events: u64,
+    /// Worker counts, comma-separated (parallelism = workers).
+    #[arg(long, default_value = "1,2,3", value_delimiter = ',')]
+    workers: Vec<usize>,
+    #[command(flatten)]
+    bins: ClusterBins,
+}
+
+#[derive(Parser)]
+struct ClusterFailoverCmd {
+    #[arg(long, default_value = "q9")]
+    query: String,
+    /// Events of the run (enough to reach --at-mib with room to spare).
+    #[arg(long, default_value_t = 60_000_000)]
+    events: u64,
+    /// Kill a worker once the store holds this many MiB.
+    #[arg(long, default_value_t = 1024)]
+    at_mib: u64,
+    #[command(flatten)]
+    bins: ClusterBins,
 }
 
 #[derive(Parser)]
@@ -174,6 +248,23 @@ fn main() -> ExitCode {
         Cmd::Report(a) => report_cmd(a),
         Cmd::StoreLoad(a) => store_load(a),
         Cmd::Rescale(a) => rescale(a),
+        Cmd::ClusterScaling(a) => (|| {
+            anyhow::ensure!(
+                !a.workers.is_empty() && !a.workers.contains(&0),
+                "--workers: counts of at least 1"
+            );
+            let b = a.bins.resolve()?;
+            for p in riverbed_bench::cluster::scaling(&b, &a.query, a.events, &a.workers)? {
+                println!("{}", serde_json::to_string(&p)?);
+            }
+            Ok(())
+        })(),
+        Cmd::ClusterFailover(a) => (|| {
+            let b = a.bins.resolve()?;
+            let r = riverbed_bench::cluster::failover(&b, &a.query, a.events, a.at_mib)?;
+            println!("{}", serde_json::to_string(&r)?);
+            Ok(())
+        })(),
         Cmd::NexmarkQuery(a) => nexmark::run_child(nexmark::ChildArgs {
             query: &a.query,
             events: a.events,

@@ -415,6 +415,9 @@ impl<T: Send + 'static> DataStream<T> {
             }
             let sink = make(i);
             let events = self.env.events.clone();
+            // On a worker: no output once its lease ran out.
+            let placement = self.env.placement.clone();
+            let lease = move || placement.as_ref().map_or(Ok(()), |p| p.check_lease());
             let mut committed = self.env.committed.clone();
             let counters = counters.clone();
             self.env.spawn(
@@ -429,6 +432,7 @@ impl<T: Send + 'static> DataStream<T> {
                         |sink: &mut S, committed: &mut tokio::sync::watch::Receiver<Epoch>| {
                             if committed.has_changed().unwrap_or(false) {
                                 let c = *committed.borrow_and_update();
+                                lease()?;
                                 sink.commit(c)?;
                             }
                             Ok::<(), crate::error::Error>(())
@@ -437,6 +441,7 @@ impl<T: Send + 'static> DataStream<T> {
                         match pull.next().await? {
                             Msg::Data(batch) => {
                                 counters.add_in(batch.len());
+                                lease()?;
                                 sink.write(batch)?;
                             }
                             Msg::Watermark(_) => {}
@@ -444,11 +449,13 @@ impl<T: Send + 'static> DataStream<T> {
                                 if let Some(waited) = pull.take_alignment() {
                                     counters.record_alignment(e, waited);
                                 }
+                                lease()?;
                                 sink.pre_commit(e)?;
                                 epoch = e.next();
                                 let _ = events.send(Event::SinkBarrier { sink: id, epoch: e });
                             }
                             Msg::End => {
+                                lease()?;
                                 sink.finish()?;
                                 sink.pre_commit(epoch)?;
                                 let _ = events.send(Event::SinkEnded { sink: id, epoch });
@@ -459,6 +466,7 @@ impl<T: Send + 'static> DataStream<T> {
                                             "the job ended before its final commit".into(),
                                         )
                                     })?;
+                                lease()?;
                                 sink.commit(c)?;
                                 return Ok(());
                             }

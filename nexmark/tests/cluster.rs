@@ -1,7 +1,8 @@
 //! `deploy/local-cluster.sh` as a user meets it: SeaweedFS, a
-//! `riverbed-store` on it and a job with its coordinator service, all on
-//! 127.0.0.1; the job is rescaled 2 -> 4 -> 1 while it runs, its state is
-//! listed, and every process is stopped by pid at the end.
+//! `riverbed-store` on it, a coordinator and two worker processes, all on
+//! 127.0.0.1; a worker is killed with `kill -9` and the job goes on, it is
+//! rescaled 2 -> 4 -> 1 while it runs (two workers started for it), its
+//! state is listed, and every process is stopped by pid at the end.
 
 mod common;
 
@@ -37,7 +38,7 @@ fn the_local_cluster_runs_rescales_and_stops_everything() {
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     let err = String::from_utf8_lossy(&o.stderr);
-    let logs = dir.path().join("cluster/logs/job.log");
+    let logs = dir.path().join("cluster/logs/coordinator.log");
     assert!(
         o.status.success(),
         "{out}\n{err}\njob log: {}",
@@ -46,9 +47,13 @@ fn the_local_cluster_runs_rescales_and_stops_everything() {
     for want in [
         "metrics http://127.0.0.1:",
         "checkpoints are coming in:",
+        "killing worker 1 (kill -9 ",
+        "the job goes on from its last checkpoint on the live workers:",
+        "rescales, 1 failovers",
+        "starting a worker for parallelism 4",
         "rescaled from 2 to 4 at checkpoint",
         "rescaled from 4 to 1 at checkpoint",
-        "at parallelism 1 (max 128)",
+        "at parallelism 1 (max 128) on 1 worker(s)",
         "q20-join",
     ] {
         assert!(out.contains(want), "no {want:?} in:\n{out}");

@@ -441,3 +441,127 @@ fn q20_rescales_over_2_4_1_workers_without_copying_state() {
 fn q9_rescales_over_2_4_1_workers_without_copying_state() {
     rescales_over_workers("q9", "600000");
 }
+
+/// A worker that stops answering (`kill -STOP`) is declared dead after the
+/// heartbeat timeout and the job goes on without it. Woken (`kill -CONT`)
+/// once its replacement attempt has written output, it writes nothing of
+/// its old attempt: its lease ran out (and the store fences its writes); it
+/// attaches again and the job spreads over it. The table equals a run that
+/// never failed.
+#[test]
+fn a_paused_worker_is_replaced_and_writes_nothing_when_it_wakes() {
+    let query = "q20";
+    let dir = tempfile::tempdir().unwrap();
+    let b = s3::backend(s3::Kind::S3, "workers-paused");
+    let config = common::s3_store_config(dir.path(), &b.url, b.s3.endpoint.as_deref().unwrap());
+    let server = StoreServer::start_with(
+        &dir.path().join("store.log"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let args_of = |sd: &Path, out: &Path| -> Vec<String> {
+        [
+            "--query",
+            query,
+            "--events",
+            "600000",
+            "-p",
+            "2",
+            "--quiet",
+            "--checkpoint-interval",
+            "200ms",
+            "--state-dir",
+            sd.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let (sd, want_dir) = (dir.path().join("sd-want"), dir.path().join("want"));
+    let mut args = vec!["run".to_string()];
+    args.extend(args_of(&sd, &want_dir));
+    let o = nexmark(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = table(&want_dir.join(query));
+
+    let (sd, got_dir) = (dir.path().join("sd"), dir.path().join("got"));
+    let mut args = vec![
+        "coordinator".to_string(),
+        "--workers".into(),
+        "2".into(),
+        "--heartbeat-timeout".into(),
+        "1s".into(),
+        "--state".into(),
+        format!("remote://{}", server.addr),
+    ];
+    args.extend(args_of(&sd, &got_dir));
+    let mut first: Vec<&str> = args.iter().map(String::as_str).collect();
+    first.extend(["--coordinator-listen", "127.0.0.1:0"]);
+    let (coordinator, addr) = spawn(
+        &first,
+        &logs.join("coordinator-0.log"),
+        "coordinator listening on ",
+    );
+    let mut cluster = Cluster {
+        dir: logs.clone(),
+        coordinator,
+        addr: addr.clone(),
+        args,
+        workers: Vec::new(),
+        started: 0,
+    };
+    cluster.add_worker();
+    cluster.add_worker();
+    let epoch = cluster.wait_past(0).expect("the job runs");
+    let paused = cluster.workers[0].id() as i32;
+    // SAFETY: kill(2) on the pid of our own child.
+    assert_eq!(unsafe { libc::kill(paused, libc::SIGSTOP) }, 0);
+    // Declared dead, the job goes on on the other worker alone, and
+    // commits output there.
+    #[allow(clippy::disallowed_methods)] // a test's patience, not a measurement
+    let start = std::time::Instant::now();
+    loop {
+        let s = status_json(&addr);
+        if s["failovers"].as_u64().unwrap() >= 1
+            && s["workers"] == 1
+            && s["state"] == "running"
+            && s["committed_epoch"].as_u64().unwrap() > epoch + 2
+        {
+            break;
+        }
+        assert!(
+            s["state"] != "finished" && start.elapsed() < Duration::from_secs(120),
+            "the paused worker was not replaced: {s}\n{}",
+            cluster.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(paused, libc::SIGCONT) }, 0);
+    let exit = cluster.coordinator.wait().unwrap();
+    assert!(exit.success(), "{}", cluster.logs());
+    let log = std::fs::read_to_string(logs.join("coordinator-0.log")).unwrap();
+    assert!(log.contains("no heartbeat for 1000 ms"), "{log}");
+    let got = table(&got_dir.join(query));
+    assert_eq!(got.len(), want.len(), "rows after a pause and a wake-up");
+    if got != want {
+        let extra: Vec<_> = got
+            .iter()
+            .filter(|(r, n)| want.get(*r) != Some(n))
+            .take(3)
+            .collect();
+        let missing: Vec<_> = want
+            .iter()
+            .filter(|(r, n)| got.get(*r) != Some(n))
+            .take(3)
+            .collect();
+        let kept = dir.keep();
+        panic!(
+            "the table differs after a paused worker woke up: got {extra:?}, want {missing:?} \
+             (files in {})",
+            kept.display()
+        );
+    }
+}

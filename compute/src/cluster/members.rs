@@ -206,7 +206,10 @@ impl Members {
         };
         tracing::info!(worker = id, pid = r.pid, exchange = %r.exchange_addr, "worker registered");
         let _ = tx.send(Ok(pb::ToWorker {
-            kind: Some(pb::to_worker::Kind::Welcome(pb::Welcome { worker_id: id })),
+            kind: Some(pb::to_worker::Kind::Welcome(pb::Welcome {
+                worker_id: id,
+                heartbeat_timeout_ms: self.timeout.as_millis() as u64,
+            })),
         }));
         let _ = self.events.send(MemberEvent::Joined(id));
         id
@@ -218,7 +221,17 @@ impl Members {
         {
             let mut inner = self.inner.lock();
             match inner.live.get_mut(&id) {
-                Some(m) => m.last_seen = Instant::now(),
+                Some(m) => {
+                    m.last_seen = Instant::now();
+                    if let Some(Kind::Heartbeat(h)) = &msg.kind {
+                        let ack = pb::ToWorker {
+                            kind: Some(pb::to_worker::Kind::HeartbeatAck(pb::HeartbeatAck {
+                                seq: h.seq,
+                            })),
+                        };
+                        let _ = m.tx.send(Ok(ack));
+                    }
+                }
                 None => return false,
             }
         }

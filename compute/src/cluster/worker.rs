@@ -9,8 +9,9 @@
 //! worker ends its subtasks before it says so, so that nothing of the old
 //! attempt writes after the coordinator has rolled the store back.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -19,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::lease::{heartbeat_clock, Lease};
 use super::link::{Command, WorkerLink};
 use super::wire;
 use crate::runtime::placement::{accept_edges, EdgeBoard, Placement};
@@ -85,6 +87,7 @@ pub async fn serve(
 ) -> Result<(), String> {
     let board = Arc::new(EdgeBoard::default());
     tokio::spawn(accept_edges(exchange, board.clone()));
+    let lease = Arc::new(Lease::new());
     let mut waiting_said = false;
     loop {
         let mut client = match super::client::connect_workers(&coordinator).await {
@@ -101,6 +104,7 @@ pub async fn serve(
         };
         waiting_said = false;
         let (out, out_rx) = mpsc::unbounded_channel::<pb::FromWorker>();
+        let registered_at = heartbeat_clock();
         let _ = out.send(pb::FromWorker {
             kind: Some(pb::from_worker::Kind::Register(pb::Register {
                 exchange_addr: advertise.clone(),
@@ -120,21 +124,11 @@ pub async fn serve(
                 continue;
             }
         };
-        let beat = {
-            let out = out.clone();
-            tokio::spawn(async move {
-                let mut t = tokio::time::interval(HEARTBEAT_EVERY);
-                loop {
-                    t.tick().await;
-                    let msg = pb::FromWorker {
-                        kind: Some(pb::from_worker::Kind::Heartbeat(pb::Heartbeat {})),
-                    };
-                    if out.send(msg).is_err() {
-                        return;
-                    }
-                }
-            })
-        };
+        // Heartbeats start once the coordinator said its timeout; the
+        // times they were sent, for the lease their acknowledgements give.
+        let sent: Arc<parking_lot::Mutex<VecDeque<(u64, Instant)>>> = Arc::default();
+        let mut beat: Option<JoinHandle<()>> = None;
+        let mut span = Duration::ZERO;
         let mut current: Option<Current> = None;
         let done = loop {
             let msg = match incoming.message().await {
@@ -156,12 +150,30 @@ pub async fn serve(
                         "worker: attached to {coordinator} as worker {}",
                         w.worker_id
                     );
+                    let timeout = Duration::from_millis(w.heartbeat_timeout_ms.max(4));
+                    span = timeout / 2;
+                    lease.extend(registered_at, span);
+                    let every = HEARTBEAT_EVERY.min(timeout / 4);
+                    if let Some(b) = beat.take() {
+                        b.abort();
+                    }
+                    beat = Some(tokio::spawn(heartbeats(out.clone(), sent.clone(), every)));
+                }
+                Some(Kind::HeartbeatAck(a)) => {
+                    let at = sent
+                        .lock()
+                        .iter()
+                        .find(|(s, _)| *s == a.seq)
+                        .map(|(_, t)| *t);
+                    if let Some(t) = at {
+                        lease.extend(t, span);
+                    }
                 }
                 Some(Kind::Assign(a)) => {
                     if let Some(c) = current.take() {
                         c.end().await;
                     }
-                    current = Some(start(a, &board, &out, &run));
+                    current = Some(start(a, &board, &out, &run, &lease));
                 }
                 Some(Kind::Command(c)) => {
                     match (current.as_ref(), Command::parse(&c.kind, Epoch(c.epoch))) {
@@ -189,7 +201,9 @@ pub async fn serve(
                 None => {}
             }
         };
-        beat.abort();
+        if let Some(b) = beat.take() {
+            b.abort();
+        }
         if let Some(c) = current.take() {
             c.end().await;
         }
@@ -217,17 +231,50 @@ fn ended(attempt: u64, r: Result<Outcome, String>) -> pb::FromWorker {
     }
 }
 
+/// Sends a heartbeat every `every`, remembering when each was sent.
+async fn heartbeats(
+    out: mpsc::UnboundedSender<pb::FromWorker>,
+    sent: Arc<parking_lot::Mutex<VecDeque<(u64, Instant)>>>,
+    every: Duration,
+) {
+    let mut t = tokio::time::interval(every);
+    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for seq in 1.. {
+        t.tick().await;
+        {
+            let mut s = sent.lock();
+            s.push_back((seq, heartbeat_clock()));
+            while s.len() > 64 {
+                s.pop_front();
+            }
+        }
+        let msg = pb::FromWorker {
+            kind: Some(pb::from_worker::Kind::Heartbeat(pb::Heartbeat { seq })),
+        };
+        if out.send(msg).is_err() {
+            return;
+        }
+    }
+}
+
 fn start(
     a: pb::Assign,
     board: &Arc<EdgeBoard>,
     out: &mpsc::UnboundedSender<pb::FromWorker>,
     run: &RunAttempt,
+    lease: &Arc<Lease>,
 ) -> Current {
     let attempt = a.attempt;
     tracing::info!(attempt, index = a.index, workers = a.workers, "assigned");
     let (commands, commands_rx) = mpsc::unbounded_channel();
     let (events, mut events_rx) = mpsc::unbounded_channel();
-    let placement = Placement::worker(a.index as usize, a.peers.clone(), attempt, board.clone());
+    let placement = Placement::worker(
+        a.index as usize,
+        a.peers.clone(),
+        attempt,
+        board.clone(),
+        lease.clone(),
+    );
     let assignment = Assignment {
         attempt,
         index: a.index as usize,

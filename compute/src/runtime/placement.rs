@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::message::Msg;
 use super::net_exchange::{self, EdgeCounters};
+use crate::cluster::lease::Lease;
 use crate::codec::Codec;
 use crate::env::Task;
 use crate::error::{Error, Result};
@@ -49,12 +50,20 @@ pub struct Placement {
     board: Arc<EdgeBoard>,
     exchanges: AtomicU16,
     counters: Arc<EdgeCounters>,
+    /// A worker's sinks write only while it holds.
+    lease: Option<Arc<Lease>>,
 }
 
 impl Placement {
     /// Worker `worker` of `peers.len()` in attempt `attempt`; its incoming
     /// edges arrive on `board`.
-    pub fn worker(worker: usize, peers: Vec<String>, attempt: u64, board: Arc<EdgeBoard>) -> Self {
+    pub fn worker(
+        worker: usize,
+        peers: Vec<String>,
+        attempt: u64,
+        board: Arc<EdgeBoard>,
+        lease: Arc<Lease>,
+    ) -> Self {
         board.begin(attempt);
         Placement {
             worker: Some(worker),
@@ -64,7 +73,14 @@ impl Placement {
             board,
             exchanges: AtomicU16::new(0),
             counters: Arc::default(),
+            lease: Some(lease),
         }
+    }
+
+    /// `Ok` while this process may write output (always, but on a worker
+    /// whose lease ran out).
+    pub(crate) fn check_lease(&self) -> Result<()> {
+        self.lease.as_ref().map_or(Ok(()), |l| l.check())
     }
 
     /// The coordinator's view: the plan is built for its checkpoint
@@ -78,6 +94,7 @@ impl Placement {
             board: Arc::default(),
             exchanges: AtomicU16::new(0),
             counters: Arc::default(),
+            lease: None,
         }
     }
 

@@ -23,7 +23,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use riverbed_state_store::Epoch;
@@ -40,11 +40,57 @@ fn io_error(path: &Path, e: std::io::Error) -> riverbed_compute::Error {
 /// The folder of commit records under `root` (removed before publishing).
 pub const COMMITS_DIR: &str = ".commits";
 
+/// An appending writer of one file. Unlike `BufWriter` it does not flush
+/// when dropped: bytes a subtask had not flushed belong to no checkpoint,
+/// and a subtask that was cancelled, or replaced while it was paused, must
+/// not append them after its replacement cut the file back.
+pub struct Appender {
+    file: File,
+    buf: Vec<u8>,
+}
+
+/// Bytes an [`Appender`] holds before it writes them through.
+const APPEND_BUFFER: usize = 256 << 10;
+
+impl Appender {
+    fn new(file: File) -> Self {
+        Appender {
+            file,
+            buf: Vec::with_capacity(APPEND_BUFFER),
+        }
+    }
+
+    pub fn get_ref(&self) -> &File {
+        &self.file
+    }
+}
+
+impl Write for Appender {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + data.len() > APPEND_BUFFER {
+            self.file.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        if data.len() >= APPEND_BUFFER {
+            self.file.write_all(data)?;
+        } else {
+            self.buf.extend_from_slice(data);
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.write_all(&self.buf)?;
+        self.buf.clear();
+        self.file.flush()
+    }
+}
+
 /// One subtask's files under `root`.
 pub struct TxnFiles {
     root: PathBuf,
     subtask: usize,
-    files: HashMap<PathBuf, BufWriter<File>>,
+    files: HashMap<PathBuf, Appender>,
     /// Lengths of files of the resumed checkpoint that have not been opened
     /// again in this run (they keep those lengths).
     kept: HashMap<PathBuf, u64>,
@@ -118,7 +164,7 @@ impl TxnFiles {
 
     /// The writer of file `rel` (a path under the root, named for this
     /// subtask by the caller), opened for appending on first use.
-    pub fn file(&mut self, rel: &Path) -> riverbed_compute::Result<&mut BufWriter<File>> {
+    pub fn file(&mut self, rel: &Path) -> riverbed_compute::Result<&mut Appender> {
         if !self.files.contains_key(rel) {
             let path = self.root.join(rel);
             if let Some(dir) = path.parent() {
@@ -130,8 +176,7 @@ impl TxnFiles {
                 .open(&path)
                 .map_err(|e| io_error(&path, e))?;
             self.kept.remove(rel);
-            self.files
-                .insert(rel.to_path_buf(), BufWriter::with_capacity(256 << 10, f));
+            self.files.insert(rel.to_path_buf(), Appender::new(f));
         }
         Ok(self.files.get_mut(rel).expect("inserted above"))
     }
@@ -302,6 +347,19 @@ fn read_record(path: &Path) -> riverbed_compute::Result<HashMap<PathBuf, u64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_was_not_flushed_goes_with_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = PathBuf::from("part-0.jsonl");
+        let mut t = TxnFiles::open(dir.path(), 0, None).unwrap();
+        t.file(&a).unwrap().write_all(b"staged\n").unwrap();
+        t.pre_commit(Epoch(1)).unwrap();
+        t.file(&a).unwrap().write_all(b"never flushed\n").unwrap();
+        drop(t);
+        let text = fs::read_to_string(dir.path().join(&a)).unwrap();
+        assert_eq!(text, "staged\n", "a dropped writer appended what it held");
+    }
 
     #[test]
     fn a_resumed_subtask_keeps_exactly_what_its_checkpoint_staged() {
