@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use riverbed_state_store::{CheckpointMeta, Epoch, TableId};
 use tokio::sync::{mpsc, watch};
@@ -182,7 +181,7 @@ impl JobReport {
     }
 }
 
-pub(crate) type Task = BoxFuture<'static, Result<()>>;
+pub(crate) use crate::runtime::Task;
 
 pub(crate) struct Graph {
     pub(crate) tasks: Vec<(String, Task)>,

@@ -100,19 +100,6 @@ fn wait_past(addr: &str, epoch: u64) -> u64 {
     }
 }
 
-/// The store's `name` counter of namespace `ns`, from its /metrics.
-fn store_counter(server: &StoreServer, name: &str, ns: &str) -> u64 {
-    let (code, body) = server.http_get("/metrics", None);
-    assert_eq!(code, 200);
-    let prefix = format!("riverbed_store_{name}{{namespace=\"{ns}\"}} ");
-    body.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("no {prefix} in /metrics:\n{body}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 fn rescales_during(query: &str) {
     let dir = tempfile::tempdir().unwrap();
     let b = s3::backend(s3::Kind::S3, &format!("rescale-{query}"));
@@ -166,7 +153,10 @@ fn rescales_during(query: &str) {
     let got = rescaled_table(&got_dir.join(query));
     assert_eq!(got.len(), want.len(), "rows after rescaling 2 -> 4 -> 1");
     assert!(got == want, "the rescaled run's table differs");
-    assert_eq!(store_counter(&server, "objects_copied_total", query), 0);
+    assert_eq!(
+        common::store_counter(&server, "objects_copied_total", query),
+        0
+    );
 }
 
 #[test]

@@ -12,6 +12,7 @@ mod common;
 #[path = "../../state-store/tests/common/mod.rs"]
 mod s3;
 
+use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -68,24 +69,20 @@ struct Cluster {
 impl Cluster {
     fn start(dir: &Path, args: Vec<String>) -> Cluster {
         let mut first: Vec<&str> = args.iter().map(String::as_str).collect();
-        first.extend(["--coordinator-listen", "127.0.0.1:0", "--fresh"]);
+        first.extend(["--coordinator-listen", "127.0.0.1:0"]);
         let (coordinator, addr) = spawn(
             &first,
             &dir.join("coordinator-0.log"),
             "coordinator listening on ",
         );
-        let mut c = Cluster {
+        Cluster {
             dir: dir.to_path_buf(),
             coordinator,
             addr,
             args,
             workers: Vec::new(),
             started: 0,
-        };
-        for _ in 0..WORKERS {
-            c.add_worker();
         }
-        c
     }
 
     fn add_worker(&mut self) {
@@ -191,56 +188,109 @@ impl Dice {
     }
 }
 
-fn survives_kills(query: &str, events: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let b = s3::backend(s3::Kind::S3, &format!("workers-{query}"));
-    let config = common::s3_store_config(dir.path(), &b.url, b.s3.endpoint.as_deref().unwrap());
-    let server = StoreServer::start_with(
-        &dir.path().join("store.log"),
-        &["--config", config.to_str().unwrap()],
-    );
-    let logs = dir.path().join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
-    let common_args = |sd: &Path, out: &Path| -> Vec<String> {
-        [
+/// A store service on S3, the table of an embedded run that never failed,
+/// and where a cluster run of the same query goes.
+struct Setup {
+    dir: tempfile::TempDir,
+    server: StoreServer,
+    logs: PathBuf,
+    query: String,
+    /// The run's flags but for where its state and output go.
+    flags: Vec<String>,
+    want: BTreeMap<String, i64>,
+}
+
+impl Setup {
+    /// `query` over `events` at parallelism `p`, checkpoints every 200 ms;
+    /// its reference table from `run`.
+    fn new(name: &str, query: &str, events: &str, p: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let b = s3::backend(s3::Kind::S3, name);
+        let config = common::s3_store_config(dir.path(), &b.url, b.s3.endpoint.as_deref().unwrap());
+        let server = StoreServer::start_with(
+            &dir.path().join("store.log"),
+            &["--config", config.to_str().unwrap()],
+        );
+        let logs = dir.path().join("logs");
+        std::fs::create_dir_all(&logs).unwrap();
+        let flags = [
             "--query",
             query,
             "--events",
             events,
             "-p",
-            "3",
+            p,
             "--quiet",
             "--checkpoint-interval",
             "200ms",
-            "--state-dir",
-            sd.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
         ]
         .map(String::from)
-        .to_vec()
-    };
+        .to_vec();
+        let mut s = Setup {
+            dir,
+            server,
+            logs,
+            query: query.to_string(),
+            flags,
+            want: BTreeMap::new(),
+        };
+        let mut args = vec!["run".to_string()];
+        args.extend(s.flags_into("want"));
+        let o = nexmark(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(o.status.success(), "{}", stderr(&o));
+        s.want = table(&s.dir.path().join("want").join(query));
+        assert!(!s.want.is_empty(), "the query produced nothing to compare");
+        s
+    }
 
-    // The run that never fails: one process, embedded state.
-    let (sd, want_dir) = (dir.path().join("sd-want"), dir.path().join("want"));
-    let mut args = vec!["run".to_string()];
-    args.extend(common_args(&sd, &want_dir));
-    let o = nexmark(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    assert!(o.status.success(), "{}", stderr(&o));
-    let want = table(&want_dir.join(query));
-    assert!(!want.is_empty(), "the query produced nothing to compare");
+    /// The flags of a run whose state and output go under `name`.
+    fn flags_into(&self, name: &str) -> Vec<String> {
+        let mut f = self.flags.clone();
+        for (flag, sub) in [("--state-dir", "sd"), ("--output", "")] {
+            f.push(flag.into());
+            let p = self.dir.path().join(format!("{sub}{name}"));
+            f.push(p.to_str().unwrap().into());
+        }
+        f
+    }
 
-    // The cluster, killed.
-    let (sd, got_dir) = (dir.path().join("sd"), dir.path().join("got"));
-    let mut args = vec![
-        "coordinator".to_string(),
-        "--workers".into(),
-        WORKERS.to_string(),
-        "--state".into(),
-        format!("remote://{}", server.addr),
-    ];
-    args.extend(common_args(&sd, &got_dir));
-    let mut cluster = Cluster::start(&logs, args);
+    /// A coordinator for `workers` workers on the store, with `extra`
+    /// flags, and its first workers; its output goes under `got`.
+    fn cluster(&self, workers: usize, started: usize, extra: &[&str]) -> Cluster {
+        let mut args = vec![
+            "coordinator".to_string(),
+            "--workers".into(),
+            workers.to_string(),
+            "--state".into(),
+            format!("remote://{}", self.server.addr),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args.extend(self.flags_into("got"));
+        let mut c = Cluster::start(&self.logs, args);
+        for _ in 0..started {
+            c.add_worker();
+        }
+        c
+    }
+
+    /// The cluster's table, checked against the reference; `why` names
+    /// what the cluster went through.
+    fn check(&self, why: &str, rescaled: bool) {
+        let out = self.dir.path().join("got").join(&self.query);
+        let got = if rescaled {
+            common::rescaled_table(&out)
+        } else {
+            table(&out)
+        };
+        assert_eq!(got.len(), self.want.len(), "rows after {why}");
+        assert!(got == self.want, "the table after {why} differs");
+    }
+}
+
+fn survives_kills(query: &str, events: &str) {
+    let setup = Setup::new(&format!("workers-{query}"), query, events, "3");
+    let logs = setup.logs.clone();
+    let mut cluster = setup.cluster(WORKERS, WORKERS, &[]);
     #[allow(clippy::disallowed_methods)] // a seed, not a measurement
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -279,16 +329,7 @@ fn survives_kills(query: &str, events: &str) {
         lost >= KILLS,
         "the coordinators saw {lost} workers lost for {KILLS} kills (seed {seed})"
     );
-    let got = table(&got_dir.join(query));
-    assert_eq!(
-        got.len(),
-        want.len(),
-        "rows after {KILLS} kills (seed {seed})"
-    );
-    assert!(
-        got == want,
-        "the killed cluster's table differs (seed {seed})"
-    );
+    setup.check(&format!("{KILLS} kills (seed {seed})"), false);
     drop(cluster);
 }
 
@@ -312,19 +353,6 @@ fn q20_survives_ten_worker_kills_and_a_coordinator_kill() {
     survives_kills("q20", "600000");
 }
 
-/// The store's `name` counter of namespace `ns`, from its /metrics.
-fn store_counter(server: &StoreServer, name: &str, ns: &str) -> u64 {
-    let (code, body) = server.http_get("/metrics", None);
-    assert_eq!(code, 200);
-    let prefix = format!("riverbed_store_{name}{{namespace=\"{ns}\"}} ");
-    body.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("no {prefix} in /metrics:\n{body}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 /// `status --json` of the coordinator at `addr`.
 fn status_json(addr: &str) -> serde_json::Value {
     let o = nexmark(&["status", "--coordinator", addr, "--json"]);
@@ -336,68 +364,9 @@ fn status_json(addr: &str) -> serde_json::Value {
 /// is rescaled to 4 (one subtask per worker), then to 1. The table equals
 /// a run never rescaled, and the store copied no object.
 fn rescales_over_workers(query: &str, events: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let b = s3::backend(s3::Kind::S3, &format!("workers-rescale-{query}"));
-    let config = common::s3_store_config(dir.path(), &b.url, b.s3.endpoint.as_deref().unwrap());
-    let server = StoreServer::start_with(
-        &dir.path().join("store.log"),
-        &["--config", config.to_str().unwrap()],
-    );
-    let logs = dir.path().join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
-    let args_of = |sd: &Path, out: &Path| -> Vec<String> {
-        [
-            "--query",
-            query,
-            "--events",
-            events,
-            "-p",
-            "2",
-            "--quiet",
-            "--checkpoint-interval",
-            "200ms",
-            "--state-dir",
-            sd.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-        ]
-        .map(String::from)
-        .to_vec()
-    };
-    let (sd, want_dir) = (dir.path().join("sd-want"), dir.path().join("want"));
-    let mut args = vec!["run".to_string()];
-    args.extend(args_of(&sd, &want_dir));
-    let o = nexmark(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    assert!(o.status.success(), "{}", stderr(&o));
-    let want = table(&want_dir.join(query));
-    assert!(!want.is_empty());
-
-    let (sd, got_dir) = (dir.path().join("sd"), dir.path().join("got"));
-    let mut args = vec![
-        "coordinator".to_string(),
-        "--workers".into(),
-        "2".into(),
-        "--state".into(),
-        format!("remote://{}", server.addr),
-    ];
-    args.extend(args_of(&sd, &got_dir));
-    let mut first: Vec<&str> = args.iter().map(String::as_str).collect();
-    first.extend(["--coordinator-listen", "127.0.0.1:0"]);
-    let (coordinator, addr) = spawn(
-        &first,
-        &logs.join("coordinator-0.log"),
-        "coordinator listening on ",
-    );
-    let mut cluster = Cluster {
-        dir: logs.clone(),
-        coordinator,
-        addr: addr.clone(),
-        args,
-        workers: Vec::new(),
-        started: 0,
-    };
-    cluster.add_worker();
-    cluster.add_worker();
+    let setup = Setup::new(&format!("workers-rescale-{query}"), query, events, "2");
+    let mut cluster = setup.cluster(2, 2, &[]);
+    let addr = cluster.addr.clone();
     let mut epoch = cluster.wait_past(0).expect("the job runs");
     assert_eq!(status_json(&addr)["workers"], 2);
     cluster.add_worker();
@@ -422,14 +391,11 @@ fn rescales_over_workers(query: &str, events: &str) {
     }
     let exit = cluster.coordinator.wait().unwrap();
     assert!(exit.success(), "{}", cluster.logs());
-    let got = common::rescaled_table(&got_dir.join(query));
+    setup.check("rescaling 2 -> 4 -> 1 workers", true);
     assert_eq!(
-        got.len(),
-        want.len(),
-        "rows after rescaling 2 -> 4 -> 1 workers"
+        common::store_counter(&setup.server, "objects_copied_total", query),
+        0
     );
-    assert!(got == want, "the rescaled cluster's table differs");
-    assert_eq!(store_counter(&server, "objects_copied_total", query), 0);
 }
 
 #[test]
@@ -450,70 +416,9 @@ fn q9_rescales_over_2_4_1_workers_without_copying_state() {
 /// never failed.
 #[test]
 fn a_paused_worker_is_replaced_and_writes_nothing_when_it_wakes() {
-    let query = "q20";
-    let dir = tempfile::tempdir().unwrap();
-    let b = s3::backend(s3::Kind::S3, "workers-paused");
-    let config = common::s3_store_config(dir.path(), &b.url, b.s3.endpoint.as_deref().unwrap());
-    let server = StoreServer::start_with(
-        &dir.path().join("store.log"),
-        &["--config", config.to_str().unwrap()],
-    );
-    let logs = dir.path().join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
-    let args_of = |sd: &Path, out: &Path| -> Vec<String> {
-        [
-            "--query",
-            query,
-            "--events",
-            "600000",
-            "-p",
-            "2",
-            "--quiet",
-            "--checkpoint-interval",
-            "200ms",
-            "--state-dir",
-            sd.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-        ]
-        .map(String::from)
-        .to_vec()
-    };
-    let (sd, want_dir) = (dir.path().join("sd-want"), dir.path().join("want"));
-    let mut args = vec!["run".to_string()];
-    args.extend(args_of(&sd, &want_dir));
-    let o = nexmark(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    assert!(o.status.success(), "{}", stderr(&o));
-    let want = table(&want_dir.join(query));
-
-    let (sd, got_dir) = (dir.path().join("sd"), dir.path().join("got"));
-    let mut args = vec![
-        "coordinator".to_string(),
-        "--workers".into(),
-        "2".into(),
-        "--heartbeat-timeout".into(),
-        "1s".into(),
-        "--state".into(),
-        format!("remote://{}", server.addr),
-    ];
-    args.extend(args_of(&sd, &got_dir));
-    let mut first: Vec<&str> = args.iter().map(String::as_str).collect();
-    first.extend(["--coordinator-listen", "127.0.0.1:0"]);
-    let (coordinator, addr) = spawn(
-        &first,
-        &logs.join("coordinator-0.log"),
-        "coordinator listening on ",
-    );
-    let mut cluster = Cluster {
-        dir: logs.clone(),
-        coordinator,
-        addr: addr.clone(),
-        args,
-        workers: Vec::new(),
-        started: 0,
-    };
-    cluster.add_worker();
-    cluster.add_worker();
+    let setup = Setup::new("workers-paused", "q20", "600000", "2");
+    let mut cluster = setup.cluster(2, 2, &["--heartbeat-timeout", "1s"]);
+    let addr = cluster.addr.clone();
     let epoch = cluster.wait_past(0).expect("the job runs");
     let paused = cluster.workers[0].id() as i32;
     // SAFETY: kill(2) on the pid of our own child.
@@ -542,26 +447,7 @@ fn a_paused_worker_is_replaced_and_writes_nothing_when_it_wakes() {
     assert_eq!(unsafe { libc::kill(paused, libc::SIGCONT) }, 0);
     let exit = cluster.coordinator.wait().unwrap();
     assert!(exit.success(), "{}", cluster.logs());
-    let log = std::fs::read_to_string(logs.join("coordinator-0.log")).unwrap();
+    let log = std::fs::read_to_string(setup.logs.join("coordinator-0.log")).unwrap();
     assert!(log.contains("no heartbeat for 1000 ms"), "{log}");
-    let got = table(&got_dir.join(query));
-    assert_eq!(got.len(), want.len(), "rows after a pause and a wake-up");
-    if got != want {
-        let extra: Vec<_> = got
-            .iter()
-            .filter(|(r, n)| want.get(*r) != Some(n))
-            .take(3)
-            .collect();
-        let missing: Vec<_> = want
-            .iter()
-            .filter(|(r, n)| got.get(*r) != Some(n))
-            .take(3)
-            .collect();
-        let kept = dir.keep();
-        panic!(
-            "the table differs after a paused worker woke up: got {extra:?}, want {missing:?} \
-             (files in {})",
-            kept.display()
-        );
-    }
+    setup.check("a pause and a wake-up", false);
 }

@@ -8,13 +8,11 @@
 //! - [`members`]: the coordinator's side of its worker processes.
 //! - [`worker`]: a worker process's side.
 //! - [`wire`]: their messages in protobuf.
-//! - [`lease`]: a worker's lease on writing output.
 //! - [`link`]: what the coordinator and its worker processes tell each
 //!   other while the job runs.
 
 pub mod client;
 pub mod handle;
-pub mod lease;
 pub mod link;
 pub mod members;
 pub mod service;

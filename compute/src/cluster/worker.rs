@@ -20,9 +20,9 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::lease::{heartbeat_clock, Lease};
 use super::link::{Command, WorkerLink};
 use super::wire;
+use crate::runtime::lease::{heartbeat_clock, Lease};
 use crate::runtime::placement::{accept_edges, EdgeBoard, Placement};
 use riverbed_state_store::Epoch;
 

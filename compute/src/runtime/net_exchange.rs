@@ -104,28 +104,33 @@ pub async fn send_over<T: Codec>(
     out.flush().await.map_err(gone)?;
     let mut credits: u64 = 0;
     let mut frame = Vec::new();
+    // A control message that ended the coalescing of a data frame: it
+    // goes next, in a frame of its own.
+    let mut pending: Option<Msg<T>> = None;
     loop {
         while credits == 0 {
             out.flush().await.map_err(gone)?;
             let granted = credits_in.read_u32_le().await.map_err(gone)?;
             credits += u64::from(granted);
         }
-        let Some(msg) = rx.recv().await else {
-            // The sending subtask stopped without ending its stream: the
-            // receiver must see a failure, not an end.
-            return Err(Error::UpstreamStopped);
+        let msg = match pending.take() {
+            Some(m) => m,
+            None => match rx.recv().await {
+                Some(m) => m,
+                // The sending subtask stopped without ending its stream:
+                // the receiver must see a failure, not an end.
+                None => return Err(Error::UpstreamStopped),
+            },
         };
         frame.clear();
         frame.extend_from_slice(&[0; 4]);
-        let mut end = matches!(msg, Msg::End);
-        // Data batches waiting behind this one go in the same frame (up to
-        // COALESCE_BYTES): a hash exchange splits each batch over every
-        // receiver, and a frame per small part costs a wake-up and a
-        // syscall on both sides. What comes after them waits for the next
-        // frame.
-        let mut next: Option<Msg<T>> = None;
+        let end = matches!(msg, Msg::End);
         match msg {
             Msg::Data(batch) => {
+                // Batches waiting behind this one go in the same frame (up
+                // to COALESCE_BYTES): a hash exchange splits each batch
+                // over every receiver, and a frame per small part costs a
+                // wake-up and a syscall on both sides.
                 frame.push(DATA);
                 frame.extend_from_slice(&[0; 4]);
                 let mut count = batch.len();
@@ -141,7 +146,7 @@ pub async fn send_over<T: Codec>(
                             }
                         }
                         Ok(other) => {
-                            next = Some(other);
+                            pending = Some(other);
                             break;
                         }
                         Err(_) => break,
@@ -167,41 +172,9 @@ pub async fn send_over<T: Codec>(
         counters
             .bytes
             .fetch_add(frame.len() as u64, Ordering::Relaxed);
-        // A control message that ended the coalescing goes right after,
-        // in a frame of its own (it needs a credit too).
-        if let Some(control) = next {
-            while credits == 0 {
-                out.flush().await.map_err(gone)?;
-                let granted = credits_in.read_u32_le().await.map_err(gone)?;
-                credits += u64::from(granted);
-            }
-            end = matches!(control, Msg::End);
-            frame.clear();
-            frame.extend_from_slice(&[0; 4]);
-            match control {
-                Msg::Watermark(w) => {
-                    frame.push(WATERMARK);
-                    frame.extend_from_slice(&w.to_le_bytes());
-                }
-                Msg::Barrier(e) => {
-                    frame.push(BARRIER);
-                    frame.extend_from_slice(&e.0.to_le_bytes());
-                }
-                Msg::End => frame.push(END),
-                Msg::Data(_) => unreachable!("data is coalesced above"),
-            }
-            let body = (frame.len() - 4) as u32;
-            frame[..4].copy_from_slice(&body.to_le_bytes());
-            out.write_all(&frame).await.map_err(gone)?;
-            credits -= 1;
-            counters.frames.fetch_add(1, Ordering::Relaxed);
-            counters
-                .bytes
-                .fetch_add(frame.len() as u64, Ordering::Relaxed);
-        }
         // Control messages go out at once: a barrier must not wait for
         // the buffer to fill.
-        if !matches!(frame[4], DATA) || rx.is_empty() {
+        if !matches!(frame[4], DATA) || (pending.is_none() && rx.is_empty()) {
             out.flush().await.map_err(gone)?;
         }
         if end {

@@ -28,11 +28,11 @@ use parking_lot::Mutex;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
+use super::lease::Lease;
 use super::message::Msg;
 use super::net_exchange::{self, EdgeCounters};
-use crate::cluster::lease::Lease;
+use super::Task;
 use crate::codec::Codec;
-use crate::env::Task;
 use crate::error::{Error, Result};
 
 /// How long an edge's sender keeps trying to reach its receiver's worker

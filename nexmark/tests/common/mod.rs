@@ -323,3 +323,16 @@ impl Drop for StoreServer {
         let _ = self.child.wait();
     }
 }
+
+/// The store's `name` counter of namespace `ns`, from its /metrics.
+pub fn store_counter(server: &StoreServer, name: &str, ns: &str) -> u64 {
+    let (code, body) = server.http_get("/metrics", None);
+    assert_eq!(code, 200);
+    let prefix = format!("riverbed_store_{name}{{namespace=\"{ns}\"}} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in /metrics:\n{body}"))
+        .trim()
+        .parse()
+        .unwrap()
+}

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 #[derive(Debug)]
 pub struct Lease {
     base: Instant,
-    /// Microseconds after `base`; 0: never held.
+    /// Microseconds after `base`; 0: never held (or ended before `base`).
     until_us: AtomicU64,
 }
 
@@ -45,7 +45,8 @@ impl Lease {
         let until = (sent + span)
             .saturating_duration_since(self.base)
             .as_micros() as u64;
-        self.until_us.fetch_max(until.max(1), Ordering::AcqRel);
+        // 0 (a lease that ended before this one began) holds nothing.
+        self.until_us.fetch_max(until, Ordering::AcqRel);
     }
 
     /// Whether the lease holds now.
