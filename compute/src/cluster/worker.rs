@@ -151,7 +151,7 @@ pub async fn serve(
                         w.worker_id
                     );
                     let timeout = Duration::from_millis(w.heartbeat_timeout_ms.max(4));
-                    span = timeout / 2;
+                    span = timeout * 3 / 4;
                     lease.extend(registered_at, span);
                     let every = HEARTBEAT_EVERY.min(timeout / 4);
                     if let Some(b) = beat.take() {

@@ -6,10 +6,15 @@
 //! that held its packets) would wake up and go on writing its old attempt's
 //! output beside its replacement. The store refuses its state writes (the
 //! attempt's generation is fenced); the lease stops its sinks: each
-//! heartbeat the coordinator acknowledges keeps the lease until half the
-//! timeout after the heartbeat was *sent*, and a sink writes nothing once
-//! the lease has run out. Half, so that the worker stops writing well
-//! before the coordinator can have declared it dead.
+//! heartbeat the coordinator acknowledges keeps the lease until three
+//! quarters of the timeout after the heartbeat was *sent*, and a sink
+//! writes nothing once the lease has run out. The coordinator heard that
+//! heartbeat after it was sent, so it declares the worker dead a full
+//! timeout after that at the earliest: the worker has stopped writing a
+//! quarter of the timeout before (the margin for clocks that run at
+//! slightly different rates). Not half: on a loaded machine an
+//! acknowledgement can take longer than a heartbeat interval, and a lease
+//! that runs out stops a live worker's attempt.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -62,7 +67,7 @@ impl Lease {
         } else {
             Err(Error::Runtime(
                 "this worker's lease ran out (its coordinator has not acknowledged a heartbeat \
-                 for half the heartbeat timeout): it may have been replaced, so its sinks write \
+                 for 3/4 of the heartbeat timeout): it may have been replaced, so its sinks write \
                  no more"
                     .into(),
             ))
