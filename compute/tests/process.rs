@@ -392,6 +392,180 @@ fn state_ttl_expires_list_items_too() {
     );
 }
 
+/// Map state driven by the record: `val % 8` picks the operation (put,
+/// remove, read one map, read two maps nested), `val / 8` the map and the
+/// entry key. A read emits what it saw and writes how many entries it saw
+/// under the entry key `[255]` of the map it read.
+struct MapOps;
+
+/// `(key, time of the record, map, entries read)`.
+type Seen = (u32, i64, u8, Vec<(Vec<u8>, i64)>);
+
+fn map_op(val: i64) -> (i64, u8, Vec<u8>) {
+    let op = val % 8;
+    let map = ((val / 8) % 3) as u8;
+    let entry = vec![((val / 24) % 40) as u8];
+    (op, map, entry)
+}
+
+impl KeyedProcessFunction<u32, (u32, i64, i64), (), Seen, (), i64> for MapOps {
+    fn process(
+        &mut self,
+        key: &u32,
+        r: (u32, i64, i64),
+        _state: &mut Option<()>,
+        ctx: &mut Context<'_, Seen, (), i64>,
+    ) {
+        let (op, map, entry) = map_op(r.2);
+        let (key, t) = (*key, r.1);
+        match op {
+            0..=3 => ctx.put_in_map(map, &entry, t),
+            4 | 5 => ctx.remove_from_map(map, &entry),
+            6 => ctx.read_map(map, move |entries, ctx| {
+                let n = entries.len() as i64;
+                ctx.emit((key, t, map, entries));
+                ctx.put_in_map(map, &[255], n);
+            }),
+            _ => ctx.read_map(map, move |first, ctx| {
+                let other = (map + 1) % 3;
+                ctx.emit((key, t, map, first));
+                ctx.read_map(other, move |second, ctx| {
+                    let n = second.len() as i64;
+                    ctx.emit((key, t, other, second));
+                    ctx.put_in_map(other, &[255], n);
+                });
+            }),
+        }
+    }
+}
+
+/// The same operations on a `BTreeMap` per key and map.
+fn map_model(evs: &[(u32, i64, i64)]) -> Vec<Seen> {
+    let mut maps: BTreeMap<(u32, u8), BTreeMap<Vec<u8>, i64>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for &(key, t, val) in evs {
+        let (op, map, entry) = map_op(val);
+        let mut read = |map: u8, out: &mut Vec<Seen>| {
+            let m = maps.entry((key, map)).or_default();
+            let entries: Vec<(Vec<u8>, i64)> = m.iter().map(|(k, v)| (k.clone(), *v)).collect();
+            let n = entries.len() as i64;
+            out.push((key, t, map, entries));
+            n
+        };
+        match op {
+            0..=3 => {
+                maps.entry((key, map)).or_default().insert(entry, t);
+            }
+            4 | 5 => {
+                maps.entry((key, map)).or_default().remove(&entry);
+            }
+            6 => {
+                let n = read(map, &mut out);
+                maps.entry((key, map)).or_default().insert(vec![255], n);
+            }
+            _ => {
+                read(map, &mut out);
+                let other = (map + 1) % 3;
+                let n = read(other, &mut out);
+                maps.entry((key, other)).or_default().insert(vec![255], n);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn entry_map_state_matches_a_btreemap_model() {
+    // 16 keys, 3 maps of up to 41 entries each: more than the cache keeps
+    // of one key (8), so reads page through the store and the write buffer.
+    let evs = input(6_000);
+    let mut want = map_model(&evs);
+    want.sort();
+    assert!(
+        want.iter().any(|s| s.3.len() > 8),
+        "the model never read a map larger than the cache keeps"
+    );
+    for p in [1, 3] {
+        let e2 = evs.clone();
+        // One source subtask: per-key order is input order.
+        let mut got = run(config(p, 5), move |env| {
+            env.source_with_event_time(
+                "src",
+                1,
+                move |_, _| e2.clone().into_iter(),
+                |r: &(u32, i64, i64)| r.1,
+                WatermarkStrategy::bounded(10),
+            )
+            .key_by(|r: &(u32, i64, i64)| r.0)
+            .process("maps", || MapOps)
+            .collect("sink")
+        })
+        .unwrap();
+        got.sort();
+        assert_eq!(got.len(), want.len(), "parallelism {p}");
+        assert!(
+            got == want,
+            "parallelism {p}: map reads differ from the model"
+        );
+    }
+}
+
+/// Puts every record's time in map 0 and reads the map back at records
+/// whose value is 1.
+struct MapSeen;
+
+impl KeyedProcessFunction<u32, (u32, i64, i64), (), (u32, Vec<i64>), (), i64> for MapSeen {
+    fn process(
+        &mut self,
+        key: &u32,
+        r: (u32, i64, i64),
+        _state: &mut Option<()>,
+        ctx: &mut Context<'_, (u32, Vec<i64>), (), i64>,
+    ) {
+        ctx.put_in_map(0, &r.1.to_be_bytes(), r.1);
+        if r.2 == 1 {
+            let key = *key;
+            ctx.read_map(0, move |entries, ctx| {
+                ctx.emit((key, entries.into_iter().map(|(_, t)| t).collect()));
+            });
+        }
+    }
+}
+
+#[test]
+fn state_ttl_expires_map_entries_too() {
+    // Key 1 expires twice (key 2's records move the watermark on): each
+    // read sees only what came after the last expiry.
+    let evs = vec![
+        (1, 0, 0),
+        (1, 10, 0),
+        (2, 500, 0),
+        (1, 520, 0),
+        (1, 530, 1),
+        (2, 1000, 0),
+        (1, 1100, 0),
+        (1, 1110, 1),
+    ];
+    let got = run(config(1, 1), move |env| {
+        env.source_with_event_time(
+            "src",
+            1,
+            move |_, _| evs.clone().into_iter(),
+            |r: &(u32, i64, i64)| r.1,
+            WatermarkStrategy::bounded(0),
+        )
+        .key_by(|r: &(u32, i64, i64)| r.0)
+        .process_with_ttl("seen", 50, || MapSeen)
+        .collect("sink")
+    })
+    .unwrap();
+    assert_eq!(
+        got,
+        vec![(1, vec![520, 530]), (1, vec![1100, 1110])],
+        "map entries older than the TTL were still read"
+    );
+}
+
 /// A process function's tables are registered with what a query needs to
 /// read them: key groups, kind, the schemas its codecs describe, its TTL.
 #[test]
@@ -428,6 +602,9 @@ fn tables_are_registered_with_their_schemas_and_ttl() {
         assert_eq!(list.kind, TableKind::Entries);
         assert_eq!(list.value.unwrap().to_string(), "i64");
         assert_eq!(list.ttl_ms, 50);
+        let map = store.table("seen.map").expect("registered").info;
+        assert_eq!(map.kind, TableKind::Entries);
+        assert_eq!(map.ttl_ms, 50);
         // Timers are internal: raw, without a description.
         assert_eq!(
             store.table("seen.timers").unwrap().info.kind,

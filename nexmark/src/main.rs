@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 use riverbed_nexmark::json::DEFAULT_MAX_LINE_BYTES;
 use riverbed_nexmark::queries::{self, QUERIES};
 use riverbed_nexmark::runner::{self, report, EventSource, RunOptions, StateDirLock};
-use riverbed_nexmark::source::EventFiles;
+use riverbed_nexmark::source::SourceSpec;
 use riverbed_nexmark::{json, Error, Generator, GeneratorConfig};
 
 #[global_allocator]
@@ -410,6 +410,17 @@ fn generate(args: GenerateArgs) -> Result<(), Error> {
 }
 
 /// A generator setting in the runner's words (`first_event_rate` is `--rate`).
+/// The events a run's flags name.
+fn source_spec(args: &RunArgs) -> SourceSpec {
+    SourceSpec {
+        events: args.events,
+        rate: args.rate,
+        seed: args.seed,
+        files: args.source.clone(),
+        max_line_bytes: args.max_line_bytes,
+    }
+}
+
 fn rate_flag(e: Error) -> Error {
     match e {
         Error::InvalidConfig(m) if m.contains("first_event_rate") => {
@@ -454,19 +465,7 @@ fn prepare(
         ));
     }
     options.job_config()?;
-    let source = if args.source.is_empty() {
-        EventSource::generator(
-            GeneratorConfig {
-                seed: args.seed,
-                first_event_rate: args.rate,
-                ..GeneratorConfig::default()
-            },
-            args.events,
-        )
-        .map_err(rate_flag)?
-    } else {
-        EventSource::Files(EventFiles::list(&args.source, args.max_line_bytes)?)
-    };
+    let source = source_spec(args).open().map_err(rate_flag)?;
     Ok((selected, options, source))
 }
 
@@ -542,11 +541,7 @@ fn coordinator(args: CoordinatorArgs) -> Result<(), Error> {
     let r = &args.run;
     let template = runner::cluster::ClusterJob {
         query: query.name.to_string(),
-        events: r.events,
-        rate: r.rate,
-        seed: r.seed,
-        source_files: r.source.clone(),
-        max_line_bytes: r.max_line_bytes,
+        source: source_spec(r),
         parallelism: options.parallelism,
         max_parallelism: options.max_parallelism,
         state_cache_entries: options.state_cache_entries,

@@ -235,6 +235,15 @@ impl<E: Codec + Clone + Send + 'static> EntryState<E> {
         Ok(())
     }
 
+    /// Drops the cached entries of exactly `prefix` (after a read of a
+    /// prefix whose entries are written under longer prefixes, which the
+    /// cache would not see).
+    pub fn forget(&mut self, prefix: &Bytes) {
+        if let Some(c) = self.cache.remove(prefix) {
+            self.cached = self.cached.saturating_sub(c.len().max(1));
+        }
+    }
+
     /// Ships the buffered writes into `epoch`.
     pub async fn flush(&mut self, epoch: Epoch) -> Result<()> {
         if self.pending.is_empty() {

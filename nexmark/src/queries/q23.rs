@@ -4,6 +4,11 @@
 //! All three inputs meet keyed by person id. A regular three-way join
 //! keeps everything it has seen: the person, the person's auctions and
 //! bids; each arrival is matched against what the other sides hold.
+//!
+//! The person sits in the key's value; the auctions and the bids are
+//! entries of two maps, keyed by the event's place in the input, so a busy
+//! bidder's bids need not fit in memory and a new bid writes one entry.
+//! The value counts each side, so a side that is still empty is never read.
 
 use riverbed_compute::operators::process::{Context, KeyedProcessFunction};
 use riverbed_compute::DataStream;
@@ -14,45 +19,80 @@ use crate::model::{Auction, Bid, Event, Person};
 use crate::row::Value;
 
 /// `(person, auctions sold, bids placed)` of one person id.
-type Seen = (Option<Person>, Vec<Auction>, Vec<Bid>);
+type Seen = (Option<Person>, u32, u32);
+
+/// The key's maps: its auctions and its bids (as events), by `seq`.
+const AUCTIONS: u8 = 0;
+const BIDS: u8 = 1;
 
 type Out = (Bid, Person, Auction);
 
 struct ThreeWay;
 
-impl KeyedProcessFunction<i64, Event, Seen, Out> for ThreeWay {
+/// The map entries that are auctions.
+fn auctions(entries: &[(Vec<u8>, Event)]) -> impl Iterator<Item = &Auction> {
+    entries.iter().filter_map(|(_, e)| match e {
+        Event::Auction(a) => Some(a),
+        _ => None,
+    })
+}
+
+/// The map entries that are bids.
+fn bids(entries: &[(Vec<u8>, Event)]) -> impl Iterator<Item = &Bid> {
+    entries.iter().filter_map(|(_, e)| match e {
+        Event::Bid(b) => Some(b),
+        _ => None,
+    })
+}
+
+impl KeyedProcessFunction<i64, Event, Seen, Out, (), Event> for ThreeWay {
     fn process(
         &mut self,
         _id: &i64,
         e: Event,
         state: &mut Option<Seen>,
-        ctx: &mut Context<'_, Out>,
+        ctx: &mut Context<'_, Out, (), Event>,
     ) {
-        let (person, auctions, bids) = state.get_or_insert_with(|| (None, Vec::new(), Vec::new()));
+        let (person, sold, placed) = state.get_or_insert_with(|| (None, 0, 0));
         match e {
             Event::Person(p) => {
-                for b in bids.iter() {
-                    for a in auctions.iter() {
-                        ctx.emit((b.clone(), p.clone(), a.clone()));
-                    }
+                if *sold > 0 && *placed > 0 {
+                    let p = p.clone();
+                    ctx.read_map(BIDS, move |placed, ctx| {
+                        ctx.read_map(AUCTIONS, move |sold, ctx| {
+                            for b in bids(&placed) {
+                                for a in auctions(&sold) {
+                                    ctx.emit((b.clone(), p.clone(), a.clone()));
+                                }
+                            }
+                        })
+                    });
                 }
                 *person = Some(p);
             }
             Event::Auction(a) => {
-                if let Some(p) = person {
-                    for b in bids.iter() {
-                        ctx.emit((b.clone(), p.clone(), a.clone()));
-                    }
+                if let (Some(p), true) = (person.as_ref(), *placed > 0) {
+                    let (p, a) = (p.clone(), a.clone());
+                    ctx.visit_map(BIDS, move |_, e, ctx| {
+                        if let Event::Bid(b) = e {
+                            ctx.emit((b.clone(), p.clone(), a.clone()));
+                        }
+                    });
                 }
-                auctions.push(a);
+                *sold = sold.saturating_add(1);
+                ctx.put_in_map(AUCTIONS, &a.seq.to_be_bytes(), Event::Auction(a));
             }
             Event::Bid(b) => {
-                if let Some(p) = person {
-                    for a in auctions.iter() {
-                        ctx.emit((b.clone(), p.clone(), a.clone()));
-                    }
+                if let (Some(p), true) = (person.as_ref(), *sold > 0) {
+                    let (p, b) = (p.clone(), b.clone());
+                    ctx.visit_map(AUCTIONS, move |_, e, ctx| {
+                        if let Event::Auction(a) = e {
+                            ctx.emit((b.clone(), p.clone(), a.clone()));
+                        }
+                    });
                 }
-                bids.push(b);
+                *placed = placed.saturating_add(1);
+                ctx.put_in_map(BIDS, &b.seq.to_be_bytes(), Event::Bid(b));
             }
         }
     }

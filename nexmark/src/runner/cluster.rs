@@ -24,39 +24,31 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
 use riverbed_compute::cluster::link::Command;
 use riverbed_compute::cluster::members::{MemberEvent, Members};
+use riverbed_compute::cluster::worker::JobBytes;
 use riverbed_compute::cluster::{JobPhase, Refused, RescaleReport, RescaleRequest};
-use riverbed_compute::sink::CollectHandle;
 use riverbed_compute::state::StateControl;
 use riverbed_compute::Env;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::{
-    build_job, connect_remote, output, sink, txn_files, CoordinatorSlot, Restart, RunOptions,
+    build_cluster_part, connect_remote, output, txn_files, CoordinatorSlot, Restart, RunOptions,
 };
 use crate::error::{Error, Result};
 use crate::queries::QueryInfo;
-use crate::source::EventFiles;
-use crate::source::EventSource;
-use crate::GeneratorConfig;
+use crate::source::SourceSpec;
 
 /// What a worker needs to build the plan of an attempt: the same on every
 /// worker of the attempt, so every worker builds the same plan.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ClusterJob {
     pub query: String,
-    /// Generated events (when `source_files` is empty).
-    pub events: u64,
-    pub rate: u64,
-    pub seed: u64,
-    pub source_files: Vec<PathBuf>,
-    pub max_line_bytes: usize,
+    pub source: SourceSpec,
     pub parallelism: usize,
     pub max_parallelism: u16,
     pub state_cache_entries: usize,
@@ -71,27 +63,6 @@ pub struct ClusterJob {
     pub output_from: Option<u64>,
     /// q10's partition folder when there is no `--output`.
     pub state_dir: PathBuf,
-}
-
-impl ClusterJob {
-    /// The job's events, as every worker reads them.
-    pub fn source(&self) -> Result<EventSource> {
-        if self.source_files.is_empty() {
-            EventSource::generator(
-                GeneratorConfig {
-                    seed: self.seed,
-                    first_event_rate: self.rate,
-                    ..GeneratorConfig::default()
-                },
-                self.events,
-            )
-        } else {
-            Ok(EventSource::Files(EventFiles::list(
-                &self.source_files,
-                self.max_line_bytes,
-            )?))
-        }
-    }
 }
 
 /// Settings of the coordinator.
@@ -219,7 +190,7 @@ pub async fn run(
         path: dir.clone(),
         source,
     })?;
-    let source = template.source()?;
+    let source = template.source.open()?;
     let handle = slot.handle.clone();
     handle.update(|s| {
         s.job = query.name.to_string();
@@ -299,7 +270,7 @@ pub async fn run(
             .map_err(|e| Error::InvalidArgument(format!("the job does not encode: {e}")))?;
         let (outbox, mut commands) = mpsc::unbounded_channel();
         let env = Env::for_coordinator(config.clone(), backend.clone(), ids.len(), outbox)?;
-        build_job(
+        build_cluster_part(
             query,
             &source,
             options,
@@ -307,13 +278,9 @@ pub async fn run(
             output_from,
             &dir,
             staged.as_ref(),
-            &Arc::new(sink::RowCounts::default()),
-            &CollectHandle::new(),
-            Arc::new(AtomicU64::new(0)),
-            false,
         )?;
         let events = env.event_sender();
-        let job_bytes = bytes_of(job_bytes);
+        let job_bytes = JobBytes::from(job_bytes);
         for (index, id) in ids.iter().enumerate() {
             members.assign(*id, attempt, index, &peers, generation, job_bytes.clone());
         }
@@ -545,10 +512,6 @@ pub async fn run(
             }
         }
     }
-}
-
-fn bytes_of(v: Vec<u8>) -> riverbed_compute::cluster::worker::JobBytes {
-    v.into()
 }
 
 /// Waits until every live worker of `attempt` has said its part ended (or

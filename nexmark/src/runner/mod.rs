@@ -661,6 +661,34 @@ impl Restart {
     }
 }
 
+/// Builds one attempt's plan of a job on worker processes: nobody in this
+/// process counts or collects its rows (the workers' sinks write files, the
+/// coordinator's plan only drives checkpoints), and the coordinator cuts
+/// the sinks' files back once, before the attempt, so no part does it.
+fn build_cluster_part(
+    query: &QueryInfo,
+    source: &EventSource,
+    options: &RunOptions,
+    env: &Env,
+    resuming: Option<riverbed_state_store::Epoch>,
+    dir: &Path,
+    staged: Option<&output::Staged>,
+) -> Result<()> {
+    build_job(
+        query,
+        source,
+        options,
+        env,
+        resuming,
+        dir,
+        staged,
+        &Arc::new(sink::RowCounts::default()),
+        &CollectHandle::new(),
+        Arc::new(AtomicU64::new(0)),
+        false,
+    )
+}
+
 /// Builds the query's plan on `env`: its source, the query and its sink.
 /// `cut_back`: cut the sinks' files back to the resumed checkpoint (the
 /// process that starts a run does it once, before any sink writes; a

@@ -3,18 +3,16 @@
 //! plan, from the [`ClusterJob`] it carries, and only this worker's
 //! subtasks run (`riverbed_compute::cluster::worker`).
 
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use riverbed_compute::cluster::link::WorkerLink;
 use riverbed_compute::cluster::worker::{Assignment, Outcome, RunAttempt};
 use riverbed_compute::runtime::placement::Placement;
-use riverbed_compute::sink::CollectHandle;
 use riverbed_compute::Env;
 use riverbed_state_store::Epoch;
 
 use super::cluster::ClusterJob;
-use super::{build_job, connect_remote, output, sink, RemoteState, RunOptions};
+use super::{build_cluster_part, connect_remote, output, RemoteState, RunOptions};
 use crate::error::{Error, Result};
 use crate::queries;
 
@@ -65,9 +63,9 @@ async fn run_part(a: Assignment, placement: Placement, link: WorkerLink) -> Resu
         staging,
         target: Default::default(),
     });
-    let source = job.source()?;
+    let source = job.source.open()?;
     let dir = job.state_dir.join(query.name);
-    build_job(
+    build_cluster_part(
         query,
         &source,
         &options,
@@ -75,10 +73,6 @@ async fn run_part(a: Assignment, placement: Placement, link: WorkerLink) -> Resu
         job.output_from.map(Epoch),
         &dir,
         staged.as_ref(),
-        &Arc::new(sink::RowCounts::default()),
-        &CollectHandle::new(),
-        Arc::new(AtomicU64::new(0)),
-        false,
     )?;
     tracing::info!(attempt = a.attempt, index = a.index, "running");
     let report = env.execute().await.map_err(Error::Compute)?;

@@ -11,6 +11,7 @@
 pub mod files;
 pub mod generator;
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ use crate::model::Event;
 use crate::{Generator, GeneratorConfig};
 pub use files::EventFiles;
 pub use generator::GeneratorSource;
+use serde::{Deserialize, Serialize};
 
 /// The name of the source operator in a query's job (its report counts the
 /// events read).
@@ -30,6 +32,41 @@ pub const SOURCE_NAME: &str = "nexmark-source";
 
 /// The suite's watermark: event time minus 4 s.
 pub const WATERMARK_DELAY_MS: i64 = 4_000;
+
+/// The events of a run as its flags name them: generated (seed, rate and
+/// count) when `files` is empty, else read from the files. It is what a
+/// coordinator hands every worker, so that all of them read the same
+/// events.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SourceSpec {
+    /// Generated events (when `files` is empty).
+    pub events: u64,
+    pub rate: u64,
+    pub seed: u64,
+    pub files: Vec<PathBuf>,
+    pub max_line_bytes: usize,
+}
+
+impl SourceSpec {
+    /// Checks the settings (or lists the files) and gives the source.
+    pub fn open(&self) -> Result<EventSource> {
+        if self.files.is_empty() {
+            EventSource::generator(
+                GeneratorConfig {
+                    seed: self.seed,
+                    first_event_rate: self.rate,
+                    ..GeneratorConfig::default()
+                },
+                self.events,
+            )
+        } else {
+            Ok(EventSource::Files(EventFiles::list(
+                &self.files,
+                self.max_line_bytes,
+            )?))
+        }
+    }
+}
 
 /// The events of a run.
 #[derive(Clone)]
