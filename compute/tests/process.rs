@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use riverbed_compute::operators::process::{Context, KeyedProcessFunction};
 use riverbed_compute::sink::CollectHandle;
-use riverbed_compute::{Env, Error, JobConfig, WatermarkStrategy};
+use riverbed_compute::{Env, Error, JobConfig, KeyedStream, WatermarkStrategy};
 
 fn run<X: Send + 'static>(
     config: JobConfig,
@@ -39,6 +39,19 @@ fn input(n: u32) -> Vec<(u32, i64, i64)> {
             )
         })
         .collect()
+}
+
+/// `evs` from one source subtask (so per-key order is input order), with
+/// event time `delay` ms behind, keyed by their first field.
+fn keyed(env: &Env, evs: Vec<(u32, i64, i64)>, delay: i64) -> KeyedStream<(u32, i64, i64), u32> {
+    env.source_with_event_time(
+        "src",
+        1,
+        move |_, _| evs.clone().into_iter(),
+        |r: &(u32, i64, i64)| r.1,
+        WatermarkStrategy::bounded(delay),
+    )
+    .key_by(|r: &(u32, i64, i64)| r.0)
 }
 
 /// Value state: the running maximum per key, emitted when it grows.
@@ -221,16 +234,9 @@ fn state_ttl_expires_by_event_time() {
     // Key 1 at 0 and 10; key 2 at 500 moves the watermark; key 1 again at 520 and 530.
     let evs = vec![(1, 0, 0), (1, 10, 0), (2, 500, 0), (1, 520, 0), (1, 530, 0)];
     let got = run(config(1, 1), move |env| {
-        env.source_with_event_time(
-            "src",
-            1,
-            move |_, _| evs.clone().into_iter(),
-            |r: &(u32, i64, i64)| r.1,
-            WatermarkStrategy::bounded(0),
-        )
-        .key_by(|r: &(u32, i64, i64)| r.0)
-        .process_with_ttl("count", 50, || Counter)
-        .collect("sink")
+        keyed(env, evs, 0)
+            .process_with_ttl("count", 50, || Counter)
+            .collect("sink")
     })
     .unwrap();
     let key1: Vec<(i64, u64)> = got
@@ -305,16 +311,9 @@ fn entry_list_state_drains_every_item_once_in_order_and_in_pages() {
         let e2 = evs.clone();
         // One source subtask: per-key order is input order.
         let got = run(config(p, 7), move |env| {
-            env.source_with_event_time(
-                "src",
-                1,
-                move |_, _| e2.clone().into_iter(),
-                |r: &(u32, i64, i64)| r.1,
-                WatermarkStrategy::bounded(10),
-            )
-            .key_by(|r: &(u32, i64, i64)| r.0)
-            .process("drains", || Drains)
-            .collect("sink")
+            keyed(env, e2, 10)
+                .process("drains", || Drains)
+                .collect("sink")
         })
         .unwrap();
         let mut drained: BTreeMap<(u32, u32), Vec<i64>> = BTreeMap::new();
@@ -369,22 +368,31 @@ impl KeyedProcessFunction<u32, (u32, i64, i64), (), (u32, Vec<i64>), i64> for Ti
     }
 }
 
+/// `f` over `evs` (one source subtask, event time without delay) with a
+/// state TTL of `ttl` ms.
+fn run_with_ttl<O, L, M, F>(
+    evs: Vec<(u32, i64, i64)>,
+    ttl: i64,
+    f: impl Fn() -> F + Send + Sync + 'static,
+) -> Vec<O>
+where
+    O: Send + 'static,
+    L: riverbed_compute::Codec + Clone + Send + Sync + 'static,
+    M: riverbed_compute::Codec + Clone + Send + Sync + 'static,
+    F: KeyedProcessFunction<u32, (u32, i64, i64), (), O, L, M>,
+{
+    run(config(1, 1), move |env| {
+        keyed(env, evs, 0)
+            .process_with_ttl("seen", ttl, f)
+            .collect("sink")
+    })
+    .unwrap()
+}
+
 #[test]
 fn state_ttl_expires_list_items_too() {
     let evs = vec![(1, 0, 0), (1, 10, 0), (2, 500, 0), (1, 520, 0), (1, 530, 0)];
-    let got = run(config(1, 1), move |env| {
-        env.source_with_event_time(
-            "src",
-            1,
-            move |_, _| evs.clone().into_iter(),
-            |r: &(u32, i64, i64)| r.1,
-            WatermarkStrategy::bounded(0),
-        )
-        .key_by(|r: &(u32, i64, i64)| r.0)
-        .process_with_ttl("seen", 50, || TimesSeen)
-        .collect("sink")
-    })
-    .unwrap();
+    let got = run_with_ttl(evs, 50, || TimesSeen);
     assert_eq!(
         got,
         vec![(1, vec![520, 530])],
@@ -489,16 +497,9 @@ fn entry_map_state_matches_a_btreemap_model() {
         let e2 = evs.clone();
         // One source subtask: per-key order is input order.
         let mut got = run(config(p, 5), move |env| {
-            env.source_with_event_time(
-                "src",
-                1,
-                move |_, _| e2.clone().into_iter(),
-                |r: &(u32, i64, i64)| r.1,
-                WatermarkStrategy::bounded(10),
-            )
-            .key_by(|r: &(u32, i64, i64)| r.0)
-            .process("maps", || MapOps)
-            .collect("sink")
+            keyed(env, e2, 10)
+                .process("maps", || MapOps)
+                .collect("sink")
         })
         .unwrap();
         got.sort();
@@ -546,19 +547,7 @@ fn state_ttl_expires_map_entries_too() {
         (1, 1100, 0),
         (1, 1110, 1),
     ];
-    let got = run(config(1, 1), move |env| {
-        env.source_with_event_time(
-            "src",
-            1,
-            move |_, _| evs.clone().into_iter(),
-            |r: &(u32, i64, i64)| r.1,
-            WatermarkStrategy::bounded(0),
-        )
-        .key_by(|r: &(u32, i64, i64)| r.0)
-        .process_with_ttl("seen", 50, || MapSeen)
-        .collect("sink")
-    })
-    .unwrap();
+    let got = run_with_ttl(evs, 50, || MapSeen);
     assert_eq!(
         got,
         vec![(1, vec![520, 530]), (1, vec![1100, 1110])],

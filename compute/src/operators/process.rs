@@ -991,29 +991,23 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
             .filter(|_| self.stream.watermarks);
         let max = self.stream.env.config.max_parallelism;
         let timer_table = self.stream.env.table(&format!("{name}.timers"));
-        // A key's list items are entries after its key: queryable too.
-        let list_table = self.stream.env.table_with(
-            &format!("{name}.list"),
-            Some(riverbed_state_store::catalog::TableInfo {
-                key_groups: max,
-                kind: riverbed_state_store::catalog::TableKind::Entries,
-                key: Some(K::schema()),
-                value: Some(L::schema()),
-                ttl_ms: ttl.map_or(0, |t| t.max(0) as u64),
-                time_shard_ms: 0,
-            }),
-        );
-        let map_table = self.stream.env.table_with(
-            &format!("{name}.map"),
-            Some(riverbed_state_store::catalog::TableInfo {
-                key_groups: max,
-                kind: riverbed_state_store::catalog::TableKind::Entries,
-                key: Some(K::schema()),
-                value: Some(M::schema()),
-                ttl_ms: ttl.map_or(0, |t| t.max(0) as u64),
-                time_shard_ms: 0,
-            }),
-        );
+        // A key's list items and map entries are entries after its key:
+        // queryable too.
+        let entries_table = |suffix: &str, value| {
+            self.stream.env.table_with(
+                &format!("{name}.{suffix}"),
+                Some(riverbed_state_store::catalog::TableInfo {
+                    key_groups: max,
+                    kind: riverbed_state_store::catalog::TableKind::Entries,
+                    key: Some(K::schema()),
+                    value: Some(value),
+                    ttl_ms: ttl.map_or(0, |t| t.max(0) as u64),
+                    time_shard_ms: 0,
+                }),
+            )
+        };
+        let list_table = entries_table("list", L::schema());
+        let map_table = entries_table("map", M::schema());
         let capacity = self.stream.env.config.state_cache_entries;
         let operator = name.to_string();
         self.stateful_ttl(name, ttl, move |state: KeyedState<Record<S>>, counters| {
