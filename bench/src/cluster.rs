@@ -332,8 +332,15 @@ fn nearest_rank(sorted: &[u64], p: f64) -> u64 {
 }
 
 /// `query` on two workers until the store holds `at_mib` MiB: kill one,
-/// time the recovery; add two and rescale to 4.
-pub fn failover(b: &Binaries, query: &str, events: u64, at_mib: u64) -> Result<FailoverReport> {
+/// time the recovery; add two and rescale to 4. `keep`: leave the
+/// cluster's folder (its logs) in place.
+pub fn failover(
+    b: &Binaries,
+    query: &str,
+    events: u64,
+    at_mib: u64,
+    keep: bool,
+) -> Result<FailoverReport> {
     let ev = events.to_string();
     let mut c = Cluster::start(
         b,
@@ -420,7 +427,11 @@ pub fn failover(b: &Binaries, query: &str, events: u64, at_mib: u64) -> Result<F
     );
     let dir = c.dir.clone();
     drop(c);
-    let _ = std::fs::remove_dir_all(&dir);
+    if keep {
+        eprintln!("{query}: the cluster's folder is kept: {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(FailoverReport {
         query: query.into(),
         events,

@@ -117,6 +117,10 @@ struct ClusterFailoverCmd {
     /// Kill a worker once the store holds this many MiB.
     #[arg(long, default_value_t = 1024)]
     at_mib: u64,
+    /// Keep the cluster's folder (store, logs) after the run, to read its
+    /// logs; by default it is removed.
+    #[arg(long)]
+    keep: bool,
     #[command(flatten)]
     bins: ClusterBins,
 }
@@ -261,7 +265,7 @@ fn main() -> ExitCode {
         })(),
         Cmd::ClusterFailover(a) => (|| {
             let b = a.bins.resolve()?;
-            let r = riverbed_bench::cluster::failover(&b, &a.query, a.events, a.at_mib)?;
+            let r = riverbed_bench::cluster::failover(&b, &a.query, a.events, a.at_mib, a.keep)?;
             println!("{}", serde_json::to_string(&r)?);
             Ok(())
         })(),

@@ -647,13 +647,16 @@ impl Inner {
     /// The write stall: wait for flushes while memtables exceed their bound,
     /// and for compaction while L0 is too deep.
     async fn stall_while_full(&self) -> Result<()> {
-        let mut stalled = false;
+        let mut stalled: Option<std::time::Instant> = None;
         loop {
             if !self.over_bounds() {
+                self.log_long_stall(stalled);
                 return Ok(());
             }
-            if !stalled {
-                stalled = true;
+            if stalled.is_none() {
+                #[allow(clippy::disallowed_methods)] // a statistic, never a decision
+                let now = std::time::Instant::now();
+                stalled = Some(now);
                 Metrics::add(&self.metrics.write_stalls, 1);
             }
             let notified = self.flushed.notified();
@@ -681,9 +684,25 @@ impl Inner {
             self.compact_wanted.notify_one();
             self.check_open()?;
             if !self.over_bounds() {
+                self.log_long_stall(stalled);
                 return Ok(());
             }
             notified.await;
+        }
+    }
+
+    /// Says in the log when a write waited a second or more in the stall,
+    /// and for what: slow checkpoints are most often this wait.
+    fn log_long_stall(&self, since: Option<std::time::Instant>) {
+        let Some(since) = since else { return };
+        let waited = since.elapsed();
+        if waited >= std::time::Duration::from_secs(1) {
+            tracing::warn!(
+                waited_ms = waited.as_millis() as u64,
+                l0_files = self.l0_backlog(),
+                l0_stop_writes_files = self.opts.l0_stop_writes_files,
+                "writes stalled: flushes or compaction fell behind"
+            );
         }
     }
 
