@@ -9,6 +9,8 @@
 //! - Reads name an epoch and see the newest version at or below it, merged
 //!   across memtables and levels ([`read`](Store::get), [`merge`]), with
 //!   point and range tombstones ([`range_tombstone`]).
+//! - Writes slow down before they stop when compaction falls behind
+//!   ([`write_pace`]).
 //! - Compaction ([`compaction`]) is leveled; files leave object storage only
 //!   when no version and no reader needs them ([`version`]).
 //! - Blocks are cached in memory on `foyer` ([`cache`]).
@@ -44,6 +46,7 @@ pub mod store;
 pub mod varint;
 pub mod version;
 pub mod write_batch;
+pub mod write_pace;
 
 pub use checkpoint::{CheckpointMeta, CheckpointStats, SourcePositions};
 pub use error::{Error, ErrorKind, Result};

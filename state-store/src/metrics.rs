@@ -8,9 +8,11 @@ pub struct Metrics {
     pub write_batches: AtomicU64,
     pub write_ops: AtomicU64,
     pub write_stalls: AtomicU64,
+    pub write_slowdowns: AtomicU64,
     pub flushes: AtomicU64,
     pub flush_bytes: AtomicU64,
     pub compactions: AtomicU64,
+    pub compaction_parts: AtomicU64,
     pub compaction_read_bytes: AtomicU64,
     pub compaction_write_bytes: AtomicU64,
     pub files_deleted: AtomicU64,
@@ -51,9 +53,13 @@ pub struct MetricsSnapshot {
     pub write_batches: u64,
     pub write_ops: u64,
     pub write_stalls: u64,
+    /// Writes paced because compaction fell behind (see `write_pace.rs`).
+    pub write_slowdowns: u64,
     pub flushes: u64,
     pub flush_bytes: u64,
     pub compactions: u64,
+    /// Parts merged at once (see `compaction/executor.rs`): at least one per compaction.
+    pub compaction_parts: u64,
     pub compaction_read_bytes: u64,
     pub compaction_write_bytes: u64,
     pub files_deleted: u64,
@@ -81,9 +87,11 @@ impl Metrics {
         s.write_batches = g(&self.write_batches);
         s.write_ops = g(&self.write_ops);
         s.write_stalls = g(&self.write_stalls);
+        s.write_slowdowns = g(&self.write_slowdowns);
         s.flushes = g(&self.flushes);
         s.flush_bytes = g(&self.flush_bytes);
         s.compactions = g(&self.compactions);
+        s.compaction_parts = g(&self.compaction_parts);
         s.compaction_read_bytes = g(&self.compaction_read_bytes);
         s.compaction_write_bytes = g(&self.compaction_write_bytes);
         s.files_deleted = g(&self.files_deleted);
@@ -120,7 +128,7 @@ impl MetricsSnapshot {
 type Getter = fn(&MetricsSnapshot) -> u64;
 
 /// Counters and gauges of a store: name, help, type, value.
-const FAMILIES: [(&str, &str, &str, Getter); 19] = [
+const FAMILIES: [(&str, &str, &str, Getter); 21] = [
     (
         "write_batches_total",
         "Write batches applied.",
@@ -140,6 +148,12 @@ const FAMILIES: [(&str, &str, &str, Getter); 19] = [
         |s| s.write_stalls,
     ),
     (
+        "write_slowdowns_total",
+        "Writes paced because L0 files waited for compaction.",
+        "counter",
+        |s| s.write_slowdowns,
+    ),
+    (
         "flushes_total",
         "Memtables flushed to SSTs.",
         "counter",
@@ -156,6 +170,12 @@ const FAMILIES: [(&str, &str, &str, Getter); 19] = [
         "Compactions completed.",
         "counter",
         |s| s.compactions,
+    ),
+    (
+        "compaction_parts_total",
+        "Parts of compactions, each merged on its own task.",
+        "counter",
+        |s| s.compaction_parts,
     ),
     (
         "compaction_read_bytes_total",

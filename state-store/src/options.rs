@@ -39,12 +39,26 @@ pub struct Options {
     pub zstd_level: i32,
     /// Compaction output files are cut at this size. 64 MiB: few objects per GB.
     pub sst_target_bytes: u64,
+    /// Parts one compaction is cut into and merged at once (see
+    /// `compaction/executor.rs`). 2: the machines Riverbed is measured on
+    /// have two cores, and a compaction in two parts takes half as long to
+    /// let the L0 compaction that writers wait for start.
+    pub subcompactions: usize,
     /// Committed L0 files that trigger an L0 → L1 compaction.
     pub l0_compaction_trigger: usize,
+    /// Writes are paced (see `write_pace.rs`) while this many committed L0
+    /// files wait for compaction (with background compaction on), so that
+    /// the backlog levels off before the hard stop below. 12: three L0
+    /// compactions' worth behind, well before the stop.
+    pub l0_slowdown_writes_files: usize,
+    /// The pace writes start at once slowed, in bytes per second; it then
+    /// adapts to what compaction keeps up with. 16 MiB/s, RocksDB's
+    /// `delayed_write_rate` default.
+    pub delayed_write_bytes_per_sec: u64,
     /// Writers wait while this many committed L0 files wait for compaction
     /// (with background compaction on). Without it, a write rate above what
     /// compaction sustains piles up L0 files and every read probes them all;
-    /// 20 matches RocksDB's slowdown trigger.
+    /// 36 matches RocksDB's stop trigger.
     pub l0_stop_writes_files: usize,
     /// Size target of L1; each deeper level is `level_multiplier` times larger.
     pub level_base_bytes: u64,
@@ -85,8 +99,11 @@ impl Default for Options {
             bloom_bits_per_key: 10,
             zstd_level: 1,
             sst_target_bytes: 64 << 20,
+            subcompactions: 2,
             l0_compaction_trigger: 4,
-            l0_stop_writes_files: 20,
+            l0_slowdown_writes_files: 12,
+            delayed_write_bytes_per_sec: 16 << 20,
+            l0_stop_writes_files: 36,
             level_base_bytes: 256 << 20,
             level_multiplier: 10,
             max_levels: 6,
@@ -143,8 +160,20 @@ impl Options {
             "sst_target_bytes must be at least 1024",
         )?;
         check(
+            (1..=64).contains(&self.subcompactions),
+            "subcompactions must be in 1..=64",
+        )?;
+        check(
             self.l0_compaction_trigger >= 1,
             "l0_compaction_trigger must be at least 1",
+        )?;
+        check(
+            (1..=self.l0_stop_writes_files).contains(&self.l0_slowdown_writes_files),
+            "l0_slowdown_writes_files must be in 1..=l0_stop_writes_files",
+        )?;
+        check(
+            self.delayed_write_bytes_per_sec >= 1 << 20,
+            "delayed_write_bytes_per_sec must be at least 1048576 (1 MiB/s)",
         )?;
         check(
             self.level_multiplier >= 2,

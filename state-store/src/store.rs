@@ -36,6 +36,7 @@ use crate::sst::{SstBuilder, SstShape};
 use crate::storage::{open_object_store, Storage};
 use crate::version::{GcQueue, SstHandle, SstMeta, Version};
 use crate::write_batch::WriteBatch;
+use crate::write_pace::WritePace;
 
 /// A registered table and its estimated size (see [`Store::table_summaries`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +64,8 @@ pub(crate) struct Inner {
     flush_lock: tokio::sync::Mutex<()>,
     compaction_lock: tokio::sync::Mutex<()>,
     next_seq: AtomicU64,
-    next_file_id: AtomicU64,
+    /// Shared with compaction's parts, which name their outputs themselves.
+    next_file_id: Arc<AtomicU64>,
     mem_bytes: AtomicUsize,
     flush_wanted: Notify,
     /// Woken after every flush and compaction: stalled writers re-check.
@@ -78,6 +80,8 @@ pub(crate) struct Inner {
     /// that keeps a fence from passing a fenced write halfway.
     generation: AtomicU64,
     fence_gate: tokio::sync::RwLock<()>,
+    /// The write slowdown's timeline (see `write_pace.rs`).
+    pace: WritePace,
     /// The files of the newest checkpoint: what the next one shares.
     checkpoint_files: Mutex<std::collections::HashMap<FileId, u64>>,
     failure: Mutex<Option<String>>,
@@ -227,7 +231,7 @@ impl Store {
             flush_lock: tokio::sync::Mutex::new(()),
             compaction_lock: tokio::sync::Mutex::new(()),
             next_seq: AtomicU64::new(data.next_seq.max(1)),
-            next_file_id: AtomicU64::new(next_file_id),
+            next_file_id: Arc::new(AtomicU64::new(next_file_id)),
             mem_bytes: AtomicUsize::new(0),
             flush_wanted: Notify::new(),
             flushed: Notify::new(),
@@ -237,6 +241,7 @@ impl Store {
             catalog: Mutex::new(data.catalog.clone()),
             generation: AtomicU64::new(data.writer_generation),
             fence_gate: tokio::sync::RwLock::new(()),
+            pace: WritePace::new(opts.delayed_write_bytes_per_sec),
             checkpoint_files: Mutex::new(checkpoint_files),
             failure: Mutex::new(None),
             closed: AtomicBool::new(false),
@@ -589,7 +594,33 @@ impl Inner {
         if mem.size() >= self.opts.memtable_bytes {
             self.freeze(&mem);
         }
+        self.slow_down(added).await;
         self.stall_while_full().await
+    }
+
+    /// Paces a write of `bytes` while compaction is behind (see `write_pace.rs`).
+    async fn slow_down(&self, bytes: usize) {
+        let backlog = self.l0_backlog();
+        // Pacing is by wall time on purpose: it trades write speed for
+        // compaction's, both measured in it.
+        let delay = self.pace.delay(
+            bytes,
+            backlog,
+            self.opts.l0_slowdown_writes_files,
+            tokio::time::Instant::now(),
+        );
+        if !delay.is_zero() {
+            Metrics::add(&self.metrics.write_slowdowns, 1);
+            if delay >= std::time::Duration::from_secs(1) {
+                tracing::warn!(
+                    delay_ms = delay.as_millis() as u64,
+                    l0_files = backlog,
+                    bytes_per_sec = self.pace.rate(),
+                    "writes slowed: compaction is behind"
+                );
+            }
+            tokio::time::sleep(delay).await;
+        }
     }
 
     fn memtable_for(&self, epoch: Epoch) -> Result<Arc<Memtable>> {
@@ -1031,16 +1062,16 @@ impl Inner {
             compaction_readahead: Some(crate::storage::COMPACTION_READAHEAD_BYTES),
             ..self.storage.clone()
         };
-        let outcome = executor::execute(
-            &plan,
-            &applied,
-            &compaction_storage,
-            self.shape,
-            self.opts.sst_target_bytes,
-            &snapshots,
-            || self.next_file_id(),
-        )
-        .await?;
+        let job = executor::Job {
+            plan: plan.clone(),
+            tombstones: applied.clone(),
+            storage: compaction_storage,
+            shape: self.shape,
+            target_bytes: self.opts.sst_target_bytes,
+            snapshots: snapshots.clone(),
+            ids: self.next_file_id.clone(),
+        };
+        let outcome = executor::execute(job, self.opts.subcompactions).await?;
         let outputs: Vec<Arc<SstHandle>> = outcome
             .outputs
             .iter()
@@ -1077,6 +1108,7 @@ impl Inner {
         plan.input_files().for_each(|f| f.mark_obsolete());
         self.flushed.notify_waiters();
         Metrics::add(&self.metrics.compactions, 1);
+        Metrics::add(&self.metrics.compaction_parts, outcome.parts as u64);
         Metrics::add(&self.metrics.compaction_read_bytes, outcome.bytes_read);
         Metrics::add(&self.metrics.compaction_write_bytes, outcome.bytes_written);
         tracing::debug!(reason = ?plan.reason, inputs = plan.input_files().count(), outputs = outputs.len(), level = plan.output_level, "compaction installed");

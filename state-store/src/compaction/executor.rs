@@ -15,11 +15,26 @@
 //! epochs grow) and goes. A point tombstone goes where the plan allows only
 //! when no snapshot below it could see an older version.
 
+//!
+//! # Subcompactions
+//!
+//! A plan's key range is cut into up to `subcompactions` parts at the
+//! starts of files of its sorted-level inputs, balanced by bytes, and the
+//! parts are merged at once on separate tasks. Every version of a key falls
+//! in one part (a cut is a key, and a part holds the keys `>= ` its start and
+//! `<` the next part's), so the parts' outputs, concatenated in order, are
+//! one sorted run, exactly as one merge would have written it. Without
+//! parts, one long merge of a deep level holds back the L0 compaction that
+//! writers wait for (it needs the same L1 files), and uses one core of many.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use bytes::Bytes;
 use object_store::{ObjectStoreExt, PutPayload};
 
 use super::picker::Plan;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::keys::{Epoch, FileId};
 use crate::merge::{smallest, Source};
 use crate::paths;
@@ -31,35 +46,132 @@ use crate::version::SstMeta;
 /// What a compaction wrote and read.
 pub struct Outcome {
     pub outputs: Vec<SstMeta>,
+    /// How many parts were merged at once.
+    pub parts: usize,
     pub bytes_read: u64,
     pub bytes_written: u64,
 }
 
-/// Runs `plan`; `snapshots` are the epochs of the retained checkpoints
-/// below the committed epoch, ascending.
-pub async fn execute(
-    plan: &Plan,
-    tombstones: &[RangeTombstone],
-    storage: &Storage,
-    shape: SstShape,
-    target_bytes: u64,
-    snapshots: &[Epoch],
-    mut next_id: impl FnMut() -> FileId,
-) -> Result<Outcome> {
+/// Everything a merge needs, owned, so that parts can run on their own tasks.
+#[derive(Clone)]
+pub struct Job {
+    pub plan: Plan,
+    pub tombstones: Vec<RangeTombstone>,
+    pub storage: Storage,
+    pub shape: SstShape,
+    pub target_bytes: u64,
+    /// Epochs of the retained checkpoints below the committed epoch, ascending.
+    pub snapshots: Vec<Epoch>,
+    /// The store's file id counter.
+    pub ids: Arc<AtomicU64>,
+}
+
+/// Runs the job's plan in up to `subcompactions` parts at once.
+pub async fn execute(job: Job, subcompactions: usize) -> Result<Outcome> {
+    let bytes_read = job.plan.input_files().map(|f| f.meta.size).sum();
+    let cuts = split_keys(&job.plan, subcompactions);
+    let parts = cuts.len() + 1;
+    let mut outputs = Vec::new();
+    if cuts.is_empty() {
+        outputs = merge_part(&job, None, None).await?;
+    } else {
+        let mut starts = vec![None];
+        starts.extend(cuts.iter().cloned().map(Some));
+        let mut ends: Vec<Option<Bytes>> = cuts.into_iter().map(Some).collect();
+        ends.push(None);
+        let tasks: Vec<_> = starts
+            .into_iter()
+            .zip(ends)
+            .map(|(start, end)| {
+                let job = job.clone();
+                tokio::spawn(async move { merge_part(&job, start, end).await })
+            })
+            .collect();
+        // Every part is awaited, also after one failed: none may still be
+        // writing a file once the compaction has returned.
+        let mut first_error = None;
+        for t in tasks {
+            match t.await {
+                Ok(Ok(part)) => outputs.extend(part),
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_error
+                        .get_or_insert(Error::Closed(format!("a subcompaction task failed: {e}")));
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+    }
+    let bytes_written = outputs.iter().map(|m| m.size).sum();
+    Ok(Outcome {
+        outputs,
+        parts,
+        bytes_read,
+        bytes_written,
+    })
+}
+
+/// Up to `parts - 1` keys, ascending, that cut the plan into parts of
+/// about equal bytes: starts of the files of its largest sorted-level
+/// input (the level below, most often, which holds most of the bytes).
+/// None when the plan has no sorted level of two files or more to cut at.
+pub fn split_keys(plan: &Plan, parts: usize) -> Vec<Bytes> {
+    let Some((_, files)) = plan
+        .inputs
+        .iter()
+        .filter(|(level, files)| *level > 0 && files.len() >= 2)
+        .max_by_key(|(_, files)| files.iter().map(|f| f.meta.size).sum::<u64>())
+    else {
+        return Vec::new();
+    };
+    let parts = parts.min(files.len()).max(1);
+    let total: u64 = files.iter().map(|f| f.meta.size).sum();
+    let mut cuts: Vec<Bytes> = Vec::new();
+    let mut below = 0u64;
+    for (i, f) in files.iter().enumerate() {
+        // Cut before file i when the bytes before it reach the next share.
+        let share = total * (cuts.len() as u64 + 1) / parts as u64;
+        if i > 0 && below >= share && cuts.len() + 1 < parts {
+            cuts.push(f.props().smallest.clone());
+        }
+        below += f.meta.size;
+    }
+    // The first part starts at the smallest key of all inputs, which may
+    // lie in another level: a cut at or below it would leave a part empty,
+    // which is harmless, but a cut must be strictly ascending.
+    cuts.dedup();
+    cuts
+}
+
+/// Merges the keys in `[start, end)` of every input into output files.
+async fn merge_part(job: &Job, start: Option<Bytes>, end: Option<Bytes>) -> Result<Vec<SstMeta>> {
+    let Job {
+        plan,
+        tombstones,
+        storage,
+        shape,
+        target_bytes,
+        snapshots,
+        ids,
+    } = job;
+    let (shape, target_bytes) = (*shape, *target_bytes);
+    let next_id = || FileId(ids.fetch_add(1, Ordering::Relaxed));
     let mut sources = Vec::new();
-    let mut bytes_read = 0;
     for (level, files) in &plan.inputs {
-        bytes_read += files.iter().map(|f| f.meta.size).sum::<u64>();
         if *level == 0 {
             for f in files {
-                sources.push(Source::sst(f, storage, None).await?);
+                sources.push(Source::sst(f, storage, start.as_deref()).await?);
             }
         } else {
-            sources.push(Source::level(files.clone(), storage, None, None).await?);
+            sources
+                .push(Source::level(files.clone(), storage, start.as_deref(), end.clone()).await?);
         }
     }
     let mut outputs = Vec::new();
-    let mut bytes_written = 0;
     let mut builder = SstBuilder::new(shape);
     let mut last_key: Vec<u8> = Vec::new();
     let mut any = false;
@@ -69,6 +181,9 @@ pub async fn execute(
     while let Some(i) = smallest(&sources) {
         let src = &sources[i];
         let key = src.key().unwrap_or_default();
+        if end.as_ref().is_some_and(|e| key >= &e[..]) {
+            break;
+        }
         let stamp = src.stamp();
         if any && key == &last_key[..] {
             if floor.is_none_or(|f| stamp.epoch > f) {
@@ -84,9 +199,7 @@ pub async fn execute(
             // finds all of a key's versions in the one file it opens.
             if !builder.is_empty() && builder.estimated_size() >= target_bytes {
                 let full = std::mem::replace(&mut builder, SstBuilder::new(shape));
-                let meta = upload(full, storage, next_id()).await?;
-                bytes_written += meta.size;
-                outputs.push(meta);
+                outputs.push(upload(full, storage, next_id()).await?);
             }
         }
         // The lowest read point this version serves, and the snapshot
@@ -106,15 +219,9 @@ pub async fn execute(
         sources[i].next().await?;
     }
     if !builder.is_empty() {
-        let meta = upload(builder, storage, next_id()).await?;
-        bytes_written += meta.size;
-        outputs.push(meta);
+        outputs.push(upload(builder, storage, next_id()).await?);
     }
-    Ok(Outcome {
-        outputs,
-        bytes_read,
-        bytes_written,
-    })
+    Ok(outputs)
 }
 
 /// Finishes `builder` and stores it as file `id`.
@@ -126,4 +233,75 @@ pub async fn upload(builder: SstBuilder, storage: &Storage, id: FileId) -> Resul
         .put(&paths::sst(id), PutPayload::from(bytes))
         .await?;
     Ok(SstMeta { id, size, props })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compaction::Reason;
+    use crate::sst::SstProps;
+    use crate::version::{GcQueue, SstHandle};
+
+    fn file(id: u64, smallest: &str, largest: &str, size: u64) -> Arc<SstHandle> {
+        let props = SstProps {
+            smallest: Bytes::copy_from_slice(smallest.as_bytes()),
+            largest: Bytes::copy_from_slice(largest.as_bytes()),
+            ..SstProps::default()
+        };
+        let meta = SstMeta {
+            id: FileId(id),
+            size,
+            props,
+        };
+        Arc::new(SstHandle::new(meta, Arc::new(GcQueue::default())))
+    }
+
+    fn plan(inputs: Vec<(usize, Vec<Arc<SstHandle>>)>) -> Plan {
+        Plan {
+            reason: Reason::Manual,
+            inputs,
+            output_level: 2,
+            drop_deletes: false,
+        }
+    }
+
+    #[test]
+    fn cuts_fall_at_file_starts_of_the_largest_level_balanced_by_bytes() {
+        let upper = vec![file(1, "a", "z", 10)];
+        let lower = vec![
+            file(2, "b", "c", 100),
+            file(3, "d", "e", 100),
+            file(4, "f", "g", 100),
+            file(5, "h", "i", 100),
+        ];
+        let p = plan(vec![(1, upper.clone()), (2, lower.clone())]);
+        assert_eq!(split_keys(&p, 2), vec![Bytes::from_static(b"f")]);
+        assert_eq!(
+            split_keys(&p, 4),
+            vec![
+                Bytes::from_static(b"d"),
+                Bytes::from_static(b"f"),
+                Bytes::from_static(b"h")
+            ]
+        );
+        // More parts than files: one part per file at most.
+        assert_eq!(split_keys(&p, 64).len(), 3);
+        assert!(split_keys(&p, 1).is_empty());
+        // A heavy first file takes its share alone.
+        let skewed = vec![
+            file(6, "b", "c", 1000),
+            file(7, "d", "e", 10),
+            file(8, "f", "g", 10),
+        ];
+        let p = plan(vec![(2, skewed)]);
+        assert_eq!(split_keys(&p, 2), vec![Bytes::from_static(b"d")]);
+    }
+
+    #[test]
+    fn nothing_to_cut_without_a_sorted_level_of_two_files() {
+        let l0 = vec![file(1, "a", "z", 10), file(2, "a", "z", 10)];
+        assert!(split_keys(&plan(vec![(0, l0.clone())]), 4).is_empty());
+        let p = plan(vec![(0, l0), (1, vec![file(3, "a", "m", 10)])]);
+        assert!(split_keys(&p, 4).is_empty());
+    }
 }

@@ -86,6 +86,7 @@ pub fn small_options(b: &Backend) -> Options {
         restart_interval: 4,
         sst_target_bytes: 8 << 10,
         l0_compaction_trigger: 3,
+        l0_slowdown_writes_files: 4,
         l0_stop_writes_files: 6,
         level_base_bytes: 16 << 10,
         level_multiplier: 4,
