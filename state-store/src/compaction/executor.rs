@@ -14,7 +14,6 @@
 //! read point it serves is hidden at all of them (tombstones only add up as
 //! epochs grow) and goes. A point tombstone goes where the plan allows only
 //! when no snapshot below it could see an older version.
-
 //!
 //! # Subcompactions
 //!
@@ -140,10 +139,6 @@ pub fn split_keys(plan: &Plan, parts: usize) -> Vec<Bytes> {
         }
         below += f.meta.size;
     }
-    // The first part starts at the smallest key of all inputs, which may
-    // lie in another level: a cut at or below it would leave a part empty,
-    // which is harmless, but a cut must be strictly ascending.
-    cuts.dedup();
     cuts
 }
 
