@@ -63,14 +63,15 @@ pub fn timestamp_to_string(ms: i64) -> Option<String> {
 /// epoch. The error says what is wrong.
 pub fn parse_timestamp(text: &str) -> Result<i64, String> {
     let bytes = text.as_bytes();
+    const DIGITS: [usize; 17] = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22];
     let shape_ok = bytes.len() == TIMESTAMP_LEN
-        && bytes.iter().enumerate().all(|(i, &b)| match i {
-            4 | 7 => b == b'-',
-            10 => b == b' ',
-            13 | 16 => b == b':',
-            19 => b == b'.',
-            _ => b.is_ascii_digit(),
-        });
+        && bytes[4] == b'-'
+        && bytes[7] == b'-'
+        && bytes[10] == b' '
+        && bytes[13] == b':'
+        && bytes[16] == b':'
+        && bytes[19] == b'.'
+        && DIGITS.iter().all(|&i| bytes[i].is_ascii_digit());
     if !shape_ok {
         return Err(format!(
             "bad timestamp {text:?}: expected YYYY-MM-DD HH:MM:SS.sss"

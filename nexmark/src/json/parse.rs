@@ -17,24 +17,10 @@
 use std::borrow::Cow;
 
 use crate::model::{Auction, Bid, Event, EventType, Person};
-use crate::timestamp::parse_timestamp;
+use crate::timestamp::{parse_timestamp, TIMESTAMP_LEN};
 
 /// Nesting depth up to which the values of unknown keys are skipped.
 pub const MAX_DEPTH: usize = 64;
-
-/// The bytes that end a run of plain string content: `"`, `\` and the
-/// control characters (which JSON strings may not hold raw).
-const STRING_STOP: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut c = 0;
-    while c < 0x20 {
-        t[c] = true;
-        c += 1;
-    }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t
-};
 
 /// Parses `line` (one JSON object, with or without its line terminator)
 /// into the event at place `seq` of its input. The error says what is wrong
@@ -143,16 +129,32 @@ impl<'a> Parser<'a> {
     /// The next member's key: its index in `names` (an object's fields in
     /// the writer's order), or `None` for a key not among them. The key the
     /// writer puts next, `names[*next]`, is tried first as one comparison.
-    fn field(&mut self, names: &[&str], next: &mut usize) -> Result<Option<usize>, String> {
+    fn field(
+        &mut self,
+        names: &[&str],
+        keys: &[(u128, u128)],
+        next: &mut usize,
+    ) -> Result<Option<usize>, String> {
         self.ws();
         if let Some(name) = names.get(*next) {
             let (b, n) = (&self.bytes()[self.i..], name.len());
-            if b.len() > n + 2
-                && b[0] == b'"'
-                && &b[1..=n] == name.as_bytes()
-                && b[n + 1] == b'"'
-                && b[n + 2] == b':'
-            {
+            let hit = match b.get(..16) {
+                // `"name":` fits in 16 bytes for every field: one masked
+                // comparison of a 16-byte load.
+                Some(head) => {
+                    let (word, mask) = keys[*next];
+                    let head = u128::from_le_bytes(head.try_into().expect("16 bytes"));
+                    head & mask == word
+                }
+                None => {
+                    b.len() > n + 2
+                        && b[0] == b'"'
+                        && &b[1..=n] == name.as_bytes()
+                        && b[n + 1] == b'"'
+                        && b[n + 2] == b':'
+                }
+            };
+            if hit {
                 self.i += n + 3;
                 *next += 1;
                 return Ok(Some(*next - 1));
@@ -292,6 +294,13 @@ impl<'a> Parser<'a> {
                 &self.s[start..self.i]
             ));
         }
+        if digits.len() <= 18 {
+            // Fewer than 19 digits cannot overflow i64 either way.
+            let v = digits
+                .iter()
+                .fold(0i64, |v, &d| v * 10 + i64::from(d - b'0'));
+            return Ok(if negative { -v } else { v });
+        }
         // Accumulate negatively, so that i64::MIN is reachable.
         let mut v: i64 = 0;
         for &d in digits {
@@ -345,6 +354,17 @@ impl<'a> Parser<'a> {
     }
 
     fn time_field(&mut self, field: &str) -> Result<i64, String> {
+        // The writer's form, a plain 23-byte string, is parsed in place;
+        // anything else (escapes, a wrong length, a bad value) goes the
+        // general way, which also words the error.
+        self.ws();
+        let b = &self.bytes()[self.i..];
+        if b.len() > TIMESTAMP_LEN + 1 && b[0] == b'"' && b[TIMESTAMP_LEN + 1] == b'"' {
+            if let Ok(ms) = parse_timestamp(&self.s[self.i + 1..self.i + 1 + TIMESTAMP_LEN]) {
+                self.i += TIMESTAMP_LEN + 2;
+                return Ok(ms);
+            }
+        }
         let text = self.str_field(field)?;
         parse_timestamp(&text).map_err(|reason| format!("{field}: {reason}"))
     }
@@ -429,40 +449,35 @@ impl<'a> Parser<'a> {
 
     fn event(&mut self, seq: u64) -> Result<Event, String> {
         let mut event_type: Option<i64> = None;
-        let mut person: Option<Option<Person>> = None;
-        let mut auction: Option<Option<Auction>> = None;
-        let mut bid: Option<Option<Bid>> = None;
+        // Per nested row (person, auction, bid): whether its key was seen
+        // and whether it held an object. The first object is built straight
+        // into the event, which is not moved again until it is returned.
+        let mut seen = [false; 3];
+        let mut present = [false; 3];
+        let mut row: Option<Event> = None;
         let mut next = 0;
         if self.open_object("`{` at the start of an event")? {
             loop {
-                match self.field(&EVENT_FIELDS, &mut next)? {
+                match self.field(&EVENT_FIELDS, &EVENT_KEYS, &mut next)? {
                     Some(0) => {
                         once(&event_type, "event_type")?;
                         event_type = Some(self.int_field("event_type")?);
                     }
-                    Some(1) => {
-                        once(&person, "person")?;
-                        person = Some(if self.null_or_object() {
-                            None
-                        } else {
-                            Some(self.person(seq)?)
-                        });
-                    }
-                    Some(2) => {
-                        once(&auction, "auction")?;
-                        auction = Some(if self.null_or_object() {
-                            None
-                        } else {
-                            Some(self.auction(seq)?)
-                        });
-                    }
-                    Some(_) => {
-                        once(&bid, "bid")?;
-                        bid = Some(if self.null_or_object() {
-                            None
-                        } else {
-                            Some(self.bid(seq)?)
-                        });
+                    Some(k) => {
+                        let slot = k - 1;
+                        if seen[slot] {
+                            return Err(format!("duplicate field {}", EVENT_FIELDS[k]));
+                        }
+                        seen[slot] = true;
+                        if !self.null_or_object() {
+                            present[slot] = true;
+                            let parsed = match slot {
+                                0 => Event::Person(self.person(seq)?),
+                                1 => Event::Auction(self.auction(seq)?),
+                                _ => Event::Bid(self.bid(seq)?),
+                            };
+                            row.get_or_insert(parsed);
+                        }
                     }
                     None => self.skip_value(1)?,
                 }
@@ -477,13 +492,8 @@ impl<'a> Parser<'a> {
                 "event_type {code} is not 0 (person), 1 (auction) or 2 (bid)"
             ));
         };
-        let (person, auction, bid) = (person.flatten(), auction.flatten(), bid.flatten());
-        let present = [
-            (EventType::Person, person.is_some()),
-            (EventType::Auction, auction.is_some()),
-            (EventType::Bid, bid.is_some()),
-        ];
-        for (other, is_present) in present {
+        let kinds = [EventType::Person, EventType::Auction, EventType::Bid];
+        for (other, is_present) in kinds.into_iter().zip(present) {
             if other == kind && !is_present {
                 return Err(format!(
                     "event_type {} ({}) but `{}` is null or absent",
@@ -501,12 +511,7 @@ impl<'a> Parser<'a> {
                 ));
             }
         }
-        Ok(match (person, auction, bid) {
-            (Some(p), None, None) => Event::Person(p),
-            (None, Some(a), None) => Event::Auction(a),
-            (None, None, Some(b)) => Event::Bid(b),
-            _ => unreachable!("exactly the object of event_type is present, checked above"),
-        })
+        Ok(row.expect("exactly the object of event_type is present, checked above"))
     }
 
     fn person(&mut self, seq: u64) -> Result<Person, String> {
@@ -516,7 +521,7 @@ impl<'a> Parser<'a> {
         let mut next = 0;
         if self.open_object("`{` or null for person")? {
             loop {
-                match self.field(&PERSON_FIELDS, &mut next)? {
+                match self.field(&PERSON_FIELDS, &PERSON_KEYS, &mut next)? {
                     Some(0) => set(&mut id, "person.id", |f| self.int_field(f))?,
                     Some(1) => set(&mut name, "person.name", |f| self.owned(f))?,
                     Some(2) => set(&mut email, "person.emailAddress", |f| self.owned(f))?,
@@ -553,7 +558,7 @@ impl<'a> Parser<'a> {
         let mut next = 0;
         if self.open_object("`{` or null for auction")? {
             loop {
-                match self.field(&AUCTION_FIELDS, &mut next)? {
+                match self.field(&AUCTION_FIELDS, &AUCTION_KEYS, &mut next)? {
                     Some(0) => set(&mut id, "auction.id", |f| self.int_field(f))?,
                     Some(1) => set(&mut item_name, "auction.itemName", |f| self.owned(f))?,
                     Some(2) => set(&mut description, "auction.description", |f| self.owned(f))?,
@@ -594,7 +599,7 @@ impl<'a> Parser<'a> {
         let mut next = 0;
         if self.open_object("`{` or null for bid")? {
             loop {
-                match self.field(&BID_FIELDS, &mut next)? {
+                match self.field(&BID_FIELDS, &BID_KEYS, &mut next)? {
                     Some(0) => set(&mut auction, "bid.auction", |f| self.int_field(f))?,
                     Some(1) => set(&mut bidder, "bid.bidder", |f| self.int_field(f))?,
                     Some(2) => set(&mut price, "bid.price", |f| self.int_field(f))?,
@@ -634,24 +639,64 @@ fn out_of_range(field: &str, text: &str) -> String {
     )
 }
 
-/// The first quote, backslash or control character in `b`. A table lookup
-/// per byte for the first bytes (keys and short values end there), then a
-/// vector search for the quote or backslash and a vectorised check for
-/// control characters before it.
+/// The first quote, backslash or control character in `b`. One pass in
+/// 16-byte blocks: each block is tested for any stop byte with plain
+/// comparisons the compiler turns into vector code, and only the block that
+/// holds one (or the short tail) is searched byte by byte.
 fn find_stop(b: &[u8]) -> Option<usize> {
-    const HEAD: usize = 16;
-    let head = b.len().min(HEAD);
-    if let Some(i) = b[..head].iter().position(|&c| STRING_STOP[usize::from(c)]) {
-        return Some(i);
+    const BLOCK: usize = 16;
+    let is_stop = |c: u8| (c == b'"') | (c == b'\\') | (c < 0x20);
+    let mut blocks = b.chunks_exact(BLOCK);
+    let mut at = 0;
+    for block in blocks.by_ref() {
+        if block.iter().fold(false, |any, &c| any | is_stop(c)) {
+            return block.iter().position(|&c| is_stop(c)).map(|i| at + i);
+        }
+        at += BLOCK;
     }
-    let rest = &b[head..];
-    let quote = memchr::memchr2(b'"', b'\\', rest);
-    let span = &rest[..quote.unwrap_or(rest.len())];
-    // No early exit, so that the compiler vectorises it.
-    if span.iter().fold(false, |any, &c| any | (c < 0x20)) {
-        return span.iter().position(|&c| c < 0x20).map(|i| head + i);
+    blocks
+        .remainder()
+        .iter()
+        .position(|&c| is_stop(c))
+        .map(|i| at + i)
+}
+
+/// `"name":` as a little-endian 16-byte word and the mask of its bytes, for
+/// the one-comparison key match in `Parser::field`. A name longer than 13
+/// bytes would not fit: that fails the build, since the tables are consts.
+const fn key_pattern(name: &str) -> (u128, u128) {
+    let n = name.as_bytes();
+    assert!(
+        n.len() <= 13,
+        "field name too long for a 16-byte key pattern"
+    );
+    let mut word = [0u8; 16];
+    let mut mask = [0u8; 16];
+    word[0] = b'"';
+    let mut i = 0;
+    while i < n.len() {
+        word[i + 1] = n[i];
+        i += 1;
     }
-    quote.map(|q| head + q)
+    word[n.len() + 1] = b'"';
+    word[n.len() + 2] = b':';
+    let mut m = 0;
+    while m < n.len() + 3 {
+        mask[m] = 0xff;
+        m += 1;
+    }
+    (u128::from_le_bytes(word), u128::from_le_bytes(mask))
+}
+
+/// The key patterns of `names`, in their order.
+const fn key_patterns<const N: usize>(names: [&str; N]) -> [(u128, u128); N] {
+    let mut out = [(0, 0); N];
+    let mut i = 0;
+    while i < N {
+        out[i] = key_pattern(names[i]);
+        i += 1;
+    }
+    out
 }
 
 /// The fields of each nested row, in the order the writer puts them.
@@ -681,6 +726,10 @@ const BID_FIELDS: [&str; 7] = [
     "auction", "bidder", "price", "channel", "url", "dateTime", "extra",
 ];
 const EVENT_FIELDS: [&str; 4] = ["event_type", "person", "auction", "bid"];
+const PERSON_KEYS: [(u128, u128); 8] = key_patterns(PERSON_FIELDS);
+const AUCTION_KEYS: [(u128, u128); 10] = key_patterns(AUCTION_FIELDS);
+const BID_KEYS: [(u128, u128); 7] = key_patterns(BID_FIELDS);
+const EVENT_KEYS: [(u128, u128); 4] = key_patterns(EVENT_FIELDS);
 
 /// A top-level key seen for the second time is an error.
 fn once<T>(slot: &Option<T>, field: &str) -> Result<(), String> {
