@@ -355,7 +355,12 @@ where
             }
             self.restore_timers(epoch).await?;
             self.now = self.now.max(now);
-            self.fire(now, epoch, out).await
+            // A watermark t says no record at or before t is to come, but a
+            // clock at t still assigns the records arriving now to the window
+            // holding t: a window [start, end) fires once the clock reaches
+            // its end, not its last millisecond, or the records arriving in
+            // that millisecond would find it closed and be dropped as late.
+            self.fire(self.now.saturating_sub(1), epoch, out).await
         })
     }
 
@@ -416,6 +421,69 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A processing-time window stays open through its last millisecond:
+    /// a batch arriving when the clock reads `end - 1` is counted in it,
+    /// and the window fires once with that count when the clock reaches
+    /// `end`.
+    #[test]
+    fn processing_time_windows_take_records_in_their_last_millisecond() {
+        use riverbed_state_store::{Options, Store, TableId};
+
+        use crate::state::EmbeddedBackend;
+
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(Options::with_url(dir.path().to_str().unwrap()))
+                .await
+                .unwrap();
+            let backend = Arc::new(EmbeddedBackend::new(Arc::new(store)));
+            let counters = Arc::new(OperatorCounters::default());
+            let state = KeyedState::new(TableId(1), "w", backend, counters.clone(), 100);
+            let mut op: WindowAggregate<u64, u64, u64, u64> = WindowAggregate::new(
+                Arc::new(|k: &u64| *k),
+                Arc::new(|_: &u64| 0),
+                Windows::tumbling(10),
+                Aggregate::count(),
+                state,
+                128,
+                counters,
+            );
+            op.processing_time = true;
+            let epoch = Epoch(1);
+            let mut out = Vec::new();
+            let fired = |out: &mut Vec<Side<WindowResult<u64, u64>, u64>>| -> Vec<(u64, i64, u64)> {
+                out.drain(..)
+                    .map(|s| match s {
+                        Side::Left(r) => (r.key, r.start, r.value),
+                        Side::Right(t) => panic!("record {t} dropped as late"),
+                    })
+                    .collect()
+            };
+            op.on_processing_time(3, epoch, &mut out).await.unwrap();
+            op.on_batch(vec![7, 7], epoch, &mut out).await.unwrap();
+            op.on_processing_time(9, epoch, &mut out).await.unwrap();
+            assert_eq!(
+                fired(&mut out),
+                vec![],
+                "the window [0, 10) is still open at 9"
+            );
+            op.route_late = true;
+            op.on_batch(vec![7, 8], epoch, &mut out).await.unwrap();
+            assert_eq!(fired(&mut out), vec![]);
+            op.on_processing_time(10, epoch, &mut out).await.unwrap();
+            let mut got = fired(&mut out);
+            got.sort_unstable();
+            assert_eq!(got, vec![(7, 0, 3), (8, 0, 1)]);
+            op.on_batch(vec![7], epoch, &mut out).await.unwrap();
+            op.on_processing_time(20, epoch, &mut out).await.unwrap();
+            assert_eq!(fired(&mut out), vec![(7, 10, 1)]);
+        });
+    }
 
     #[test]
     fn assigns_tumbling_and_hopping_windows() {
