@@ -629,7 +629,8 @@ impl<T: Send + 'static, K: Codec + Clone + Send + Sync + 'static> KeyedStream<T,
 
     /// Window aggregate in processing time: a record joins the window that
     /// holds the runtime clock (`JobConfig::clock`) when it arrives, and a
-    /// window fires once the clock passes its end (or at the end of input).
+    /// window fires once the clock reaches its end (its last millisecond
+    /// still takes records), or at the end of input.
     pub fn window_processing_time<Acc, Out>(
         self,
         name: &str,
