@@ -428,7 +428,7 @@ mod tests {
     /// `end`.
     #[test]
     fn processing_time_windows_take_records_in_their_last_millisecond() {
-        use riverbed_state_store::{Options, Store, TableId};
+        use riverbed_state_store::TableId;
 
         use crate::state::EmbeddedBackend;
 
@@ -437,11 +437,7 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            let dir = tempfile::tempdir().unwrap();
-            let store = Store::open(Options::with_url(dir.path().to_str().unwrap()))
-                .await
-                .unwrap();
-            let backend = Arc::new(EmbeddedBackend::new(Arc::new(store)));
+            let (_dir, backend) = EmbeddedBackend::in_temp_dir().await;
             let counters = Arc::new(OperatorCounters::default());
             let state = KeyedState::new(TableId(1), "w", backend, counters.clone(), 100);
             let mut op: WindowAggregate<u64, u64, u64, u64> = WindowAggregate::new(

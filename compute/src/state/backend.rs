@@ -109,6 +109,19 @@ impl EmbeddedBackend {
     pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
+
+    /// A backend on a store in a new temporary directory, which lives as
+    /// long as the returned guard (for unit tests).
+    #[cfg(test)]
+    pub(crate) async fn in_temp_dir() -> (tempfile::TempDir, Arc<EmbeddedBackend>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(riverbed_state_store::Options::with_url(
+            dir.path().to_str().unwrap(),
+        ))
+        .await
+        .unwrap();
+        (dir, Arc::new(EmbeddedBackend::new(Arc::new(store))))
+    }
 }
 
 impl StateBackend for EmbeddedBackend {

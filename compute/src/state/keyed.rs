@@ -411,25 +411,16 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
         // checkpoint interval are such keys, and they are most of a window
         // aggregate's writes. (The filter answers "never written" only when
         // true, so a key it is unsure of gets its delete.)
-        let unwritten: Vec<bool> = match &self.written {
-            Some(w) => dirty
-                .iter()
-                .map(|(_, c)| c.value.is_none() && !w.may_hold(c.hash))
-                .collect(),
-            None => vec![false; dirty.len()],
-        };
-        if let Some(w) = &mut self.written {
-            for ((_, c), &skip) in dirty.iter().zip(&unwritten) {
-                if !skip {
-                    w.insert(c.hash);
-                }
-            }
-        }
         let mut batch = WriteBatch::with_capacity(dirty.len());
-        for ((_, c), skip) in dirty.into_iter().zip(unwritten) {
+        for (_, c) in dirty {
             c.dirty = false;
+            if let Some(w) = &mut self.written {
+                if c.value.is_none() && !w.may_hold(c.hash) {
+                    continue;
+                }
+                w.insert(c.hash);
+            }
             match &c.value {
-                _ if skip => continue,
                 Some(v) => batch.put_with(&c.key, |buf| v.encode(buf)),
                 None => batch.delete(&c.key),
             };
@@ -521,11 +512,7 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            let dir = tempfile::tempdir().unwrap();
-            let store = Store::open(Options::with_url(dir.path().to_str().unwrap()))
-                .await
-                .unwrap();
-            let backend = Arc::new(EmbeddedBackend::new(Arc::new(store)));
+            let (_dir, backend) = EmbeddedBackend::in_temp_dir().await;
             let counters = Arc::new(OperatorCounters::default());
             let mut st: KeyedState<i64> =
                 KeyedState::new(TableId(1), "sum", backend, counters.clone(), 100);
@@ -575,11 +562,7 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            let dir = tempfile::tempdir().unwrap();
-            let store = Store::open(Options::with_url(dir.path().to_str().unwrap()))
-                .await
-                .unwrap();
-            let backend = Arc::new(EmbeddedBackend::new(Arc::new(store)));
+            let (_dir, backend) = EmbeddedBackend::in_temp_dir().await;
             let counters = Arc::new(OperatorCounters::default());
             let mut st: KeyedState<i64> =
                 KeyedState::new(TableId(1), "w", backend.clone(), counters.clone(), 1_000)
