@@ -652,20 +652,19 @@ fn map_part(map_prefix: &Bytes, map: u8) -> Bytes {
     Bytes::from(p)
 }
 
-/// Deletes every entry of every map of a key. The scan of all the maps is
-/// forgotten at once: the cache keeps maps one by one.
+/// Deletes every entry of every map of a key, read in one scan of all the
+/// maps.
 async fn clear_maps<M: Codec + Clone + Send + 'static>(
     maps: &mut EntryState<M>,
     map_prefix: &Bytes,
     epoch: Epoch,
 ) -> Result<()> {
     let mut entries: Vec<Vec<u8>> = Vec::new();
-    maps.for_each(map_prefix, epoch, |entry, _| {
+    maps.for_each_under(map_prefix, epoch, |entry, _| {
         entries.push(entry.to_vec());
         true
     })
     .await?;
-    maps.forget(map_prefix);
     for e in entries {
         if let Some((map, k)) = e.split_first() {
             maps.delete(&map_part(map_prefix, *map), k);

@@ -28,8 +28,16 @@
 //! whole (a join's lookup of the other side is then a memory read); a key
 //! with more than `max_cached_per_key` entries is never cached and is paged
 //! from the store on every read.
+//!
+//! On a store that held none of the job's state at the start, a filter of
+//! the prefixes this subtask has written (see `written.rs`) answers the
+//! first read of a new key without a store request: a join's first row of
+//! an auction, a session's first event. It knows prefixes as `put` and
+//! `delete` were given them, so a read of a shorter prefix, spanning
+//! several, goes through [`EntryState::for_each_under`].
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -37,6 +45,7 @@ use riverbed_state_store::{Epoch, TableId, WriteBatch};
 
 use super::backend::StateBackend;
 use super::keyed::{owned_range, scan_decoded, state_key_of, FastHash};
+use super::written::WrittenKeys;
 use crate::codec::Codec;
 use crate::error::{Error, Result};
 use crate::runtime::metrics::OperatorCounters;
@@ -63,6 +72,10 @@ pub struct EntryState<E> {
     page: usize,
     key_groups: (u16, u16),
     restored: bool,
+    /// Prefixes given to `put` since the start, when the store held no
+    /// state then: a prefix it has never seen has no entries.
+    written: Option<WrittenKeys>,
+    hasher: FastHash,
 }
 
 impl<E: Codec + Clone + Send + 'static> EntryState<E> {
@@ -90,14 +103,18 @@ impl<E: Codec + Clone + Send + 'static> EntryState<E> {
             page: PAGE,
             key_groups: (0, u16::MAX),
             restored: false,
+            written: None,
+            hasher: FastHash::default(),
         }
     }
 
     /// Declares the key groups the subtask owns and whether it restores a
-    /// checkpoint.
+    /// checkpoint. A subtask that does not restore starts on a store without
+    /// its state, and so keeps the filter of the prefixes it writes.
     pub fn owning(mut self, key_groups: (u16, u16), restored: bool) -> Self {
         self.key_groups = key_groups;
         self.restored = restored;
+        self.written = (!restored).then(WrittenKeys::default);
         self
     }
 
@@ -127,6 +144,9 @@ impl<E: Codec + Clone + Send + 'static> EntryState<E> {
 
     /// Sets entry `entry` of `prefix` to `value`.
     pub fn put(&mut self, prefix: &Bytes, entry: &[u8], value: E) {
+        if let Some(w) = &mut self.written {
+            w.insert(self.hasher.hash_one(prefix));
+        }
         let k = Self::full(prefix, entry);
         if let Some(c) = self.cache.get_mut(prefix) {
             if c.insert(k.clone(), value.clone()).is_none() {
@@ -147,7 +167,7 @@ impl<E: Codec + Clone + Send + 'static> EntryState<E> {
 
     /// Calls `f(entry key, entry)` for the entries of `prefix` in entry key
     /// order, as of `epoch` with this subtask's own writes, until `f`
-    /// returns `false`.
+    /// returns `false`. `prefix` is one that `put` and `delete` are given.
     pub async fn for_each(
         &mut self,
         prefix: &Bytes,
@@ -163,9 +183,42 @@ impl<E: Codec + Clone + Send + 'static> EntryState<E> {
             }
             return Ok(());
         }
+        if let Some(w) = &self.written {
+            if !w.may_hold(self.hasher.hash_one(prefix)) {
+                // Never written, so in neither the store nor the buffer.
+                OperatorCounters::add(&self.counters.cache_hits, 1);
+                self.cached += 1;
+                self.cache.insert(prefix.clone(), BTreeMap::new());
+                return Ok(());
+            }
+        }
+        self.read(prefix, epoch, true, f).await
+    }
+
+    /// [`for_each`](Self::for_each) for a prefix of the prefixes entries
+    /// were written under (all the maps of a key): it always reads the store,
+    /// and caches nothing, as the cache keeps the written prefixes one by one.
+    pub async fn for_each_under(
+        &mut self,
+        prefix: &Bytes,
+        epoch: Epoch,
+        f: impl FnMut(&[u8], &E) -> bool,
+    ) -> Result<()> {
+        self.read(prefix, epoch, false, f).await
+    }
+
+    /// The store's entries under `prefix` merged with the buffer's, page by
+    /// page; with `cache`, a prefix read to its end is cached.
+    async fn read(
+        &mut self,
+        prefix: &Bytes,
+        epoch: Epoch,
+        cache: bool,
+        mut f: impl FnMut(&[u8], &E) -> bool,
+    ) -> Result<()> {
         let end = prefix_end(prefix);
         // Only a prefix read to its end becomes a cache entry.
-        let mut whole: Option<BTreeMap<Bytes, E>> = Some(BTreeMap::new());
+        let mut whole: Option<BTreeMap<Bytes, E>> = cache.then(BTreeMap::new);
         let mut cursor: Vec<u8> = prefix.to_vec();
         'pages: loop {
             let page = self
@@ -233,15 +286,6 @@ impl<E: Codec + Clone + Send + 'static> EntryState<E> {
             self.cache.insert(prefix.clone(), w);
         }
         Ok(())
-    }
-
-    /// Drops the cached entries of exactly `prefix` (after a read of a
-    /// prefix whose entries are written under longer prefixes, which the
-    /// cache would not see).
-    pub fn forget(&mut self, prefix: &Bytes) {
-        if let Some(c) = self.cache.remove(prefix) {
-            self.cached = self.cached.saturating_sub(c.len().max(1));
-        }
     }
 
     /// Ships the buffered writes into `epoch`.
@@ -366,6 +410,8 @@ mod tests {
         Delete(u8, u8),
         /// Read a prefix, stopping after this many entries (`None`: all).
         Read(u8, Option<u8>),
+        /// Read every prefix at once (`for_each_under`).
+        ReadAll,
         Shrink,
         /// The barrier: flush, then write into the next epoch.
         Barrier,
@@ -376,6 +422,7 @@ mod tests {
             6 => (0u8..4, 0u8..40, any::<u32>()).prop_map(|(p, e, v)| Op::Put(p, e, v)),
             2 => (0u8..4, 0u8..40).prop_map(|(p, e)| Op::Delete(p, e)),
             4 => (0u8..4, prop::option::of(0u8..10)).prop_map(|(p, n)| Op::Read(p, n)),
+            1 => Just(Op::ReadAll),
             1 => Just(Op::Shrink),
             1 => Just(Op::Barrier),
         ]
@@ -385,15 +432,18 @@ mod tests {
         #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
 
         /// Reads equal a `BTreeMap` of the same writes, through the buffer,
-        /// the cache, flushes and pages of three entries.
+        /// the cache, flushes and pages of three entries, with the filter of
+        /// written prefixes (a fresh store) and without (a restored one).
         #[test]
-        fn reads_match_a_map_of_the_writes(ops in prop::collection::vec(op(), 1..200)) {
+        fn reads_match_a_map_of_the_writes(ops in prop::collection::vec(op(), 1..200), fresh in any::<bool>()) {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
                 let dir = tempfile::tempdir().unwrap();
                 let store = Arc::new(Store::open(Options::with_url(dir.path().to_str().unwrap())).await.unwrap());
                 let backend: Arc<dyn StateBackend> = Arc::new(EmbeddedBackend::new(store.clone()));
-                let mut st: EntryState<u32> = EntryState::new(TableId(7), "t", backend, Default::default(), 32).limits(5, 3);
+                let mut st: EntryState<u32> = EntryState::new(TableId(7), "t", backend, Default::default(), 32)
+                    .limits(5, 3)
+                    .owning((0, u16::MAX), !fresh);
                 let mut model: BTreeMap<(u8, u8), u32> = BTreeMap::new();
                 let prefix = |p: u8| st_prefix(p);
                 let mut epoch = Epoch(1);
@@ -408,6 +458,12 @@ mod tests {
                             let want: Vec<(Vec<u8>, u32)> = model.range((p, 0)..=(p, u8::MAX)).map(|((_, e), v)| (vec![*e], *v)).take(n.max(1)).collect();
                             assert_eq!(got, want);
                         }
+                        Op::ReadAll => {
+                            let mut got = Vec::new();
+                            st.for_each_under(&st_prefix_all(), epoch, |k, v| { got.push((k.to_vec(), *v)); true }).await.unwrap();
+                            let want: Vec<(Vec<u8>, u32)> = model.iter().map(|((p, e), v)| (vec![*p, *e], *v)).collect();
+                            assert_eq!(got, want);
+                        }
                         Op::Shrink => st.shrink(epoch).await.unwrap(),
                         Op::Barrier => { st.flush(epoch).await.unwrap(); epoch = epoch.next(); }
                     }
@@ -420,6 +476,11 @@ mod tests {
     /// Prefixes of the model test: table 7, key group 0, key `p`.
     fn st_prefix(p: u8) -> Bytes {
         riverbed_state_store::full_key(TableId(7), riverbed_state_store::KeyGroup(0), &[p])
+    }
+
+    /// The prefix of every prefix of the model test.
+    fn st_prefix_all() -> Bytes {
+        riverbed_state_store::full_key(TableId(7), riverbed_state_store::KeyGroup(0), &[])
     }
 
     #[test]

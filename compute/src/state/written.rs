@@ -84,7 +84,12 @@ impl Default for WrittenKeys {
 }
 
 impl WrittenKeys {
+    /// Adds `h`. A hash the filter may hold already is not added again, so
+    /// that the filters fill with distinct keys, not with rewrites of them.
     pub fn insert(&mut self, h: u64) {
+        if self.may_hold(h) {
+            return;
+        }
         let last = self.filters.last_mut().expect("at least one filter");
         if last.keys >= last.capacity {
             let capacity = last.capacity * GROWTH;
