@@ -415,10 +415,13 @@ impl<V: Codec + Clone + Send> KeyedState<V> {
         for (_, c) in dirty {
             c.dirty = false;
             if let Some(w) = &mut self.written {
-                if c.value.is_none() && !w.may_hold(c.hash) {
-                    continue;
+                // A delete of a key the filter may hold needs no insert:
+                // the filter answers "maybe" for it already.
+                match c.value {
+                    None if !w.may_hold(c.hash) => continue,
+                    None => {}
+                    Some(_) => w.insert(c.hash),
                 }
-                w.insert(c.hash);
             }
             match &c.value {
                 Some(v) => batch.put_with(&c.key, |buf| v.encode(buf)),
