@@ -186,7 +186,8 @@ impl<E: Codec + Clone + Send + 'static> EntryState<E> {
         if let Some(w) = &self.written {
             if !w.may_hold(self.hasher.hash_one(prefix)) {
                 // Never written, so in neither the store nor the buffer.
-                OperatorCounters::add(&self.counters.cache_hits, 1);
+                // Not a cache hit (keyed state counts these reads the same
+                // way): the hit rate says how well the cache serves keys.
                 self.cached += 1;
                 self.cache.insert(prefix.clone(), BTreeMap::new());
                 return Ok(());
@@ -471,6 +472,52 @@ mod tests {
                 store.close().await.unwrap();
             });
         }
+    }
+
+    /// A read that the written filter answers is neither a cache hit nor a
+    /// store read, as in keyed state; a read served by the cache is a hit,
+    /// and one the store serves is a store read.
+    #[test]
+    fn only_reads_the_cache_serves_count_as_hits() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let url = dir.path().to_str().unwrap();
+            let store = Arc::new(Store::open(Options::with_url(url)).await.unwrap());
+            let backend: Arc<dyn StateBackend> = Arc::new(EmbeddedBackend::new(store.clone()));
+            let counters: Arc<OperatorCounters> = Default::default();
+            let seen = |c: &OperatorCounters| {
+                use std::sync::atomic::Ordering::Relaxed;
+                (c.cache_hits.load(Relaxed), c.state_reads.load(Relaxed))
+            };
+            async fn read(st: &mut EntryState<u32>, p: u8) -> usize {
+                let mut n = 0;
+                st.for_each(&st_prefix(p), Epoch(1), |_, _| {
+                    n += 1;
+                    true
+                })
+                .await
+                .unwrap();
+                n
+            }
+            let mut fresh: EntryState<u32> =
+                EntryState::new(TableId(7), "t", backend.clone(), counters.clone(), 32)
+                    .owning((0, u16::MAX), false);
+            assert_eq!(read(&mut fresh, 1).await, 0);
+            assert_eq!(seen(&counters), (0, 0), "answered by the filter");
+            assert_eq!(read(&mut fresh, 1).await, 0);
+            assert_eq!(seen(&counters), (1, 0), "answered by the cache");
+            let counters: Arc<OperatorCounters> = Default::default();
+            let mut restored: EntryState<u32> =
+                EntryState::new(TableId(7), "t", backend, counters.clone(), 32)
+                    .owning((0, u16::MAX), true);
+            assert_eq!(read(&mut restored, 2).await, 0);
+            assert_eq!(seen(&counters), (0, 1), "answered by the store");
+            store.close().await.unwrap();
+        });
     }
 
     /// Prefixes of the model test: table 7, key group 0, key `p`.
