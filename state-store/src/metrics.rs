@@ -13,6 +13,7 @@ pub struct Metrics {
     pub flush_bytes: AtomicU64,
     pub compactions: AtomicU64,
     pub compaction_parts: AtomicU64,
+    pub l0_merges: AtomicU64,
     pub compaction_read_bytes: AtomicU64,
     pub compaction_write_bytes: AtomicU64,
     pub files_deleted: AtomicU64,
@@ -60,6 +61,8 @@ pub struct MetricsSnapshot {
     pub compactions: u64,
     /// Parts merged at once (see `compaction/executor.rs`): at least one per compaction.
     pub compaction_parts: u64,
+    /// Compactions that merged small L0 files within L0 (see `compaction/picker.rs`).
+    pub l0_merges: u64,
     pub compaction_read_bytes: u64,
     pub compaction_write_bytes: u64,
     pub files_deleted: u64,
@@ -92,6 +95,7 @@ impl Metrics {
         s.flush_bytes = g(&self.flush_bytes);
         s.compactions = g(&self.compactions);
         s.compaction_parts = g(&self.compaction_parts);
+        s.l0_merges = g(&self.l0_merges);
         s.compaction_read_bytes = g(&self.compaction_read_bytes);
         s.compaction_write_bytes = g(&self.compaction_write_bytes);
         s.files_deleted = g(&self.files_deleted);
@@ -128,7 +132,7 @@ impl MetricsSnapshot {
 type Getter = fn(&MetricsSnapshot) -> u64;
 
 /// Counters and gauges of a store: name, help, type, value.
-const FAMILIES: [(&str, &str, &str, Getter); 21] = [
+const FAMILIES: [(&str, &str, &str, Getter); 22] = [
     (
         "write_batches_total",
         "Write batches applied.",
@@ -176,6 +180,12 @@ const FAMILIES: [(&str, &str, &str, Getter); 21] = [
         "Parts of compactions, each merged on its own task.",
         "counter",
         |s| s.compaction_parts,
+    ),
+    (
+        "l0_merges_total",
+        "Compactions that merged small L0 files into one L0 file.",
+        "counter",
+        |s| s.l0_merges,
     ),
     (
         "compaction_read_bytes_total",

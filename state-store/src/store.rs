@@ -1109,6 +1109,9 @@ impl Inner {
         self.flushed.notify_waiters();
         Metrics::add(&self.metrics.compactions, 1);
         Metrics::add(&self.metrics.compaction_parts, outcome.parts as u64);
+        if plan.reason == crate::compaction::Reason::L0Merge {
+            Metrics::add(&self.metrics.l0_merges, 1);
+        }
         Metrics::add(&self.metrics.compaction_read_bytes, outcome.bytes_read);
         Metrics::add(&self.metrics.compaction_write_bytes, outcome.bytes_written);
         tracing::debug!(reason = ?plan.reason, inputs = plan.input_files().count(), outputs = outputs.len(), level = plan.output_level, "compaction installed");

@@ -397,6 +397,100 @@ async fn compaction_in_parts(kind: Kind) {
     parts.close().await.unwrap();
 }
 
+/// Small checkpoints over a large L1 merge within L0 before they move
+/// down (see `compaction/picker.rs`). Every retained checkpoint and the
+/// latest epoch still read equal to a `BTreeMap` of what was written, with
+/// point and range deletes among the writes, before and after a reopen.
+async fn l0_merges(kind: Kind) {
+    use riverbed_state_store::CheckpointMeta;
+    let b = backend(kind, "l0-merges");
+    let mut opts = small_options(&b);
+    opts.background_compaction = false;
+    opts.retained_checkpoints = 3;
+    // An L1 that is large against an epoch's file, as 256 MiB is against
+    // a second of writes.
+    opts.level_base_bytes = 64 << 10;
+    opts.sst_target_bytes = 32 << 10;
+    let store = Store::open(opts.clone()).await.unwrap();
+    let mut model = std::collections::BTreeMap::new();
+    let mut batch = WriteBatch::new();
+    for i in 0..3000 {
+        batch.put(key(i), val(i));
+        model.insert(key(i), val(i));
+    }
+    store.write(Epoch(1), &batch).await.unwrap();
+    store.commit(Epoch(1)).await.unwrap();
+    store.compact_until_idle().await.unwrap();
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let mut views: Vec<(u64, std::collections::BTreeMap<Bytes, Bytes>)> = Vec::new();
+    for epoch in 2..=60u64 {
+        let mut batch = WriteBatch::new();
+        for _ in 0..12 {
+            let i = next(3000) as u32;
+            if next(6) == 0 {
+                batch.delete(key(i));
+                model.remove(&key(i));
+            } else {
+                let v = Bytes::from(format!("v{epoch}-{i}"));
+                batch.put(key(i), &v);
+                model.insert(key(i), v);
+            }
+        }
+        // One range delete: its compaction takes every file down to the
+        // deepest level once no retained checkpoint is below it.
+        if epoch == 30 {
+            // Ten keys of one key group (`key` spreads them over eight).
+            let lo = next(2900) as u32;
+            let (s, e) = (key(lo), key(lo + 80));
+            batch.delete_range(s.clone(), e.clone());
+            let gone: Vec<Bytes> = model.range(s..e).map(|(k, _)| k.clone()).collect();
+            for k in gone {
+                model.remove(&k);
+            }
+        }
+        store.write(Epoch(epoch), &batch).await.unwrap();
+        let meta = CheckpointMeta {
+            job: "j".into(),
+            ..CheckpointMeta::default()
+        };
+        store.commit_checkpoint(Epoch(epoch), meta).await.unwrap();
+        views.push((epoch, model.clone()));
+        store.compact_until_idle().await.unwrap();
+        store.check_invariants();
+    }
+    let m = store.metrics();
+    assert!(
+        m.l0_merges >= 5 && m.compactions > m.l0_merges,
+        "no L0 merge, or nothing moved down: {m:?}"
+    );
+    let retained = &views[views.len() - 3..];
+    async fn check(store: &Store, views: &[(u64, std::collections::BTreeMap<Bytes, Bytes>)]) {
+        for (epoch, want) in views {
+            let got = store
+                .scan(&[], None, Epoch(*epoch), usize::MAX)
+                .await
+                .unwrap();
+            let want: Vec<(Bytes, Bytes)> = want.clone().into_iter().collect();
+            assert_eq!(got.len(), want.len(), "at epoch {epoch}");
+            assert!(got == want, "epoch {epoch} differs from the model");
+            for (k, v) in want.iter().step_by(97) {
+                assert_eq!(store.get(k, Epoch(*epoch)).await.unwrap().as_ref(), Some(v));
+            }
+        }
+    }
+    check(&store, retained).await;
+    store.close().await.unwrap();
+    let store = Store::open(opts).await.unwrap();
+    check(&store, retained).await;
+    store.close().await.unwrap();
+}
+
 macro_rules! on_both {
     ($name:ident, $body:expr) => {
         mod $name {
@@ -426,6 +520,7 @@ on_both!(
 );
 on_both!(bad_input_gets_a_clear_error, bad_input_is_rejected);
 on_both!(compaction_in_parts_equals_one_merge, compaction_in_parts);
+on_both!(l0_merges_keep_every_checkpoint_readable, l0_merges);
 
 /// Rolling back drops every uncommitted epoch and unseals it, so a job can
 /// restart from its last commit and write those epochs again.

@@ -233,23 +233,8 @@ pub async fn upload(builder: SstBuilder, storage: &Storage, id: FileId) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compaction::Reason;
-    use crate::sst::SstProps;
-    use crate::version::{GcQueue, SstHandle};
-
-    fn file(id: u64, smallest: &str, largest: &str, size: u64) -> Arc<SstHandle> {
-        let props = SstProps {
-            smallest: Bytes::copy_from_slice(smallest.as_bytes()),
-            largest: Bytes::copy_from_slice(largest.as_bytes()),
-            ..SstProps::default()
-        };
-        let meta = SstMeta {
-            id: FileId(id),
-            size,
-            props,
-        };
-        Arc::new(SstHandle::new(meta, Arc::new(GcQueue::default())))
-    }
+    use crate::compaction::{test_file as file, Reason};
+    use crate::version::SstHandle;
 
     fn plan(inputs: Vec<(usize, Vec<Arc<SstHandle>>)>) -> Plan {
         Plan {

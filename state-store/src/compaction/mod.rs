@@ -7,6 +7,8 @@
 //! matters when state is hundreds of GB on object storage billed by the
 //! byte. Tiered would write less, but a read would probe every run of every
 //! tier. Writes to object storage are large sequential PUTs either way.
+//! Only L0 is tiered, in a small way: a checkpoint's small files are merged
+//! among themselves before they move down (`picker.rs` says why).
 //!
 //! - `picker.rs` decides what to compact (pure function of a version).
 //! - `executor.rs` merges and writes the output files.
@@ -19,3 +21,29 @@ pub mod executor;
 pub mod picker;
 
 pub use picker::{pick, PickerOptions, Plan, Reason};
+
+/// A file handle with only a key range and a size, for the picker's and the
+/// executor's tests (no file behind it).
+#[cfg(test)]
+pub(crate) fn test_file(
+    id: u64,
+    smallest: &str,
+    largest: &str,
+    size: u64,
+) -> std::sync::Arc<crate::version::SstHandle> {
+    use crate::version::{GcQueue, SstHandle, SstMeta};
+    let props = crate::sst::SstProps {
+        smallest: bytes::Bytes::copy_from_slice(smallest.as_bytes()),
+        largest: bytes::Bytes::copy_from_slice(largest.as_bytes()),
+        ..Default::default()
+    };
+    let meta = SstMeta {
+        id: crate::keys::FileId(id),
+        size,
+        props,
+    };
+    std::sync::Arc::new(SstHandle::new(
+        meta,
+        std::sync::Arc::new(GcQueue::default()),
+    ))
+}
