@@ -330,6 +330,31 @@ async fn checkpoints_share_files_and_are_retained(kind: Kind) {
     store.close().await.unwrap();
 }
 
+/// `writes` random puts and deletes (one in `delete_one_in`) of keys below
+/// `keys`, applied to `model` as well.
+fn random_writes(
+    next: &mut impl FnMut(u64) -> u64,
+    model: &mut std::collections::BTreeMap<Bytes, Bytes>,
+    epoch: u64,
+    writes: usize,
+    keys: u64,
+    delete_one_in: u64,
+) -> WriteBatch {
+    let mut batch = WriteBatch::new();
+    for _ in 0..writes {
+        let i = next(keys) as u32;
+        if next(delete_one_in) == 0 {
+            batch.delete(key(i));
+            model.remove(&key(i));
+        } else {
+            let v = Bytes::from(format!("{}-{epoch}", val(i).len()));
+            batch.put(key(i), &v);
+            model.insert(key(i), v);
+        }
+    }
+    batch
+}
+
 /// A compaction merged in parts leaves the same contents as one merged
 /// whole, checked against a `BTreeMap` of what was written, and the parts
 /// did run (the counter says so).
@@ -360,18 +385,7 @@ async fn compaction_in_parts(kind: Kind) {
         (rng >> 33) % n
     };
     for epoch in 1..=30u64 {
-        let mut batch = WriteBatch::new();
-        for _ in 0..150 {
-            let i = next(2000) as u32;
-            if next(5) == 0 {
-                batch.delete(key(i));
-                model.remove(&key(i));
-            } else {
-                let v = Bytes::from(format!("{}-{epoch}", val(i).len()));
-                batch.put(key(i), &v);
-                model.insert(key(i), v);
-            }
-        }
+        let batch = random_writes(&mut next, &mut model, epoch, 150, 2000, 5);
         for store in [&whole, &parts] {
             store.write(Epoch(epoch), &batch).await.unwrap();
             store.commit(Epoch(epoch)).await.unwrap();
@@ -430,18 +444,7 @@ async fn l0_merges(kind: Kind) {
     };
     let mut views: Vec<(u64, std::collections::BTreeMap<Bytes, Bytes>)> = Vec::new();
     for epoch in 2..=60u64 {
-        let mut batch = WriteBatch::new();
-        for _ in 0..12 {
-            let i = next(3000) as u32;
-            if next(6) == 0 {
-                batch.delete(key(i));
-                model.remove(&key(i));
-            } else {
-                let v = Bytes::from(format!("v{epoch}-{i}"));
-                batch.put(key(i), &v);
-                model.insert(key(i), v);
-            }
-        }
+        let mut batch = random_writes(&mut next, &mut model, epoch, 12, 3000, 6);
         // One range delete: its compaction takes every file down to the
         // deepest level once no retained checkpoint is below it.
         if epoch == 30 {
