@@ -5,8 +5,9 @@
 //!
 //! Invariants (checked by [`Version::check`] in tests):
 //! - `levels[0]` is L0: files from flushes, which may overlap. A flushed
-//!   file holds one epoch. Files whose epoch is above `committed` are not in
-//!   the manifest yet and are the only ones a discard may remove.
+//!   file holds one epoch; an L0 merge's output holds several committed
+//!   ones. Files whose epoch is above `committed` are not in the manifest
+//!   yet and are the only ones a discard may remove.
 //! - `levels[i]`, `i >= 1`, is sorted by key and its files do not overlap.
 //! - For any key, versions in L0 are newer than those in L1, and those in
 //!   `Li` newer than those in `Li+1`: compaction moves all committed L0 files

@@ -39,8 +39,8 @@ pub struct PickerOptions {
     pub l0_trigger: usize,
     pub level_base_bytes: u64,
     pub level_multiplier: u64,
-    /// An L0 merge takes no more than one output file holds, so that it
-    /// always leaves fewer files than it took.
+    /// An L0 merge takes at most half of this, so that it writes one
+    /// file and always leaves fewer files than it took.
     pub sst_target_bytes: u64,
 }
 
@@ -115,12 +115,11 @@ pub fn pick(v: &Version, o: &PickerOptions, snapshots: &[Epoch]) -> Option<Plan>
         }
         // Files of about one size first; past twice the trigger, the
         // smallest whatever their sizes, so that L0 stays shallow.
-        let tier =
-            l0_tier(committed_l0.clone(), o.l0_trigger, 2, o.sst_target_bytes).or_else(|| {
-                (committed_l0.len() >= 2 * o.l0_trigger)
-                    .then(|| l0_tier(committed_l0.clone(), 2, u64::MAX, o.sst_target_bytes))
-                    .flatten()
-            });
+        let deep = committed_l0.len() >= 2 * o.l0_trigger;
+        let tier = l0_tier(&committed_l0, o.l0_trigger, 2, o.sst_target_bytes).or_else(|| {
+            deep.then(|| l0_tier(&committed_l0, 2, u64::MAX, o.sst_target_bytes))
+                .flatten()
+        });
         match tier {
             Some(files) => {
                 return Some(Plan {
@@ -131,9 +130,7 @@ pub fn pick(v: &Version, o: &PickerOptions, snapshots: &[Epoch]) -> Option<Plan>
                 })
             }
             // Files too large to merge within L0 (from large flushes).
-            None if committed_l0.len() >= 2 * o.l0_trigger => {
-                return Some(down(v, Reason::L0Files, 0, committed_l0));
-            }
+            None if deep => return Some(down(v, Reason::L0Files, 0, committed_l0)),
             None => {}
         }
     }
@@ -169,12 +166,13 @@ pub fn pick(v: &Version, o: &PickerOptions, snapshots: &[Epoch]) -> Option<Plan>
 /// leaves room for an open block and for an output compressing worse than
 /// its inputs), so it always leaves fewer files than it took.
 fn l0_tier(
-    mut files: Vec<Arc<SstHandle>>,
+    files: &[Arc<SstHandle>],
     min: usize,
     ratio: u64,
     target: u64,
 ) -> Option<Vec<Arc<SstHandle>>> {
     let max = target / 2;
+    let mut files = files.to_vec();
     files.sort_by_key(|f| (f.meta.size, f.id()));
     let mut taken = 0u64;
     let mut n = 0;
