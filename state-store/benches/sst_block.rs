@@ -1,7 +1,9 @@
 //! SST block and key-encoding micro-benchmarks, named for what they measure:
 //! how fast a 16 KiB data block (the default block size, 16-byte keys and
 //! 100-byte values) is checked, decompressed, decoded and iterated, how fast
-//! a seek inside it is, and what building and parsing `full_key`s costs.
+//! a seek inside it is, what each block codec costs to compress and to
+//! decompress it (the choice `compression_per_level` makes), and what
+//! building and parsing `full_key`s costs.
 //! Only public APIs.
 #![allow(clippy::disallowed_methods)] // benchmarks measure wall time
 
@@ -9,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use riverbed_state_store::keys::{decode_full_key, encode_full_key};
 use riverbed_state_store::sst::block::{Block, BlockBuilder, BlockIter};
+use riverbed_state_store::sst::compression::{decompress, BlockCompressor, Compression};
 use riverbed_state_store::sst::format::{check_frame, put_frame, CODEC_ZSTD};
 use riverbed_state_store::{full_key, Epoch, KeyGroup, Options, Stamp, TableId};
 
@@ -90,6 +93,25 @@ fn sst_block_decode(c: &mut Criterion) {
     g.finish();
 }
 
+fn block_codec(c: &mut Criterion) {
+    let (raw, _) = raw_block();
+    let level = Options::default().zstd_level;
+    let mut g = c.benchmark_group("block_codec");
+    g.throughput(Throughput::Bytes(raw.len() as u64));
+    for (name, compression) in [("lz4", Compression::Lz4), ("zstd", Compression::Zstd)] {
+        let mut z = BlockCompressor::new(compression, level);
+        let (payload, codec) = z.compress(&raw);
+        let payload = Bytes::copy_from_slice(payload);
+        g.bench_function(format!("compress_16k_block_{name}"), |b| {
+            b.iter(|| z.compress(&raw).0.len())
+        });
+        g.bench_function(format!("decompress_16k_block_{name}"), |b| {
+            b.iter(|| decompress(codec, payload.clone(), 1 << 20).unwrap().len())
+        });
+    }
+    g.finish();
+}
+
 fn key_encoding(c: &mut Criterion) {
     let users: Vec<[u8; 10]> = (0..1000u64)
         .map(|i| {
@@ -136,5 +158,5 @@ fn key_encoding(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, sst_block_decode, key_encoding);
+criterion_group!(benches, sst_block_decode, block_codec, key_encoding);
 criterion_main!(benches);

@@ -56,7 +56,8 @@ pub struct Store {
 
 pub(crate) struct Inner {
     pub(crate) opts: Options,
-    shape: SstShape,
+    /// The shape of a flush's file (level 0).
+    flush_shape: SstShape,
     picker: PickerOptions,
     pub(crate) storage: Storage,
     pub(crate) state: RwLock<State>,
@@ -216,7 +217,7 @@ impl Store {
                 .collect()
         };
         let inner = Arc::new(Inner {
-            shape: SstShape::from(&opts),
+            flush_shape: SstShape::for_level(&opts, 0),
             picker: PickerOptions::from(&opts),
             storage,
             state: RwLock::new(State {
@@ -747,7 +748,7 @@ impl Inner {
             None
         } else {
             let id = self.next_file_id();
-            let shape = self.shape;
+            let shape = self.flush_shape;
             let m = mem.clone();
             let builder = tokio::task::spawn_blocking(move || {
                 let mut b = SstBuilder::new(shape);
@@ -1066,7 +1067,7 @@ impl Inner {
             plan: plan.clone(),
             tombstones: applied.clone(),
             storage: compaction_storage,
-            shape: self.shape,
+            shape: SstShape::for_level(&self.opts, plan.output_level),
             target_bytes: self.opts.sst_target_bytes,
             snapshots: snapshots.clone(),
             ids: self.next_file_id.clone(),

@@ -25,7 +25,8 @@ pub struct Riverbed {
 
 /// Our store's options within `budget`: the block cache, the memtable size
 /// and the memory bound of all memtables, bloom bits, block size and zstd
-/// level are the budget's; the rest are the defaults of `Options`.
+/// level are the budget's, and zstd is used on every level as the other
+/// engines are set to; the rest are the defaults of `Options`.
 pub fn options(dir: &Path, budget: &Budget) -> Result<Options> {
     let url = dir.to_str().context("state directory is not UTF-8")?;
     Ok(Options {
@@ -34,6 +35,7 @@ pub fn options(dir: &Path, budget: &Budget) -> Result<Options> {
         max_memory_bytes: budget.memtable_bytes * budget.memtables,
         bloom_bits_per_key: budget.bloom_bits_per_key as usize,
         block_bytes: budget.block_bytes,
+        compression_per_level: vec![riverbed_state_store::sst::Compression::Zstd],
         zstd_level: budget.zstd_level,
         ..Options::with_url(url)
     })
@@ -54,7 +56,7 @@ pub fn info(budget: &Budget) -> EngineInfo {
             ),
             format!("{} bits/key", budget.bloom_bits_per_key),
             Budget::mib(budget.block_bytes),
-            format!("zstd level {}", budget.zstd_level),
+            format!("zstd level {} on every level", budget.zstd_level),
             "crc32 per block (crc32fast: the hardware instruction, chosen at run time)".into(),
             format!(
                 "flush and compaction tasks on the process's {} runtime threads",

@@ -11,6 +11,7 @@
 //! [store]                       # the engine's Options (see options.rs)
 //! url = "/var/lib/riverbed"     # a directory, file:///path or s3://bucket/prefix
 //! block_cache_bytes = 268435456
+//! compression_per_level = ["lz4", "lz4", "zstd"]  # L0, L1, then every deeper level
 //!
 //! [limits]                      # see server::Limits
 //! max_key_bytes = 65536

@@ -5,7 +5,8 @@ use bytes::Bytes;
 
 use super::block::BlockBuilder;
 use super::bloom;
-use super::format::{encode_index, put_frame, Footer, IndexEntry, SstProps, CODEC_RAW, CODEC_ZSTD};
+use super::compression::{BlockCompressor, Compression};
+use super::format::{encode_index, put_frame, Footer, IndexEntry, SstProps, CODEC_RAW};
 use crate::keys::{Epoch, Stamp};
 
 /// The settings that shape a file (a subset of `Options`).
@@ -14,15 +15,19 @@ pub struct SstShape {
     pub block_bytes: usize,
     pub restart_interval: usize,
     pub bloom_bits_per_key: usize,
+    /// The data blocks' codec: the level's, from `compression_per_level`.
+    pub compression: Compression,
     pub zstd_level: i32,
 }
 
-impl From<&crate::Options> for SstShape {
-    fn from(o: &crate::Options) -> Self {
+impl SstShape {
+    /// The shape of a file written into `level` (0 for a flush).
+    pub fn for_level(o: &crate::Options, level: usize) -> Self {
         SstShape {
             block_bytes: o.block_bytes,
             restart_interval: o.restart_interval,
             bloom_bits_per_key: o.bloom_bits_per_key,
+            compression: Compression::for_level(&o.compression_per_level, level),
             zstd_level: o.zstd_level,
         }
     }
@@ -36,13 +41,12 @@ pub struct SstBuilder {
     hashes: Vec<u64>,
     props: SstProps,
     first: bool,
-    compressor: zstd::bulk::Compressor<'static>,
+    compressor: BlockCompressor,
 }
 
 impl SstBuilder {
     pub fn new(shape: SstShape) -> Self {
-        let compressor =
-            zstd::bulk::Compressor::new(shape.zstd_level).expect("zstd context for a valid level");
+        let compressor = BlockCompressor::new(shape.compression, shape.zstd_level);
         SstBuilder {
             shape,
             out: Vec::new(),
@@ -106,10 +110,8 @@ impl SstBuilder {
         let last_key = Bytes::copy_from_slice(self.block.last_key());
         let raw = self.block.finish();
         let offset = self.out.len() as u64;
-        match self.compressor.compress(&raw) {
-            Ok(z) if z.len() < raw.len() => put_frame(&mut self.out, &z, CODEC_ZSTD),
-            _ => put_frame(&mut self.out, &raw, CODEC_RAW),
-        }
+        let (payload, codec) = self.compressor.compress(&raw);
+        put_frame(&mut self.out, payload, codec);
         self.index.push(IndexEntry {
             last_key,
             offset,

@@ -1,5 +1,6 @@
-//! The SST file format, version 2 (version 1 differs only in its filter:
-//! classic instead of blocked bloom; both still read).
+//! The SST file format, version 3. Version 2 differs only in its block codecs
+//! (no LZ4), version 1 also in its filter (classic instead of blocked bloom);
+//! both still read.
 //!
 //! ```text
 //! +--------------+-----+--------------+--------------+-------------+-------------------+--------------+
@@ -10,7 +11,8 @@
 //! +-------------------+----------+------------------------------------+
 //! | payload           | codec u8 | crc32 (u32 LE) of payload ‖ codec  |
 //! +-------------------+----------+------------------------------------+
-//! codec 0 = stored as is, 1 = zstd (data blocks only; kept raw when zstd does not shrink them)
+//! codec 0 = stored as is, 1 = zstd, 2 = lz4 (data blocks only; kept raw when the
+//! codec does not shrink them; payloads drawn in compression.rs)
 //!
 //! data block payload: see `block.rs` (prefix-compressed entries, restart points)
 //! filter payload:     see `bloom.rs`  (blocked bloom bits ‖ 0x80|k)
@@ -33,11 +35,12 @@ use crate::varint::{get_bytes, get_uvarint, put_bytes, put_uvarint};
 
 pub const FOOTER_LEN: usize = 48;
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RVBDSST\0");
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest version this build reads.
 pub const OLDEST_READABLE_VERSION: u32 = 1;
 pub const CODEC_RAW: u8 = 0;
 pub const CODEC_ZSTD: u8 = 1;
+pub const CODEC_LZ4: u8 = 2;
 /// Bytes a frame adds after its payload.
 pub const FRAME_TRAILER: usize = 5;
 

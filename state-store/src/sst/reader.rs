@@ -10,8 +10,9 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::block::{Block, BlockError, BlockIter};
 use super::bloom::{key_hash, Bloom};
+use super::compression;
 use super::format::{
-    check_frame, decode_index, Footer, IndexEntry, SstProps, CODEC_RAW, CODEC_ZSTD, FOOTER_LEN,
+    check_frame, decode_index, Footer, IndexEntry, SstProps, CODEC_RAW, FOOTER_LEN,
 };
 use crate::cache::BlockCache;
 use crate::entry::Value;
@@ -19,16 +20,9 @@ use crate::error::{Error, Result};
 use crate::keys::{Epoch, FileId, Stamp};
 use crate::paths;
 
-thread_local! {
-    /// One zstd context per thread: creating one per block costs more than
-    /// decompressing a small block.
-    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-        std::cell::RefCell::new(zstd::bulk::Decompressor::new().ok());
-}
-
 /// A decompressed block may not claim more than this (guards against a
 /// corrupted size field asking for a huge allocation).
-const MAX_BLOCK_BYTES: u64 = 256 << 20;
+const MAX_BLOCK_BYTES: usize = 256 << 20;
 
 pub struct SstReader {
     id: FileId,
@@ -181,24 +175,7 @@ impl SstReader {
     fn decode_block(&self, offset: u64, frame: &Bytes) -> Result<Block> {
         let corrupt = |why: &str| Error::corrupted(&self.path, offset, why);
         let (payload, codec) = check_frame(frame).map_err(corrupt)?;
-        let raw = match codec {
-            CODEC_RAW => payload,
-            CODEC_ZSTD => {
-                let size = zstd::zstd_safe::get_frame_content_size(&payload)
-                    .ok()
-                    .flatten()
-                    .filter(|&s| s <= MAX_BLOCK_BYTES)
-                    .ok_or_else(|| corrupt("zstd frame without a sane content size"))?;
-                let raw = DECOMPRESSOR
-                    .with(|d| match d.borrow_mut().as_mut() {
-                        Some(d) => d.decompress(&payload, size as usize).ok(),
-                        None => zstd::bulk::decompress(&payload, size as usize).ok(),
-                    })
-                    .ok_or_else(|| corrupt("zstd decode failed"))?;
-                Bytes::from(raw)
-            }
-            _ => return Err(corrupt("unknown block codec")),
-        };
+        let raw = compression::decompress(codec, payload, MAX_BLOCK_BYTES).map_err(corrupt)?;
         Block::decode(raw).map_err(corrupt)
     }
 
