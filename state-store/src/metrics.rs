@@ -14,6 +14,7 @@ pub struct Metrics {
     pub compactions: AtomicU64,
     pub compaction_parts: AtomicU64,
     pub l0_merges: AtomicU64,
+    pub compactions_beside: AtomicU64,
     pub compaction_read_bytes: AtomicU64,
     pub compaction_write_bytes: AtomicU64,
     pub files_deleted: AtomicU64,
@@ -63,6 +64,9 @@ pub struct MetricsSnapshot {
     pub compaction_parts: u64,
     /// Compactions that merged small L0 files within L0 (see `compaction/picker.rs`).
     pub l0_merges: u64,
+    /// Compactions that started while the other lane's ran (see
+    /// `compaction/picker.rs`, `Lane`).
+    pub compactions_beside: u64,
     pub compaction_read_bytes: u64,
     pub compaction_write_bytes: u64,
     pub files_deleted: u64,
@@ -96,6 +100,7 @@ impl Metrics {
         s.compactions = g(&self.compactions);
         s.compaction_parts = g(&self.compaction_parts);
         s.l0_merges = g(&self.l0_merges);
+        s.compactions_beside = g(&self.compactions_beside);
         s.compaction_read_bytes = g(&self.compaction_read_bytes);
         s.compaction_write_bytes = g(&self.compaction_write_bytes);
         s.files_deleted = g(&self.files_deleted);
@@ -132,7 +137,7 @@ impl MetricsSnapshot {
 type Getter = fn(&MetricsSnapshot) -> u64;
 
 /// Counters and gauges of a store: name, help, type, value.
-const FAMILIES: [(&str, &str, &str, Getter); 22] = [
+const FAMILIES: [(&str, &str, &str, Getter); 23] = [
     (
         "write_batches_total",
         "Write batches applied.",
@@ -186,6 +191,12 @@ const FAMILIES: [(&str, &str, &str, Getter); 22] = [
         "Compactions that merged small L0 files into one L0 file.",
         "counter",
         |s| s.l0_merges,
+    ),
+    (
+        "compactions_beside_total",
+        "Compactions that started while the other lane's compaction ran.",
+        "counter",
+        |s| s.compactions_beside,
     ),
     (
         "compaction_read_bytes_total",

@@ -9,7 +9,7 @@
 //! discards touch only uncommitted files. Lock order: state, then a
 //! memtable's own lock.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use crate::cache::{BlockCache, CacheStats};
 use crate::catalog::{Catalog, TableEntry, TableInfo};
 use crate::checkpoint::CheckpointMeta;
-use crate::compaction::{executor, picker, PickerOptions, Plan};
+use crate::compaction::{executor, picker, Lane, PickerOptions, Plan};
 use crate::error::{Error, Result};
 use crate::keys::{Epoch, FileId, TableId};
 use crate::manifest::{ManifestData, ManifestStore};
@@ -63,7 +63,10 @@ pub(crate) struct Inner {
     pub(crate) state: RwLock<State>,
     manifest: tokio::sync::Mutex<ManifestStore>,
     flush_lock: tokio::sync::Mutex<()>,
-    compaction_lock: tokio::sync::Mutex<()>,
+    /// Held shared by each lane's compaction, exclusively by a full one.
+    compaction_gate: tokio::sync::RwLock<()>,
+    /// Input files of the compactions in progress (see `picker::pick_in`).
+    compacting: Mutex<HashSet<FileId>>,
     next_seq: AtomicU64,
     /// Shared with compaction's parts, which name their outputs themselves.
     next_file_id: Arc<AtomicU64>,
@@ -71,7 +74,8 @@ pub(crate) struct Inner {
     flush_wanted: Notify,
     /// Woken after every flush and compaction: stalled writers re-check.
     flushed: Notify,
-    compact_wanted: Notify,
+    /// One per compaction lane (`picker::Lane`), in `Lane::ALL`'s order.
+    compact_wanted: [Notify; 2],
     gc: Arc<GcQueue>,
     /// Retained checkpoints, oldest first (changed under the manifest lock).
     checkpoints: Mutex<Vec<CheckpointMeta>>,
@@ -230,13 +234,14 @@ impl Store {
             }),
             manifest: tokio::sync::Mutex::new(manifest),
             flush_lock: tokio::sync::Mutex::new(()),
-            compaction_lock: tokio::sync::Mutex::new(()),
+            compaction_gate: tokio::sync::RwLock::new(()),
+            compacting: Mutex::new(HashSet::new()),
             next_seq: AtomicU64::new(data.next_seq.max(1)),
             next_file_id: Arc::new(AtomicU64::new(next_file_id)),
             mem_bytes: AtomicUsize::new(0),
             flush_wanted: Notify::new(),
             flushed: Notify::new(),
-            compact_wanted: Notify::new(),
+            compact_wanted: [Notify::new(), Notify::new()],
             gc,
             checkpoints: Mutex::new(data.checkpoints.clone()),
             catalog: Mutex::new(data.catalog.clone()),
@@ -257,8 +262,10 @@ impl Store {
             tokio::spawn(deleter(inner.clone())),
         ];
         if inner.opts.background_compaction {
-            tasks.push(tokio::spawn(compactor(inner.clone())));
-            inner.compact_wanted.notify_one();
+            for lane in Lane::ALL {
+                tasks.push(tokio::spawn(compactor(inner.clone(), lane)));
+            }
+            inner.want_compaction();
         }
         Ok(Store {
             inner,
@@ -391,14 +398,17 @@ impl Store {
     /// removing all committed range tombstones. Waits until done.
     pub async fn compact(&self) -> Result<()> {
         self.inner.check_open()?;
-        let _c = self.inner.compaction_lock.lock().await;
+        let _c = self.inner.compaction_gate.write().await;
         let plan = picker::full(&self.inner.state.read().version);
         self.inner.run_plan(plan).await
     }
 
-    /// Runs background-style compactions until the picker finds nothing to do.
+    /// Runs background-style compactions, one at a time, until neither lane
+    /// finds anything to do.
     pub async fn compact_until_idle(&self) -> Result<()> {
-        while self.inner.compact_once().await? {}
+        while self.inner.compact_once(Lane::Upper).await?
+            || self.inner.compact_once(Lane::Deep).await?
+        {}
         Ok(())
     }
 
@@ -515,7 +525,7 @@ impl Store {
     pub async fn close(&self) -> Result<()> {
         self.inner.closed.store(true, Ordering::Release);
         self.inner.flush_wanted.notify_one();
-        self.inner.compact_wanted.notify_one();
+        self.inner.want_compaction();
         self.inner.gc.notify.notify_one();
         self.inner.flushed.notify_waiters();
         let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock());
@@ -542,7 +552,7 @@ impl Drop for Store {
         self.inner.closed.store(true, Ordering::Release);
         self.inner.flushed.notify_waiters();
         self.inner.flush_wanted.notify_one();
-        self.inner.compact_wanted.notify_one();
+        self.inner.want_compaction();
         self.inner.gc.notify.notify_one();
     }
 }
@@ -713,7 +723,7 @@ impl Inner {
                 }
             }
             self.flush_wanted.notify_one();
-            self.compact_wanted.notify_one();
+            self.want_compaction();
             self.check_open()?;
             if !self.over_bounds() {
                 self.log_long_stall(stalled);
@@ -788,7 +798,7 @@ impl Inner {
         }
         Metrics::add(&self.metrics.flushes, 1);
         self.flushed.notify_waiters();
-        self.compact_wanted.notify_one();
+        self.want_compaction();
         Ok(true)
     }
 
@@ -914,7 +924,7 @@ impl Inner {
             checkpoint = recorded.is_some(),
             "epoch committed"
         );
-        self.compact_wanted.notify_one();
+        self.want_compaction();
         Ok(recorded)
     }
 
@@ -1038,19 +1048,47 @@ impl Inner {
         }
     }
 
-    async fn compact_once(&self) -> Result<bool> {
-        let _c = self.compaction_lock.lock().await;
-        let plan = {
-            let v = self.state.read().version.clone();
-            picker::pick(&v, &self.picker, &self.snapshots_below(v.committed))
-        };
-        match plan {
-            Some(plan) => self.run_plan(plan).await.map(|_| true),
-            None => Ok(false),
+    /// Wakes both lanes' compactors: something they pick from changed.
+    fn want_compaction(&self) {
+        for w in &self.compact_wanted {
+            w.notify_one();
         }
     }
 
-    /// Executes `plan` and installs its result (caller holds the compaction lock).
+    /// Runs the next compaction of `lane`, if there is one; false if not.
+    async fn compact_once(&self, lane: Lane) -> Result<bool> {
+        let _shared = self.compaction_gate.read().await;
+        let plan = {
+            let v = self.state.read().version.clone();
+            let snapshots = self.snapshots_below(v.committed);
+            let mut busy = self.compacting.lock();
+            let plan = picker::pick_in(lane, &v, &self.picker, &snapshots, &busy);
+            if let Some(p) = &plan {
+                if !busy.is_empty() {
+                    Metrics::add(&self.metrics.compactions_beside, 1);
+                }
+                busy.extend(p.input_files().map(|f| f.id()));
+            }
+            plan
+        };
+        let Some(plan) = plan else {
+            return Ok(false);
+        };
+        let result = self.run_plan(plan.clone()).await;
+        {
+            let mut busy = self.compacting.lock();
+            for f in plan.input_files() {
+                busy.remove(&f.id());
+            }
+        }
+        // The other lane may have waited for these files.
+        self.want_compaction();
+        result.map(|_| true)
+    }
+
+    /// Executes `plan` and installs its result (caller holds the compaction
+    /// gate, shared with at most one compaction of the other lane on other
+    /// files, or exclusively).
     async fn run_plan(&self, plan: Plan) -> Result<()> {
         let (applied, committed) = {
             let st = self.state.read();
@@ -1193,14 +1231,19 @@ async fn flusher(inner: Arc<Inner>) {
     }
 }
 
-async fn compactor(inner: Arc<Inner>) {
+async fn compactor(inner: Arc<Inner>, lane: Lane) {
+    let wanted = &inner.compact_wanted[Lane::ALL.iter().position(|l| *l == lane).unwrap_or(0)];
     loop {
         if inner.closed.load(Ordering::Acquire) {
             return;
         }
-        match inner.compact_once().await {
+        // Registered before picking, so a wake-up while picking is kept.
+        let notified = wanted.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        match inner.compact_once(lane).await {
             Ok(true) => {}
-            Ok(false) => inner.compact_wanted.notified().await,
+            Ok(false) => notified.await,
             Err(e) => {
                 inner.fail("compaction", &e);
                 return;

@@ -4,6 +4,10 @@
 //! local directory and on S3.
 
 mod common;
+// Only its put stall is used here.
+#[allow(dead_code)]
+#[path = "common/faulty.rs"]
+mod faulty;
 
 use std::sync::Arc;
 
@@ -494,6 +498,94 @@ async fn l0_merges(kind: Kind) {
     store.close().await.unwrap();
 }
 
+/// Both compaction lanes at work: with every put stalled, deep compactions
+/// (many output files) run long, and L0 merges and moves start beside them
+/// (the counter says so). Every retained checkpoint and the latest epoch
+/// read equal to a `BTreeMap` of what was written, with point and range
+/// deletes among the writes, and again after a reopen.
+async fn lanes_at_once(kind: Kind) {
+    use riverbed_state_store::CheckpointMeta;
+    let b = backend(kind, "lanes");
+    let mut opts = small_options(&b);
+    opts.retained_checkpoints = 3;
+    opts.l0_slowdown_writes_files = opts.l0_stop_writes_files;
+    // An L1 large against an epoch's file (so L0 merges within itself),
+    // over levels cut into small files (so a deep compaction writes many).
+    opts.level_base_bytes = 32 << 10;
+    opts.sst_target_bytes = 4 << 10;
+    let faults = faulty::Faults::new(None);
+    let slow: Arc<dyn ObjectStore> = Arc::new(faulty::FaultyStore::new(
+        open_object_store(&b.url, &b.s3).unwrap(),
+        faults.clone(),
+    ));
+    let store = Store::open_with_object_store(opts.clone(), slow)
+        .await
+        .unwrap();
+    let mut model = std::collections::BTreeMap::new();
+    let mut batch = WriteBatch::new();
+    for i in 0..3000 {
+        batch.put(key(i), val(i));
+        model.insert(key(i), val(i));
+    }
+    store.write(Epoch(1), &batch).await.unwrap();
+    store.commit(Epoch(1)).await.unwrap();
+    store.compact_until_idle().await.unwrap();
+    faults.stall_puts(std::time::Duration::from_millis(10));
+    let mut rng = 0x5851_f42d_4c95_7f2du64;
+    let mut next = |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let mut views = Vec::new();
+    for epoch in 2..=120u64 {
+        let mut batch = random_writes(&mut next, &mut model, epoch, 40, 3000, 7);
+        if epoch % 30 == 0 {
+            let lo = next(2900) as u32;
+            let (s, e) = (key(lo), key(lo + 40));
+            batch.delete_range(s.clone(), e.clone());
+            let gone: Vec<Bytes> = model.range(s..e).map(|(k, _)| k.clone()).collect();
+            for k in gone {
+                model.remove(&k);
+            }
+        }
+        store.write(Epoch(epoch), &batch).await.unwrap();
+        let meta = CheckpointMeta {
+            job: "j".into(),
+            ..CheckpointMeta::default()
+        };
+        store.commit_checkpoint(Epoch(epoch), meta).await.unwrap();
+        views.push((epoch, model.clone()));
+        store.check_invariants();
+    }
+    let m = store.metrics();
+    assert!(
+        m.compactions_beside > 0 && m.l0_merges > 0,
+        "the lanes never ran at once: {m:?}"
+    );
+    let retained = &views[views.len() - 3..];
+    async fn check(store: &Store, views: &[(u64, std::collections::BTreeMap<Bytes, Bytes>)]) {
+        for (epoch, want) in views {
+            let got = store
+                .scan(&[], None, Epoch(*epoch), usize::MAX)
+                .await
+                .unwrap();
+            let want: Vec<(Bytes, Bytes)> = want.clone().into_iter().collect();
+            assert_eq!(got.len(), want.len(), "at epoch {epoch}");
+            assert!(got == want, "epoch {epoch} differs from the model");
+            for (k, v) in want.iter().step_by(61) {
+                assert_eq!(store.get(k, Epoch(*epoch)).await.unwrap().as_ref(), Some(v));
+            }
+        }
+    }
+    check(&store, retained).await;
+    store.close().await.unwrap();
+    let store = Store::open(opts).await.unwrap();
+    check(&store, retained).await;
+    store.close().await.unwrap();
+}
+
 macro_rules! on_both {
     ($name:ident, $body:expr) => {
         mod $name {
@@ -524,6 +616,10 @@ on_both!(
 on_both!(bad_input_gets_a_clear_error, bad_input_is_rejected);
 on_both!(compaction_in_parts_equals_one_merge, compaction_in_parts);
 on_both!(l0_merges_keep_every_checkpoint_readable, l0_merges);
+on_both!(
+    compaction_lanes_run_at_once_and_agree_with_the_model,
+    lanes_at_once
+);
 
 /// Rolling back drops every uncommitted epoch and unseals it, so a job can
 /// restart from its last commit and write those epochs again.

@@ -10,7 +10,13 @@
 //! Only L0 is tiered, in a small way: a checkpoint's small files are merged
 //! among themselves before they move down (`picker.rs` says why).
 //!
-//! - `picker.rs` decides what to compact (pure function of a version).
+//! Two compactions may run at once, one per lane (`picker::Lane`): the upper
+//! lane merges L0 and moves it into L1, the deep lane moves files down the
+//! sorted levels. They never share a file, so a long deep merge no longer
+//! holds back the L0 merges that keep L0 shallow (and writes unpaced).
+//!
+//! - `picker.rs` decides what to compact (pure function of a version and of
+//!   the files other compactions hold).
 //! - `executor.rs` merges and writes the output files.
 //!
 //! The store (`store.rs`) installs the result: one manifest version that
@@ -20,7 +26,7 @@
 pub mod executor;
 pub mod picker;
 
-pub use picker::{pick, PickerOptions, Plan, Reason};
+pub use picker::{pick, pick_in, Lane, PickerOptions, Plan, Reason};
 
 /// A file handle with only a key range and a size, for the picker's and the
 /// executor's tests (no file behind it).

@@ -27,11 +27,12 @@
 //! Merging any L0 files into one is correct whichever are taken: reads and
 //! merges order the versions of a key in L0 by their stamps, not by file.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::keys::Epoch;
+use crate::keys::{Epoch, FileId};
 use crate::version::{SstHandle, Version};
 
 #[derive(Debug, Clone, Copy)]
@@ -96,65 +97,134 @@ pub fn level_target(o: &PickerOptions, level: usize) -> u64 {
     t
 }
 
-/// The next compaction the version needs, if any. `snapshots` are the
+/// The next compaction the version needs, if any, when compactions run one
+/// at a time: the upper lane's, else the deep lane's. `snapshots` are the
 /// retained checkpoints' epochs below the committed epoch: a range
 /// tombstone with one of them below it cannot be removed yet (that snapshot
 /// still sees what it covers), so it waits until they are released.
 pub fn pick(v: &Version, o: &PickerOptions, snapshots: &[Epoch]) -> Option<Plan> {
+    let idle = HashSet::new();
+    pick_in(Lane::Upper, v, o, snapshots, &idle)
+        .or_else(|| pick_in(Lane::Deep, v, o, snapshots, &idle))
+}
+
+/// The two kinds of compaction that may run at once, each at most one at a
+/// time. Without lanes, a long merge of deep levels (tens of seconds at
+/// 10 GB) held back every L0 merge behind it: L0 grew past the depth where
+/// writes are paced, and a checkpoint's writes waited seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// L0 merges and L0 → L1: what keeps L0 shallow.
+    Upper,
+    /// Level n → n + 1 for n ≥ 1, and range tombstones to the bottom.
+    Deep,
+}
+
+impl Lane {
+    pub const ALL: [Lane; 2] = [Lane::Upper, Lane::Deep];
+}
+
+/// The next compaction of `lane`, none of whose files are `busy` (held by
+/// the other lane's compaction in progress). A plan never takes a busy file
+/// and never writes into a key range a busy file of its output level
+/// covers, so two plans picked this way touch disjoint files and install in
+/// either order.
+///
+/// A busy L0 file belongs to a range compaction (the only other kind that
+/// takes L0 files): the upper lane then waits, because moving newer L0
+/// files down while older ones stay in L0 would let the older versions
+/// shadow the newer. A range compaction, which takes files of every level,
+/// starts only when nothing else runs.
+pub fn pick_in(
+    lane: Lane,
+    v: &Version,
+    o: &PickerOptions,
+    snapshots: &[Epoch],
+    busy: &HashSet<FileId>,
+) -> Option<Plan> {
+    let is_busy = |f: &Arc<SstHandle>| busy.contains(&f.id());
+    match lane {
+        Lane::Upper => {
+            if v.levels[0].iter().any(is_busy) {
+                return None;
+            }
+            pick_l0(v, o, busy)
+        }
+        Lane::Deep => {
+            let last = v.levels.len() - 1;
+            for level in 1..last {
+                if v.level_bytes(level) > level_target(o, level) {
+                    // The largest file frees the most room per byte
+                    // rewritten below; a file whose plan would touch a
+                    // busy file waits for the next pick.
+                    // Reversed first: of files of one size the last is
+                    // taken, as before lanes.
+                    let mut files: Vec<_> = v.levels[level].iter().rev().cloned().collect();
+                    files.sort_by_key(|f| std::cmp::Reverse(f.meta.size));
+                    let plan = files
+                        .into_iter()
+                        .filter(|f| !is_busy(f))
+                        .map(|f| down(v, Reason::LevelSize(level), level, vec![f]))
+                        .find(|p| !p.input_files().any(is_busy));
+                    if plan.is_some() {
+                        return plan;
+                    }
+                }
+            }
+            if !busy.is_empty() {
+                return None;
+            }
+            let t = v
+                .tombstones
+                .iter()
+                .find(|t| !snapshots.iter().any(|s| *s < t.stamp.epoch))?;
+            Some(range_to_bottom(
+                v,
+                Reason::RangeTombstone,
+                t.start.clone(),
+                t.end.clone(),
+            ))
+        }
+    }
+}
+
+/// The upper lane's plan (no L0 file is busy).
+fn pick_l0(v: &Version, o: &PickerOptions, busy: &HashSet<FileId>) -> Option<Plan> {
     let committed_l0: Vec<_> = v.levels[0]
         .iter()
         .filter(|f| v.is_committed(f))
         .cloned()
         .collect();
-    if !committed_l0.is_empty() && committed_l0.len() >= o.l0_trigger {
-        let l0_bytes: u64 = committed_l0.iter().map(|f| f.meta.size).sum();
-        let (lo, hi) = bounds(&committed_l0);
-        let l1_rewritten: u64 = v.overlapping(1, &lo, &hi).iter().map(|f| f.meta.size).sum();
-        if l1_rewritten <= l0_bytes.saturating_mul(L0_MAX_L1_REWRITE) {
-            return Some(down(v, Reason::L0Files, 0, committed_l0));
-        }
-        // Files of about one size first; past twice the trigger, the
-        // smallest whatever their sizes, so that L0 stays shallow.
-        let deep = committed_l0.len() >= 2 * o.l0_trigger;
-        let tier = l0_tier(&committed_l0, o.l0_trigger, 2, o.sst_target_bytes).or_else(|| {
-            deep.then(|| l0_tier(&committed_l0, 2, u64::MAX, o.sst_target_bytes))
-                .flatten()
-        });
-        match tier {
-            Some(files) => {
-                return Some(Plan {
-                    reason: Reason::L0Merge,
-                    inputs: vec![(0, files)],
-                    output_level: 0,
-                    drop_deletes: false,
-                })
-            }
-            // Files too large to merge within L0 (from large flushes).
-            None if deep => return Some(down(v, Reason::L0Files, 0, committed_l0)),
-            None => {}
-        }
+    if committed_l0.is_empty() || committed_l0.len() < o.l0_trigger {
+        return None;
     }
-    let last = v.levels.len() - 1;
-    for level in 1..last {
-        if v.level_bytes(level) > level_target(o, level) {
-            // The largest file frees the most room per byte rewritten below.
-            let f = v.levels[level]
-                .iter()
-                .max_by_key(|f| f.meta.size)
-                .cloned()?;
-            return Some(down(v, Reason::LevelSize(level), level, vec![f]));
-        }
+    let l0_bytes: u64 = committed_l0.iter().map(|f| f.meta.size).sum();
+    let (lo, hi) = bounds(&committed_l0);
+    let l1 = v.overlapping(1, &lo, &hi);
+    // L1 files in a deep compaction: L0 cannot move down over them yet.
+    let l1_free = !l1.iter().any(|f| busy.contains(&f.id()));
+    let l1_rewritten: u64 = l1.iter().map(|f| f.meta.size).sum();
+    if l1_free && l1_rewritten <= l0_bytes.saturating_mul(L0_MAX_L1_REWRITE) {
+        return Some(down(v, Reason::L0Files, 0, committed_l0));
     }
-    let t = v
-        .tombstones
-        .iter()
-        .find(|t| !snapshots.iter().any(|s| *s < t.stamp.epoch))?;
-    Some(range_to_bottom(
-        v,
-        Reason::RangeTombstone,
-        t.start.clone(),
-        t.end.clone(),
-    ))
+    // Files of about one size first; past twice the trigger, the
+    // smallest whatever their sizes, so that L0 stays shallow.
+    let deep = committed_l0.len() >= 2 * o.l0_trigger;
+    let tier = l0_tier(&committed_l0, o.l0_trigger, 2, o.sst_target_bytes).or_else(|| {
+        deep.then(|| l0_tier(&committed_l0, 2, u64::MAX, o.sst_target_bytes))
+            .flatten()
+    });
+    match tier {
+        Some(files) => Some(Plan {
+            reason: Reason::L0Merge,
+            inputs: vec![(0, files)],
+            output_level: 0,
+            drop_deletes: false,
+        }),
+        // Files too large to merge within L0 (from large flushes).
+        None if deep && l1_free => Some(down(v, Reason::L0Files, 0, committed_l0)),
+        None => None,
+    }
 }
 
 /// The smallest committed L0 files, at least `min` of them: smallest
@@ -398,6 +468,86 @@ mod tests {
         let plan = pick(&version(l0_of(&[big; 8]), l1()), &OPTS, &[]).unwrap();
         assert_eq!(plan.reason, Reason::L0Files);
         assert_eq!(plan.inputs[0].1.len(), 8);
+    }
+
+    /// L0 of four files over two L1 files, over two L2 files, with L1 over
+    /// its target: both lanes have work.
+    fn two_lane_version() -> (Version, PickerOptions) {
+        let mut v = version(
+            l0_of(&[100; 4]),
+            vec![file(10, "a", "m", 1000), file(11, "n", "z", 600)],
+        );
+        v.levels[2] = vec![file(20, "a", "f", 500), file(21, "g", "z", 500)];
+        let o = PickerOptions {
+            level_base_bytes: 1000,
+            ..OPTS
+        };
+        (v, o)
+    }
+
+    fn busy_of(plan: &Plan) -> HashSet<FileId> {
+        plan.input_files().map(|f| f.id()).collect()
+    }
+
+    #[test]
+    fn lanes_running_at_once_take_disjoint_files() {
+        let (v, o) = two_lane_version();
+        let none = HashSet::new();
+        // The deep lane first: L1's largest file and what it overlaps in L2.
+        let deep = pick_in(Lane::Deep, &v, &o, &[], &none).unwrap();
+        assert_eq!(deep.reason, Reason::LevelSize(1));
+        assert_eq!(ids(&deep.inputs[0].1), vec![10]);
+        assert_eq!(ids(&deep.inputs[1].1), vec![20, 21]);
+        // L0 cannot move down over file 10 meanwhile, but it can merge.
+        let busy = busy_of(&deep);
+        let upper = pick_in(Lane::Upper, &v, &o, &[], &busy).unwrap();
+        assert_eq!(upper.reason, Reason::L0Merge);
+        assert!(upper.input_files().all(|f| !busy.contains(&f.id())));
+        // Without the deep lane running, the same L0 moves down.
+        let alone = pick_in(Lane::Upper, &v, &o, &[], &none).unwrap();
+        assert_eq!(alone.reason, Reason::L0Files);
+        assert_eq!(ids(&alone.inputs[1].1), vec![10, 11]);
+        // And then the deep lane finds no L1 file it may take.
+        assert!(pick_in(Lane::Deep, &v, &o, &[], &busy_of(&alone)).is_none());
+        // Sequential picking is the upper lane's, then the deep lane's.
+        assert_eq!(pick(&v, &o, &[]).unwrap().reason, Reason::L0Files);
+    }
+
+    #[test]
+    fn the_deep_lane_passes_over_busy_files_to_the_next_largest() {
+        let (v, o) = two_lane_version();
+        let busy: HashSet<FileId> = [FileId(10)].into();
+        let plan = pick_in(Lane::Deep, &v, &o, &[], &busy).unwrap();
+        assert_eq!(ids(&plan.inputs[0].1), vec![11]);
+        assert_eq!(ids(&plan.inputs[1].1), vec![21]);
+        // Its file below busy as well: nothing for now.
+        let busy: HashSet<FileId> = [FileId(10), FileId(21)].into();
+        assert!(pick_in(Lane::Deep, &v, &o, &[], &busy).is_none());
+    }
+
+    #[test]
+    fn range_compactions_run_alone_and_hold_back_the_upper_lane() {
+        let (mut v, o) = two_lane_version();
+        v.levels[1].clear();
+        v.tombstones.push(crate::range_tombstone::RangeTombstone {
+            start: Bytes::from_static(b"b"),
+            end: Bytes::from_static(b"c"),
+            stamp: crate::keys::Stamp {
+                epoch: Epoch(0),
+                seq: 1,
+            },
+        });
+        let none = HashSet::new();
+        let range = pick_in(Lane::Deep, &v, &o, &[], &none).unwrap();
+        assert_eq!(range.reason, Reason::RangeTombstone);
+        // Not while anything else runs.
+        let merging: HashSet<FileId> = [FileId(1), FileId(2)].into();
+        assert!(pick_in(Lane::Deep, &v, &o, &[], &merging).is_none());
+        // While it runs, L0 files it holds keep the upper lane waiting:
+        // newer files moving down past older ones left in L0 would be
+        // shadowed by them.
+        assert!(range.inputs[0].0 == 0);
+        assert!(pick_in(Lane::Upper, &v, &o, &[], &busy_of(&range)).is_none());
     }
 
     #[test]

@@ -19,6 +19,10 @@
 //! having happened just before it. [`Faults::quiesce`] waits for them, so
 //! that no write of the dead process lands after a new one opened the store.
 //!
+//! Puts can also be stalled ([`Faults::stall_puts`]): each waits a while
+//! before it reaches the store, as over a slow link, so that background
+//! work overlaps what comes after it.
+//!
 //! Every mutating operation is recorded ([`OpRecord`]) with the workload
 //! phase the test set, so a failing case can show where it crashed.
 
@@ -153,6 +157,7 @@ struct Schedule {
     background_ops: u64,
     phase: String,
     trace: Vec<OpRecord>,
+    put_stall: Option<std::time::Duration>,
 }
 
 /// The fault schedule and the trace, shared by a [`FaultyStore`] and the test.
@@ -172,6 +177,16 @@ impl Faults {
             }),
             ..Faults::default()
         })
+    }
+
+    /// Every put from now on waits `stall` before it reaches the store.
+    #[allow(dead_code)] // engine.rs stalls puts; the fault sweeps do not
+    pub fn stall_puts(&self, stall: std::time::Duration) {
+        self.schedule.lock().put_stall = Some(stall);
+    }
+
+    fn put_stall(&self) -> Option<std::time::Duration> {
+        self.schedule.lock().put_stall
     }
 
     /// Names what the workload does from now on, for the trace.
@@ -349,6 +364,9 @@ impl ObjectStore for FaultyStore {
     {
         Box::pin(async move {
             let op = self.faults.begin(OpKind::Put, location)?;
+            if let Some(stall) = self.faults.put_stall() {
+                tokio::time::sleep(stall).await;
+            }
             op.finish(self.inner.put_opts(location, payload, opts).await)
         })
     }
