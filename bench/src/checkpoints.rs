@@ -75,21 +75,47 @@ pub enum Recovery {
     NotMeasured(String),
 }
 
-/// A query with 1 s checkpoints and with checkpoints only at the end.
+/// A query with 1 s checkpoints and with checkpoints only at the end, in
+/// rounds of one run each, back to back.
 #[derive(Clone, Debug, Serialize)]
 pub struct IntervalPair {
     pub query: String,
     pub events: u64,
-    /// Events per CPU second.
+    pub rounds: usize,
+    /// Events per CPU second, medians of the rounds.
     pub every_second: f64,
     pub end_only: f64,
+    /// Events per second of wall time, medians of the rounds.
+    pub every_second_wall: f64,
+    pub end_only_wall: f64,
+    /// Medians of the rounds' ratios, 1 s checkpoints over end-only: per
+    /// CPU second and per wall second. A round's two runs share the
+    /// machine's speed of the moment, so its ratio is steadier than a
+    /// ratio of medians.
+    pub ratio_cpu: f64,
+    pub ratio_wall: f64,
+    /// Checkpoints of the last 1 s run.
     pub checkpoints: usize,
 }
 
 impl IntervalPair {
-    /// The throughput 1 s checkpoints cost, as a fraction of end-only's.
+    /// The throughput per core 1 s checkpoints cost, as a fraction of end-only's.
     pub fn cost(&self) -> f64 {
-        1.0 - self.every_second / self.end_only.max(1e-9)
+        1.0 - self.ratio_cpu
+    }
+
+    /// The same in events per wall second.
+    pub fn cost_wall(&self) -> f64 {
+        1.0 - self.ratio_wall
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
 }
 
@@ -287,8 +313,9 @@ pub fn size_point(
     })
 }
 
-/// Every planned query with 1 s checkpoints and end-only, the order
-/// alternating from query to query so neither always runs second.
+/// Every planned query with 1 s checkpoints and end-only, in
+/// `cfg.checkpoint_pair_rounds` rounds, the order alternating from round to
+/// round and query to query so neither always runs second.
 pub fn intervals(
     exe: &Path,
     cfg: &RunConfig,
@@ -297,31 +324,46 @@ pub fn intervals(
 ) -> Result<Vec<IntervalPair>> {
     let dir = scratch.join("intervals");
     let mut out = Vec::new();
+    let rounds = cfg.checkpoint_pair_rounds.max(1);
     for (i, (q, events)) in plan(cfg).run.into_iter().enumerate() {
         let one = |interval_ms: u64| -> Result<QueryRun> {
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir)?;
             finish(q, &mut child(exe, q, events, cfg, interval_ms, &dir, false))
         };
-        let (every, end) = if i % 2 == 0 {
-            let a = one(1000)?;
-            (a, one(0)?)
-        } else {
-            let b = one(0)?;
-            (one(1000)?, b)
-        };
+        let mut runs: Vec<(QueryRun, QueryRun)> = Vec::new();
+        for r in 0..rounds {
+            runs.push(if (i + r) % 2 == 0 {
+                let a = one(1000)?;
+                (a, one(0)?)
+            } else {
+                let b = one(0)?;
+                (one(1000)?, b)
+            });
+        }
+        let wall = |run: &QueryRun| run.events as f64 / run.wall.max(1e-9);
+        let of = |f: &dyn Fn(&(QueryRun, QueryRun)) -> f64| median(runs.iter().map(f).collect());
         let pair = IntervalPair {
             query: q.to_string(),
             events,
-            every_second: every.throughput_per_core(),
-            end_only: end.throughput_per_core(),
-            checkpoints: every.checkpoints.iter().filter(|c| !c.finished).count(),
+            rounds,
+            every_second: of(&|(e, _)| e.throughput_per_core()),
+            end_only: of(&|(_, b)| b.throughput_per_core()),
+            every_second_wall: of(&|(e, _)| wall(e)),
+            end_only_wall: of(&|(_, b)| wall(b)),
+            ratio_cpu: of(&|(e, b)| e.throughput_per_core() / b.throughput_per_core().max(1e-9)),
+            ratio_wall: of(&|(e, b)| wall(e) / wall(b).max(1e-9)),
+            checkpoints: runs.last().map_or(0, |(e, _)| {
+                e.checkpoints.iter().filter(|c| !c.finished).count()
+            }),
         };
         progress(&format!(
-            "checkpoints: {q}: {:.0} events/s per core with 1 s checkpoints, {:.0} end-only (cost {:+.1}%)",
+            "checkpoints: {q}: {:.0} events/s per core with 1 s checkpoints, {:.0} end-only \
+             (cost {:+.1}% per core, {:+.1}% in wall time; {rounds} rounds)",
             pair.every_second,
             pair.end_only,
-            100.0 * pair.cost()
+            100.0 * pair.cost(),
+            100.0 * pair.cost_wall()
         ));
         out.push(pair);
     }
@@ -357,7 +399,7 @@ pub fn run_all(
             .push(size_point(exe, cfg, query, events, scratch, progress)?);
         done_so_far(&r)?;
     }
-    if cfg.checkpoint_throughput_pairs {
+    if cfg.checkpoint_pair_rounds > 0 {
         r.intervals = intervals(exe, cfg, scratch, progress)?;
         done_so_far(&r)?;
     }

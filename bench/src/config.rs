@@ -78,9 +78,9 @@ pub struct RunConfig {
     /// Per query of the checkpoint section, the event counts it runs at
     /// (chosen for about 1 GB and 10 GB of state in the full mode).
     pub checkpoint_events: Vec<(String, Vec<u64>)>,
-    /// Whether the checkpoint section runs every query with 1 s and with
-    /// end-only checkpoints.
-    pub checkpoint_throughput_pairs: bool,
+    /// Rounds in which the checkpoint section runs every query with 1 s and
+    /// with end-only checkpoints (0: not at all).
+    pub checkpoint_pair_rounds: usize,
     /// What every engine of the store comparison gets alike.
     pub budget: crate::engines::Budget,
 }
@@ -111,7 +111,7 @@ impl RunConfig {
                 nexmark_events: 10_000_000,
                 q23_events: Some(100_000),
                 parallelism: 2,
-                checkpoint_throughput_pairs: true,
+                checkpoint_pair_rounds: 3,
                 checkpoint_events: vec![
                     ("q9".into(), vec![Q9_1GB, 10 * Q9_1GB]),
                     ("q20".into(), vec![Q20_1GB, 10 * Q20_1GB]),
@@ -133,7 +133,7 @@ impl RunConfig {
                 nexmark_events: 200_000,
                 q23_events: None,
                 parallelism: 2,
-                checkpoint_throughput_pairs: true,
+                checkpoint_pair_rounds: 3,
                 checkpoint_events: vec![
                     ("q9".into(), vec![2_000_000, 8_000_000]),
                     ("q20".into(), vec![2_000_000, 8_000_000]),
@@ -155,7 +155,7 @@ impl RunConfig {
                 nexmark_events: 2000,
                 q23_events: None,
                 parallelism: 2,
-                checkpoint_throughput_pairs: true,
+                checkpoint_pair_rounds: 1,
                 checkpoint_events: vec![("q9".into(), vec![2000]), ("q20".into(), vec![2000])],
                 budget: crate::engines::Budget::default(),
             },

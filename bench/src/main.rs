@@ -164,6 +164,11 @@ struct StoreLoadArgs {
     /// Events of the q20 run the lookups race.
     #[arg(long, default_value_t = 20_000_000)]
     events: u64,
+    /// Nice value (0..=19) of the q20 run the lookups race: 0 runs it at the
+    /// store's and the clients' priority; 10 models a batch job sharing the
+    /// machine with a serving store.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i32).range(0..=19))]
+    job_nice: i32,
     /// The `riverbed-store` binary [default: beside this one]
     #[arg(long)]
     store_bin: Option<PathBuf>,
@@ -219,6 +224,10 @@ struct ReportArgs {
     /// Leave out the checkpoint section's 1 s vs end-only throughput pairs.
     #[arg(long)]
     no_throughput_pairs: bool,
+    /// Rounds of the checkpoint section's throughput pairs (default 3, 1
+    /// with --tiny); the report gives the medians.
+    #[arg(long)]
+    pair_rounds: Option<usize>,
     /// A note for the report's Notes section (repeatable): what was unusual
     /// about this run.
     #[arg(long)]
@@ -328,7 +337,12 @@ fn config(a: &ReportArgs) -> Result<RunConfig> {
     if let Some(n) = a.q23_events {
         cfg.q23_events = (n > 0).then_some(n);
     }
-    cfg.checkpoint_throughput_pairs = !a.no_throughput_pairs;
+    if let Some(r) = a.pair_rounds {
+        cfg.checkpoint_pair_rounds = r;
+    }
+    if a.no_throughput_pairs {
+        cfg.checkpoint_pair_rounds = 0;
+    }
     for spec in &a.checkpoint_events {
         let (query, counts) = match spec.split_once('=') {
             Some((q, c)) => (Some(q.trim()), c),
@@ -466,6 +480,7 @@ fn store_load(a: StoreLoadArgs) -> anyhow::Result<()> {
         duration: std::time::Duration::from_secs_f64(a.seconds),
         batch: a.batch,
         events: a.events,
+        job_nice: a.job_nice,
     };
     let r = riverbed_bench::service_load::run(&args)?;
     eprintln!(
@@ -484,6 +499,19 @@ fn store_load(a: StoreLoadArgs) -> anyhow::Result<()> {
         r.lookup_latency_while_q20_writes.p99_ms,
         r.lookup_latency_while_q20_writes.calls,
         r.lookups_found
+    );
+    let in_server = |s: &Option<riverbed_bench::service_load::ServerLatency>| match s {
+        Some(s) => {
+            let ms = |v: Option<f64>| v.map_or("over 30 s".to_string(), |v| format!("<= {v} ms"));
+            format!("p50 {}, p99 {}", ms(s.p50_le_ms), ms(s.p99_le_ms))
+        }
+        None => "not recorded".into(),
+    };
+    eprintln!(
+        "  inside the store: multi-get {}; lookup {} (q20 at nice {})",
+        in_server(&r.multi_get_100_in_server),
+        in_server(&r.lookup_in_server),
+        r.job_nice
     );
     println!("{}", serde_json::to_string(&r)?);
     Ok(())

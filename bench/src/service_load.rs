@@ -9,8 +9,15 @@
 //!    latency per call, p50/p99.
 //! 3. Queryable point lookups while a Nexmark query writes to the same
 //!    store: `riverbed-nexmark run --query q20 --state remote://…` runs as
-//!    its own process, and one client looks up auctions of its join state
-//!    (`Query`, table `q20-join`); latency per lookup, p50/p99.
+//!    its own process (under `nice -n N` with `--job-nice N`, as a batch job
+//!    beside a serving store would), and one client looks up auctions of
+//!    its join state (`Query`, table `q20-join`) from a current-thread
+//!    runtime, as `riverbed-store query` does; latency per lookup, p50/p99.
+//!
+//! Beside each latency seen by the clients, the store's own: the bucket of
+//! its request histogram (`/metrics`) the percentile falls in. What lies
+//! between the two is the network stack and the scheduling of the client's
+//! and the server's threads on the machine's cores.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -37,6 +44,9 @@ pub struct LoadArgs {
     pub batch: usize,
     /// Events of the q20 run the lookups race.
     pub events: u64,
+    /// Nice value the q20 run starts with (0: the same priority as the
+    /// store and the clients).
+    pub job_nice: i32,
 }
 
 #[derive(Debug, Serialize)]
@@ -44,6 +54,15 @@ pub struct Latency {
     pub calls: u64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+}
+
+/// Percentiles of one method in the store's own request histogram: the
+/// upper bound of the bucket each falls in (`None` past the last bound).
+#[derive(Debug, Serialize)]
+pub struct ServerLatency {
+    pub calls: u64,
+    pub p50_le_ms: Option<f64>,
+    pub p99_le_ms: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -54,7 +73,10 @@ pub struct LoadReport {
     pub write_entries_per_s: f64,
     pub write_batch_latency: Latency,
     pub multi_get_100_latency: Latency,
+    pub multi_get_100_in_server: Option<ServerLatency>,
     pub lookup_latency_while_q20_writes: Latency,
+    pub lookup_in_server: Option<ServerLatency>,
+    pub job_nice: i32,
     /// Lookups that found the auction (the rest were not there yet).
     pub lookups_found: u64,
     pub q20_events: u64,
@@ -75,31 +97,81 @@ fn latency(mut ms: Vec<f64>) -> Latency {
     }
 }
 
-/// A store process on a free port, killed when dropped.
+/// `method`'s percentiles in the store's `/metrics` text.
+fn server_latency(metrics: &str, method: &str) -> Option<ServerLatency> {
+    let prefix =
+        format!("riverbed_store_request_duration_seconds_bucket{{method=\"{method}\",le=\"");
+    // Cumulative counts by upper bound, +Inf last.
+    let buckets: Vec<(Option<f64>, u64)> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .filter_map(|rest| {
+            let (le, count) = rest.split_once("\"} ")?;
+            let le = le.parse::<f64>().ok().filter(|v| v.is_finite());
+            Some((le, count.trim().parse().ok()?))
+        })
+        .collect();
+    let calls = buckets.last()?.1;
+    if calls == 0 {
+        return None;
+    }
+    let at = |q: f64| {
+        let rank = (calls as f64 * q).ceil() as u64;
+        buckets
+            .iter()
+            .find(|(_, c)| *c >= rank)
+            .and_then(|(le, _)| le.map(|s| s * 1e3))
+    };
+    Some(ServerLatency {
+        calls,
+        p50_le_ms: at(0.50),
+        p99_le_ms: at(0.99),
+    })
+}
+
+/// The store's `/metrics` text, over plain HTTP/1.0.
+fn scrape(http: &str) -> Result<String> {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(http)?;
+    c.set_read_timeout(Some(Duration::from_secs(10)))?;
+    c.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {http}\r\n\r\n").as_bytes())?;
+    let mut text = String::new();
+    c.read_to_string(&mut text)?;
+    Ok(text)
+}
+
+/// A store process on free ports, killed when dropped.
 struct StoreProcess {
     child: Child,
     addr: String,
+    http: String,
 }
 
 impl StoreProcess {
     fn start(bin: &Path, dir: &Path) -> Result<StoreProcess> {
         use std::io::BufRead;
         let mut child = Command::new(bin)
-            .args(["serve", "--listen", "127.0.0.1:0", "--http-listen", ""])
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["--http-listen", "127.0.0.1:0"])
             .arg("--url")
             .arg(dir)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.with_extension("log"))?)
             .spawn()
             .with_context(|| format!("cannot start {}", bin.display()))?;
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .ok_or_else(|| anyhow!("riverbed-store printed {line:?}"))?
-            .to_string();
-        Ok(StoreProcess { child, addr })
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = |prefix: &str| -> Result<String> {
+            let mut line = String::new();
+            out.read_line(&mut line)?;
+            Ok(line
+                .trim()
+                .strip_prefix(prefix)
+                .ok_or_else(|| anyhow!("riverbed-store printed {line:?}"))?
+                .to_string())
+        };
+        let addr = line("listening on ")?;
+        let http = line("http listening on ")?;
+        Ok(StoreProcess { child, addr, http })
     }
 }
 
@@ -259,13 +331,16 @@ pub fn run(a: &LoadArgs) -> Result<LoadReport> {
         }
         anyhow::Ok(all)
     })?;
+    let multi_get_in_server = server_latency(&scrape(&store.http)?, "multi_get");
 
     // 3. Lookups while q20 writes to the same store.
     eprintln!(
         "store-load: q20 on {} events writes while lookups run",
         a.events
     );
-    let mut job = Command::new(&a.nexmark_bin)
+    let mut job = Command::new("nice")
+        .args(["-n", &a.job_nice.to_string()])
+        .arg(&a.nexmark_bin)
         .args(["run", "--query", "q20", "--quiet", "-p", "2"])
         .args(["--events", &a.events.to_string()])
         .args(["--checkpoint-interval", "1s"])
@@ -295,7 +370,12 @@ pub fn run(a: &LoadArgs) -> Result<LoadReport> {
             (status, err)
         })
     };
-    let lookups = rt.block_on(async {
+    // One lookup at a time: a current-thread runtime, as `riverbed-store
+    // query` uses, wakes one thread per answer, not a worker and a poller.
+    let lookup_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let lookups = lookup_rt.block_on(async {
         let mut cl = client(&addr).await?;
         // Until the job's first checkpoint there is nothing to look up.
         let watch = Stopwatch::start();
@@ -357,6 +437,7 @@ pub fn run(a: &LoadArgs) -> Result<LoadReport> {
         }
     }
     let (lookup_ms, found) = lookups?;
+    let lookup_in_server = server_latency(&scrape(&store.http)?, "query");
     drop(store);
     Ok(LoadReport {
         clients: a.clients,
@@ -365,7 +446,10 @@ pub fn run(a: &LoadArgs) -> Result<LoadReport> {
         write_entries_per_s: write_rate,
         write_batch_latency: latency(write_ms),
         multi_get_100_latency: latency(get_ms),
+        multi_get_100_in_server: multi_get_in_server,
         lookup_latency_while_q20_writes: latency(lookup_ms),
+        lookup_in_server,
+        job_nice: a.job_nice,
         lookups_found: found,
         q20_events: a.events,
     })
@@ -374,6 +458,24 @@ pub fn run(a: &LoadArgs) -> Result<LoadReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_percentiles_are_bucket_bounds() {
+        let text = concat!(
+            "riverbed_store_request_duration_seconds_bucket{method=\"query\",le=\"0.0001\"} 90\n",
+            "riverbed_store_request_duration_seconds_bucket{method=\"query\",le=\"0.00025\"} 98\n",
+            "riverbed_store_request_duration_seconds_bucket{method=\"query\",le=\"0.001\"} 99\n",
+            "riverbed_store_request_duration_seconds_bucket{method=\"query\",le=\"+Inf\"} 100\n",
+            "riverbed_store_request_duration_seconds_bucket{method=\"write\",le=\"+Inf\"} 7\n",
+        );
+        let q = server_latency(text, "query").unwrap();
+        assert_eq!(q.calls, 100);
+        assert_eq!(q.p50_le_ms, Some(0.1));
+        assert_eq!(q.p99_le_ms, Some(1.0));
+        let w = server_latency(text, "write").unwrap();
+        assert_eq!((w.calls, w.p99_le_ms), (7, None));
+        assert!(server_latency(text, "scan").is_none());
+    }
 
     #[test]
     fn percentiles_are_nearest_rank() {
