@@ -9,7 +9,7 @@
 //! discards touch only uncommitted files. Lock order: state, then a
 //! memtable's own lock.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use crate::cache::{BlockCache, CacheStats};
 use crate::catalog::{Catalog, TableEntry, TableInfo};
 use crate::checkpoint::CheckpointMeta;
-use crate::compaction::{executor, picker, Lane, PickerOptions, Plan};
+use crate::compaction::{executor, picker, InFlight, Lane, PickerOptions, Plan};
 use crate::error::{Error, Result};
 use crate::keys::{Epoch, FileId, TableId};
 use crate::manifest::{ManifestData, ManifestStore};
@@ -65,8 +65,8 @@ pub(crate) struct Inner {
     flush_lock: tokio::sync::Mutex<()>,
     /// Held shared by each lane's compaction, exclusively by a full one.
     compaction_gate: tokio::sync::RwLock<()>,
-    /// Input files of the compactions in progress (see `picker::pick_in`).
-    compacting: Mutex<HashSet<FileId>>,
+    /// What the compactions in progress hold (see `picker::pick_in`).
+    compacting: Mutex<InFlight>,
     next_seq: AtomicU64,
     /// Shared with compaction's parts, which name their outputs themselves.
     next_file_id: Arc<AtomicU64>,
@@ -235,7 +235,7 @@ impl Store {
             manifest: tokio::sync::Mutex::new(manifest),
             flush_lock: tokio::sync::Mutex::new(()),
             compaction_gate: tokio::sync::RwLock::new(()),
-            compacting: Mutex::new(HashSet::new()),
+            compacting: Mutex::new(InFlight::default()),
             next_seq: AtomicU64::new(data.next_seq.max(1)),
             next_file_id: Arc::new(AtomicU64::new(next_file_id)),
             mem_bytes: AtomicUsize::new(0),
@@ -1059,15 +1059,21 @@ impl Inner {
     async fn compact_once(&self, lane: Lane) -> Result<bool> {
         let _shared = self.compaction_gate.read().await;
         let plan = {
+            // The version is read under this lock: a compaction installs
+            // its version before it releases its files, so a version read
+            // here has every released compaction in it. Read before, it
+            // could be one without a compaction whose files are already
+            // free, and the same files would be compacted twice (two
+            // pickers run: each lane's, and `compact_until_idle`).
+            let mut busy = self.compacting.lock();
             let v = self.state.read().version.clone();
             let snapshots = self.snapshots_below(v.committed);
-            let mut busy = self.compacting.lock();
             let plan = picker::pick_in(lane, &v, &self.picker, &snapshots, &busy);
             if let Some(p) = &plan {
-                if !busy.is_empty() {
+                if !busy.is_idle() {
                     Metrics::add(&self.metrics.compactions_beside, 1);
                 }
-                busy.extend(p.input_files().map(|f| f.id()));
+                busy.start(p);
             }
             plan
         };
@@ -1075,12 +1081,7 @@ impl Inner {
             return Ok(false);
         };
         let result = self.run_plan(plan.clone()).await;
-        {
-            let mut busy = self.compacting.lock();
-            for f in plan.input_files() {
-                busy.remove(&f.id());
-            }
-        }
+        self.compacting.lock().finish(&plan);
         // The other lane may have waited for these files.
         self.want_compaction();
         result.map(|_| true)

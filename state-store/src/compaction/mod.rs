@@ -26,7 +26,7 @@
 pub mod executor;
 pub mod picker;
 
-pub use picker::{pick, pick_in, Lane, PickerOptions, Plan, Reason};
+pub use picker::{pick, pick_in, InFlight, Lane, PickerOptions, Plan, Reason};
 
 /// A file handle with only a key range and a size, for the picker's and the
 /// executor's tests (no file behind it).

@@ -83,6 +83,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether no other compaction may run beside this one (see [`InFlight`]).
+    pub fn runs_alone(&self) -> bool {
+        matches!(self.reason, Reason::RangeTombstone | Reason::Manual)
+    }
+
     pub fn input_files(&self) -> impl Iterator<Item = &Arc<SstHandle>> {
         self.inputs.iter().flat_map(|(_, f)| f.iter())
     }
@@ -103,7 +108,7 @@ pub fn level_target(o: &PickerOptions, level: usize) -> u64 {
 /// tombstone with one of them below it cannot be removed yet (that snapshot
 /// still sees what it covers), so it waits until they are released.
 pub fn pick(v: &Version, o: &PickerOptions, snapshots: &[Epoch]) -> Option<Plan> {
-    let idle = HashSet::new();
+    let idle = InFlight::default();
     pick_in(Lane::Upper, v, o, snapshots, &idle)
         .or_else(|| pick_in(Lane::Deep, v, o, snapshots, &idle))
 }
@@ -124,25 +129,69 @@ impl Lane {
     pub const ALL: [Lane; 2] = [Lane::Upper, Lane::Deep];
 }
 
-/// The next compaction of `lane`, none of whose files are `busy` (held by
-/// the other lane's compaction in progress). A plan never takes a busy file
-/// and never writes into a key range a busy file of its output level
-/// covers, so two plans picked this way touch disjoint files and install in
-/// either order.
+/// What the compactions in progress hold: their input files, and whether
+/// one of them must run alone.
 ///
-/// A busy L0 file belongs to a range compaction (the only other kind that
-/// takes L0 files): the upper lane then waits, because moving newer L0
-/// files down while older ones stay in L0 would let the older versions
-/// shadow the newer. A range compaction, which takes files of every level,
-/// starts only when nothing else runs.
+/// Why "alone": a range compaction writes into the deepest level over a
+/// key range widened across every level, gaps between files included. An
+/// L0 file committed after it was picked may fall into such a gap; moved
+/// down meanwhile, it would land in a level, or over a range, that the
+/// range compaction's output is about to cover, and two files of one
+/// sorted level would overlap. Busy files alone cannot say so, so such a
+/// plan holds back the other lane until it is installed.
+#[derive(Debug, Default, Clone)]
+pub struct InFlight {
+    files: HashSet<FileId>,
+    /// Plans in progress that run alone (0 or 1).
+    alone: usize,
+}
+
+impl InFlight {
+    /// Records `plan` as started.
+    pub fn start(&mut self, plan: &Plan) {
+        self.files.extend(plan.input_files().map(|f| f.id()));
+        self.alone += usize::from(plan.runs_alone());
+    }
+
+    /// Records `plan` as finished (installed or failed).
+    pub fn finish(&mut self, plan: &Plan) {
+        for f in plan.input_files() {
+            self.files.remove(&f.id());
+        }
+        self.alone -= usize::from(plan.runs_alone());
+    }
+
+    pub fn is_idle(&self) -> bool {
+        self.files.is_empty() && self.alone == 0
+    }
+
+    fn holds(&self, f: &Arc<SstHandle>) -> bool {
+        self.files.contains(&f.id())
+    }
+}
+
+/// The next compaction of `lane`, none of whose files are busy (held by
+/// the other lane's compaction in progress, `busy`). A plan never takes a
+/// busy file and never writes into a key range a busy file of its output
+/// level covers, so two plans picked this way touch disjoint files and
+/// install in either order.
+///
+/// A range compaction, which takes files of every level, starts only when
+/// nothing else runs, and nothing else starts until it is done (see
+/// [`InFlight`]). A busy L0 file would belong to one: moving newer L0 files
+/// down while older ones stay in L0 would let the older versions shadow
+/// the newer.
 pub fn pick_in(
     lane: Lane,
     v: &Version,
     o: &PickerOptions,
     snapshots: &[Epoch],
-    busy: &HashSet<FileId>,
+    busy: &InFlight,
 ) -> Option<Plan> {
-    let is_busy = |f: &Arc<SstHandle>| busy.contains(&f.id());
+    if busy.alone > 0 {
+        return None;
+    }
+    let is_busy = |f: &Arc<SstHandle>| busy.holds(f);
     match lane {
         Lane::Upper => {
             if v.levels[0].iter().any(is_busy) {
@@ -171,7 +220,7 @@ pub fn pick_in(
                     }
                 }
             }
-            if !busy.is_empty() {
+            if !busy.is_idle() {
                 return None;
             }
             let t = v
@@ -189,7 +238,7 @@ pub fn pick_in(
 }
 
 /// The upper lane's plan (no L0 file is busy).
-fn pick_l0(v: &Version, o: &PickerOptions, busy: &HashSet<FileId>) -> Option<Plan> {
+fn pick_l0(v: &Version, o: &PickerOptions, busy: &InFlight) -> Option<Plan> {
     let committed_l0: Vec<_> = v.levels[0]
         .iter()
         .filter(|f| v.is_committed(f))
@@ -202,7 +251,7 @@ fn pick_l0(v: &Version, o: &PickerOptions, busy: &HashSet<FileId>) -> Option<Pla
     let (lo, hi) = bounds(&committed_l0);
     let l1 = v.overlapping(1, &lo, &hi);
     // L1 files in a deep compaction: L0 cannot move down over them yet.
-    let l1_free = !l1.iter().any(|f| busy.contains(&f.id()));
+    let l1_free = !l1.iter().any(|f| busy.holds(f));
     let l1_rewritten: u64 = l1.iter().map(|f| f.meta.size).sum();
     if l1_free && l1_rewritten <= l0_bytes.saturating_mul(L0_MAX_L1_REWRITE) {
         return Some(down(v, Reason::L0Files, 0, committed_l0));
@@ -485,14 +534,23 @@ mod tests {
         (v, o)
     }
 
-    fn busy_of(plan: &Plan) -> HashSet<FileId> {
-        plan.input_files().map(|f| f.id()).collect()
+    fn busy_of(plan: &Plan) -> InFlight {
+        let mut busy = InFlight::default();
+        busy.start(plan);
+        busy
+    }
+
+    fn busy_files(ids: &[u64]) -> InFlight {
+        InFlight {
+            files: ids.iter().map(|i| FileId(*i)).collect(),
+            alone: 0,
+        }
     }
 
     #[test]
     fn lanes_running_at_once_take_disjoint_files() {
         let (v, o) = two_lane_version();
-        let none = HashSet::new();
+        let none = InFlight::default();
         // The deep lane first: L1's largest file and what it overlaps in L2.
         let deep = pick_in(Lane::Deep, &v, &o, &[], &none).unwrap();
         assert_eq!(deep.reason, Reason::LevelSize(1));
@@ -502,7 +560,7 @@ mod tests {
         let busy = busy_of(&deep);
         let upper = pick_in(Lane::Upper, &v, &o, &[], &busy).unwrap();
         assert_eq!(upper.reason, Reason::L0Merge);
-        assert!(upper.input_files().all(|f| !busy.contains(&f.id())));
+        assert!(upper.input_files().all(|f| !busy.holds(f)));
         // Without the deep lane running, the same L0 moves down.
         let alone = pick_in(Lane::Upper, &v, &o, &[], &none).unwrap();
         assert_eq!(alone.reason, Reason::L0Files);
@@ -516,12 +574,12 @@ mod tests {
     #[test]
     fn the_deep_lane_passes_over_busy_files_to_the_next_largest() {
         let (v, o) = two_lane_version();
-        let busy: HashSet<FileId> = [FileId(10)].into();
+        let busy = busy_files(&[10]);
         let plan = pick_in(Lane::Deep, &v, &o, &[], &busy).unwrap();
         assert_eq!(ids(&plan.inputs[0].1), vec![11]);
         assert_eq!(ids(&plan.inputs[1].1), vec![21]);
         // Its file below busy as well: nothing for now.
-        let busy: HashSet<FileId> = [FileId(10), FileId(21)].into();
+        let busy = busy_files(&[10, 21]);
         assert!(pick_in(Lane::Deep, &v, &o, &[], &busy).is_none());
     }
 
@@ -537,17 +595,51 @@ mod tests {
                 seq: 1,
             },
         });
-        let none = HashSet::new();
+        let none = InFlight::default();
         let range = pick_in(Lane::Deep, &v, &o, &[], &none).unwrap();
         assert_eq!(range.reason, Reason::RangeTombstone);
         // Not while anything else runs.
-        let merging: HashSet<FileId> = [FileId(1), FileId(2)].into();
+        let merging = busy_files(&[1, 2]);
         assert!(pick_in(Lane::Deep, &v, &o, &[], &merging).is_none());
         // While it runs, L0 files it holds keep the upper lane waiting:
         // newer files moving down past older ones left in L0 would be
         // shadowed by them.
         assert!(range.inputs[0].0 == 0);
         assert!(pick_in(Lane::Upper, &v, &o, &[], &busy_of(&range)).is_none());
+    }
+
+    /// What the background sweep of `tests/faults.rs` found: a range
+    /// compaction that held no L0 file let L0 move down beside it, into a
+    /// gap of the range its output was about to cover, and two L1 files
+    /// overlapped once both were installed.
+    #[test]
+    fn a_range_compaction_holding_no_l0_file_still_holds_back_the_upper_lane() {
+        let mut v = version(
+            Vec::new(),
+            vec![file(10, "a", "c", 100), file(11, "x", "z", 100)],
+        );
+        v.tombstones.push(crate::range_tombstone::RangeTombstone {
+            start: Bytes::from_static(b"b"),
+            end: Bytes::from_static(b"y"),
+            stamp: crate::keys::Stamp {
+                epoch: Epoch(0),
+                seq: 1,
+            },
+        });
+        let range = pick_in(Lane::Deep, &v, &OPTS, &[], &InFlight::default()).unwrap();
+        assert_eq!(range.reason, Reason::RangeTombstone);
+        assert_eq!(range.output_level, 1);
+        assert!(range.inputs.iter().all(|(level, _)| *level == 1));
+        // L0 files committed after that pick, all in the gap "d".."w".
+        v.levels[0] = (1..=4).map(|i| file(i, "m", "n", 100)).collect();
+        let mut busy = busy_of(&range);
+        assert!(pick_in(Lane::Upper, &v, &OPTS, &[], &busy).is_none());
+        assert!(pick_in(Lane::Deep, &v, &OPTS, &[], &busy).is_none());
+        // Once it is done, they move down.
+        busy.finish(&range);
+        assert!(busy.is_idle());
+        let down = pick_in(Lane::Upper, &v, &OPTS, &[], &busy).unwrap();
+        assert_eq!(down.reason, Reason::L0Files);
     }
 
     #[test]
