@@ -17,9 +17,10 @@
 //!
 //! The rate is kept from one slowdown to the next, and a compaction that
 //! takes several L0 files raises it one step only, so over a long run it
-//! drifts down: a 10 GB q9 run had checkpoints of up to 23 s. Tried on
-//! 2026-12-07 (q9, 120 M events, 1 s checkpoints): a step per file gained
-//! or lost and a reset to the start once drained cut the checkpoint p99
+//! can drift down (which would fit the 23 s checkpoints of a 10 GB q9
+//! run; not measured). Tried on 2026-12-07 (q9, 120 M events, 1 s
+//! checkpoints): a step per file gained or lost and a reset to the start
+//! once drained cut the checkpoint p99
 //! from 4.2 s to 3.4 s but ran 1.2× and 1.9× longer in two pairs, with
 //! 3.5× the state writes in the second. Left as it is until it is known
 //! why q9's state writes swing so with the pace (a guess: source subtasks
