@@ -117,6 +117,45 @@ fn write_throughput(c: &mut Criterion) {
     g.finish();
 }
 
+/// One compaction of 40 committed L0 files into L1, as a store behind on
+/// compaction does: 40 checkpoints of 40,000 keys each, every file
+/// overlapping the next by three quarters (a job updating much the same
+/// keys). The time is the merge alone; filling the files is set-up.
+fn compaction_of_many_l0_files(c: &mut Criterion) {
+    let rt = rt();
+    let (files, per) = (40u64, 40_000u64);
+    let mut g = c.benchmark_group("compaction");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    g.throughput(Throughput::Elements(files * per));
+    g.bench_function("l0_to_l1_40_overlapping_files_of_40k", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().unwrap();
+                let mut opts = Options::with_url(dir.path().to_str().unwrap());
+                opts.background_compaction = false;
+                let store = rt.block_on(async {
+                    let store = Store::open(opts).await.unwrap();
+                    for f in 0..files {
+                        let first = f * per / 4;
+                        for from in (first..first + per).step_by(BATCH as usize) {
+                            store.write(Epoch(f + 1), &batch(from)).await.unwrap();
+                        }
+                        store.commit(Epoch(f + 1)).await.unwrap();
+                    }
+                    store
+                });
+                (dir, store)
+            },
+            |(dir, store)| {
+                rt.block_on(store.compact()).unwrap();
+                (dir, store)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
 /// A store of `n` committed, compacted keys.
 fn loaded_store(
     rt: &tokio::runtime::Runtime,
@@ -210,6 +249,7 @@ criterion_group!(
     write_throughput,
     point_get,
     scan,
-    bloom_probe
+    bloom_probe,
+    compaction_of_many_l0_files
 );
 criterion_main!(benches);

@@ -2,9 +2,11 @@
 //! stream ordered by key ascending and stamp descending, so the first
 //! version seen of a key is its newest. Used by scans and by compaction.
 //!
-//! Sources are few (memtables + L0 files + levels), so the smallest is found
-//! by a linear pass instead of a heap: no allocation per entry, and keys are
-//! compared in place.
+//! The smallest source is kept at the top of a binary heap of source
+//! indices, keys compared in place (no allocation per entry). A linear pass
+//! over the sources was used before: cheap for a scan's two or three, but an
+//! L0 compaction behind by 12–36 files compared every entry with every file,
+//! and on a 2-core store that pass took more CPU than the rest of the merge.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -184,23 +186,132 @@ fn storage_mode(storage: &Storage) -> Option<u64> {
     storage.compaction_readahead
 }
 
-/// Index of the source holding the smallest (key, newest stamp), if any.
-#[inline]
-pub fn smallest(sources: &[Source]) -> Option<usize> {
-    let mut best: Option<(usize, &[u8], Stamp)> = None;
-    for (i, s) in sources.iter().enumerate() {
-        let Some(k) = s.key() else { continue };
-        let better = match best {
-            None => true,
-            Some((_, bk, bs)) => match k.cmp(bk) {
-                Ordering::Less => true,
-                Ordering::Equal => s.stamp() > bs,
-                Ordering::Greater => false,
-            },
+/// Sources merged in (key ascending, stamp descending) order: [`top`]
+/// is the source holding the next version, [`advance`] moves past it.
+/// Versions with the same key and stamp come from the lower source index
+/// first.
+///
+/// [`top`]: Merge::top
+/// [`advance`]: Merge::advance
+pub struct Merge {
+    sources: Vec<Source>,
+    /// Indices of the sources that still hold entries, as a min-heap.
+    heap: Vec<usize>,
+}
+
+impl Merge {
+    pub fn new(sources: Vec<Source>) -> Merge {
+        let heap = (0..sources.len())
+            .filter(|&i| sources[i].key().is_some())
+            .collect();
+        let mut m = Merge { sources, heap };
+        for pos in (0..m.heap.len() / 2).rev() {
+            m.sift_down(pos);
+        }
+        m
+    }
+
+    /// The source whose current entry comes next; `None` once all are done.
+    #[inline]
+    pub fn top(&self) -> Option<&Source> {
+        self.heap.first().map(|&i| &self.sources[i])
+    }
+
+    /// Moves the top source to its next entry.
+    pub async fn advance(&mut self) -> Result<()> {
+        let Some(&i) = self.heap.first() else {
+            return Ok(());
         };
-        if better {
-            best = Some((i, k, s.stamp()));
+        self.sources[i].next().await?;
+        if self.sources[i].key().is_none() {
+            self.heap.swap_remove(0);
+        }
+        self.sift_down(0);
+        Ok(())
+    }
+
+    /// Whether source `a`'s entry comes before source `b`'s.
+    #[inline]
+    fn before(&self, a: usize, b: usize) -> bool {
+        let (x, y) = (&self.sources[a], &self.sources[b]);
+        match x.key().cmp(&y.key()) {
+            Ordering::Less => true,
+            Ordering::Greater => false,
+            Ordering::Equal => match x.stamp().cmp(&y.stamp()) {
+                Ordering::Greater => true,
+                Ordering::Less => false,
+                Ordering::Equal => a < b,
+            },
         }
     }
-    best.map(|(i, _, _)| i)
+
+    fn sift_down(&mut self, mut pos: usize) {
+        let n = self.heap.len();
+        loop {
+            let left = 2 * pos + 1;
+            if left >= n {
+                return;
+            }
+            let right = left + 1;
+            let child = if right < n && self.before(self.heap[right], self.heap[left]) {
+                right
+            } else {
+                left
+            };
+            if !self.before(self.heap[child], self.heap[pos]) {
+                return;
+            }
+            self.heap.swap(child, pos);
+            pos = child;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Epoch;
+
+    /// Random sorted sources against one sort of all their entries: the
+    /// merge yields exactly that order, ties of key and stamp by source.
+    #[tokio::test]
+    async fn merge_yields_the_order_of_a_sort_of_everything() {
+        let mut x = 0x853c_49e6_748f_ea9bu64;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for _ in 0..200 {
+            let n = rnd(12) as usize;
+            let mut all = Vec::new();
+            let mut sources = Vec::new();
+            for s in 0..n {
+                let mut entries: Vec<Entry> = (0..rnd(30))
+                    .map(|_| Entry {
+                        key: Bytes::from(vec![b'k', rnd(8) as u8, rnd(3) as u8]),
+                        stamp: Stamp {
+                            epoch: Epoch(rnd(4)),
+                            seq: rnd(3),
+                        },
+                        value: Value::Put(Bytes::from(vec![s as u8])),
+                    })
+                    .collect();
+                entries.sort_by(|a, b| a.key.cmp(&b.key).then(b.stamp.cmp(&a.stamp)));
+                all.extend(entries.iter().map(|e| (e.key.clone(), e.stamp, s)));
+                sources.push(Source::mem(entries));
+            }
+            all.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+            let mut merge = Merge::new(sources);
+            let mut got = Vec::new();
+            while let Some(src) = merge.top() {
+                let (key, value) = src.key_value().unwrap();
+                let Value::Put(v) = value else { unreachable!() };
+                got.push((key, src.stamp(), v[0] as usize));
+                merge.advance().await.unwrap();
+            }
+            assert_eq!(got, all);
+        }
+    }
 }

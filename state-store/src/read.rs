@@ -10,7 +10,7 @@ use crate::entry::Value;
 use crate::error::{Error, Result};
 use crate::keys::{prefix_end, Epoch, Stamp};
 use crate::memtable::Memtable;
-use crate::merge::{smallest, Source};
+use crate::merge::{Merge, Source};
 use crate::range_tombstone::{hidden, RangeTombstone};
 use crate::sst::reader::probe_hash;
 use crate::store::{Inner, Store};
@@ -136,11 +136,11 @@ impl Inner {
         }
         let mut out = Vec::new();
         let mut decided: Option<Bytes> = None;
-        while let Some(i) = smallest(&sources) {
+        let mut merge = Merge::new(sources);
+        while let Some(src) = merge.top() {
             if out.len() >= limit {
                 break;
             }
-            let src = &sources[i];
             let key = src.key().unwrap_or_default();
             if end.is_some_and(|e| key >= e) {
                 break;
@@ -157,7 +157,7 @@ impl Inner {
                     decided = Some(k);
                 }
             }
-            sources[i].next().await?;
+            merge.advance().await?;
         }
         Ok(out)
     }

@@ -35,7 +35,7 @@ use object_store::{ObjectStoreExt, PutPayload};
 use super::picker::Plan;
 use crate::error::{Error, Result};
 use crate::keys::{Epoch, FileId};
-use crate::merge::{smallest, Source};
+use crate::merge::{Merge, Source};
 use crate::paths;
 use crate::range_tombstone::{hidden, RangeTombstone};
 use crate::sst::{SstBuilder, SstShape};
@@ -173,8 +173,8 @@ async fn merge_part(job: &Job, start: Option<Bytes>, end: Option<Bytes>) -> Resu
     // Versions of the current key at or below this epoch may still be
     // needed (by the largest snapshot below the last version kept).
     let mut floor: Option<Epoch> = None;
-    while let Some(i) = smallest(&sources) {
-        let src = &sources[i];
+    let mut merge = Merge::new(sources);
+    while let Some(src) = merge.top() {
         let key = src.key().unwrap_or_default();
         if end.as_ref().is_some_and(|e| key >= &e[..]) {
             break;
@@ -182,7 +182,7 @@ async fn merge_part(job: &Job, start: Option<Bytes>, end: Option<Bytes>) -> Resu
         let stamp = src.stamp();
         if any && key == &last_key[..] {
             if floor.is_none_or(|f| stamp.epoch > f) {
-                sources[i].next().await?;
+                merge.advance().await?;
                 continue;
             }
         } else {
@@ -211,7 +211,7 @@ async fn merge_part(job: &Job, start: Option<Bytes>, end: Option<Bytes>) -> Resu
         if !dropped {
             builder.add(key, stamp, value);
         }
-        sources[i].next().await?;
+        merge.advance().await?;
     }
     if !builder.is_empty() {
         outputs.push(upload(builder, storage, next_id()).await?);
