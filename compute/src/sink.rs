@@ -27,6 +27,12 @@ pub trait Sink<T>: Send {
     fn commit(&mut self, _epoch: riverbed_state_store::Epoch) -> Result<()> {
         Ok(())
     }
+    /// On a worker: the lease its output depends on, given before the first
+    /// record. The runtime checks it before each call, but a worker can be
+    /// paused inside a call (formatting a batch, staging an epoch) and wake
+    /// after its replacement took over: a sink whose bytes reach an outside
+    /// system in that call checks the lease again right before they leave.
+    fn hold(&mut self, _lease: Arc<crate::runtime::lease::Lease>) {}
 }
 
 /// Drops everything (benchmarks measure the pipeline, not the output).

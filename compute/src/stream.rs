@@ -417,6 +417,7 @@ impl<T: Send + 'static> DataStream<T> {
             let events = self.env.events.clone();
             // On a worker: no output once its lease ran out.
             let placement = self.env.placement.clone();
+            let held = placement.as_ref().and_then(|p| p.lease());
             let lease = move || placement.as_ref().map_or(Ok(()), |p| p.check_lease());
             let mut committed = self.env.committed.clone();
             let counters = counters.clone();
@@ -424,6 +425,9 @@ impl<T: Send + 'static> DataStream<T> {
                 format!("{name} {i}"),
                 Box::pin(async move {
                     let mut sink = sink?;
+                    if let Some(l) = held {
+                        sink.hold(l);
+                    }
                     let mut epoch: Epoch = first;
                     // Publishes what was staged for epochs the coordinator has
                     // committed since the last look (between messages: a sink

@@ -15,6 +15,13 @@
 //! slightly different rates). Not half: on a loaded machine an
 //! acknowledgement can take longer than a heartbeat interval, and a lease
 //! that runs out stops a live worker's attempt.
+//!
+//! The runtime checks the lease before each call into a sink; a sink whose
+//! bytes leave the process inside a call (a file sink flushing a full
+//! buffer, staging an epoch) is given the lease (`Sink::hold`) and checks it
+//! again right before they leave, since a worker can be paused in the
+//! middle of a call. What remains is the moment between that check and the
+//! write itself.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -83,6 +83,11 @@ impl Placement {
         self.lease.as_ref().map_or(Ok(()), |l| l.check())
     }
 
+    /// The lease a worker's sinks write under (`None` off a worker).
+    pub(crate) fn lease(&self) -> Option<Arc<Lease>> {
+        self.lease.clone()
+    }
+
     /// The coordinator's view: the plan is built for its checkpoint
     /// coordinator's settings (sources, sinks), and no subtask runs here.
     pub fn coordinator(workers: usize) -> Self {

@@ -203,6 +203,12 @@ impl Sink<Change<Row>> for ResultSink {
             None => Ok(()),
         }
     }
+
+    fn hold(&mut self, lease: Arc<riverbed_compute::runtime::lease::Lease>) {
+        if let Some(f) = &mut self.files {
+            f.hold(lease);
+        }
+    }
 }
 
 /// A CSV field: strings quoted when they hold a comma, quote or newline.

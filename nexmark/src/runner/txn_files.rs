@@ -25,7 +25,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use riverbed_compute::runtime::lease::Lease;
 use riverbed_state_store::Epoch;
 
 const HEADER: &str = "riverbed-commit 1";
@@ -44,19 +46,26 @@ pub const COMMITS_DIR: &str = ".commits";
 /// when dropped: bytes a subtask had not flushed belong to no checkpoint,
 /// and a subtask that was cancelled, or replaced while it was paused, must
 /// not append them after its replacement cut the file back.
+///
+/// On a worker it also holds the worker's lease and checks it right before
+/// any byte reaches the file: a worker paused while it formatted a batch or
+/// staged an epoch wakes after its replacement cut the file back and
+/// appended to it, and must not append the old attempt's rows after them.
 pub struct Appender {
     file: File,
     buf: Vec<u8>,
+    lease: Option<Arc<Lease>>,
 }
 
 /// Bytes an [`Appender`] holds before it writes them through.
 const APPEND_BUFFER: usize = 256 << 10;
 
 impl Appender {
-    fn new(file: File) -> Self {
+    fn new(file: File, lease: Option<Arc<Lease>>) -> Self {
         Appender {
             file,
             buf: Vec::with_capacity(APPEND_BUFFER),
+            lease,
         }
     }
 
@@ -68,11 +77,11 @@ impl Appender {
 impl Write for Appender {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         if self.buf.len() + data.len() > APPEND_BUFFER {
-            self.file.write_all(&self.buf)?;
+            write_through(&mut self.file, self.lease.as_deref(), &self.buf)?;
             self.buf.clear();
         }
         if data.len() >= APPEND_BUFFER {
-            self.file.write_all(data)?;
+            write_through(&mut self.file, self.lease.as_deref(), data)?;
         } else {
             self.buf.extend_from_slice(data);
         }
@@ -80,10 +89,19 @@ impl Write for Appender {
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.file.write_all(&self.buf)?;
+        write_through(&mut self.file, self.lease.as_deref(), &self.buf)?;
         self.buf.clear();
         self.file.flush()
     }
+}
+
+/// Writes `data` to `file` if `lease` (when there is one) holds.
+fn write_through(file: &mut File, lease: Option<&Lease>, data: &[u8]) -> std::io::Result<()> {
+    if let Some(l) = lease {
+        l.check()
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+    }
+    file.write_all(data)
 }
 
 /// One subtask's files under `root`.
@@ -96,6 +114,8 @@ pub struct TxnFiles {
     kept: HashMap<PathBuf, u64>,
     /// Epochs whose records exist, oldest first.
     staged: BTreeMap<Epoch, ()>,
+    /// On a worker: its lease, checked before every write to a file or record.
+    lease: Option<Arc<Lease>>,
 }
 
 impl TxnFiles {
@@ -159,6 +179,7 @@ impl TxnFiles {
             files: HashMap::new(),
             kept,
             staged,
+            lease: None,
         })
     }
 
@@ -176,9 +197,22 @@ impl TxnFiles {
                 .open(&path)
                 .map_err(|e| io_error(&path, e))?;
             self.kept.remove(rel);
-            self.files.insert(rel.to_path_buf(), Appender::new(f));
+            self.files
+                .insert(rel.to_path_buf(), Appender::new(f, self.lease.clone()));
         }
         Ok(self.files.get_mut(rel).expect("inserted above"))
+    }
+
+    /// From now on, nothing is written (files, records) unless `lease` holds.
+    pub fn hold(&mut self, lease: Arc<Lease>) {
+        for w in self.files.values_mut() {
+            w.lease = Some(lease.clone());
+        }
+        self.lease = Some(lease);
+    }
+
+    fn check_lease(&self) -> riverbed_compute::Result<()> {
+        self.lease.as_ref().map_or(Ok(()), |l| l.check())
     }
 
     /// Flushes every open file (at the end of the input).
@@ -206,6 +240,7 @@ impl TxnFiles {
             lengths.push((rel.clone(), len));
         }
         let records = records_dir(&self.root, self.subtask);
+        self.check_lease()?;
         write_record(&records.join(epoch.0.to_string()), epoch, &lengths)?;
         self.staged.insert(epoch, ());
         Ok(())
@@ -218,6 +253,7 @@ impl TxnFiles {
             return Ok(());
         };
         let records = records_dir(&self.root, self.subtask);
+        self.check_lease()?;
         let older: Vec<Epoch> = self.staged.range(..newest).map(|(e, _)| *e).collect();
         for e in older {
             let path = records.join(e.0.to_string());
@@ -359,6 +395,44 @@ mod tests {
         drop(t);
         let text = fs::read_to_string(dir.path().join(&a)).unwrap();
         assert_eq!(text, "staged\n", "a dropped writer appended what it held");
+    }
+
+    /// A paused worker that wakes inside a call to its sink, after its
+    /// replacement took over, gets no byte into a file or record: its
+    /// lease is checked where bytes leave, not only between calls.
+    #[test]
+    fn a_writer_without_its_lease_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = vec![b'x'; APPEND_BUFFER + 1];
+        let (live, paused) = (PathBuf::from("part-0.jsonl"), PathBuf::from("part-1.jsonl"));
+        let held = Arc::new(Lease::new());
+        #[allow(clippy::disallowed_methods)] // a lease is wall time by nature
+        held.extend(
+            std::time::Instant::now(),
+            std::time::Duration::from_secs(3600),
+        );
+        let mut t = TxnFiles::open(dir.path(), 0, None).unwrap();
+        t.hold(held);
+        t.file(&live).unwrap().write_all(b"row\n").unwrap();
+        t.file(&live).unwrap().write_all(&big).unwrap();
+        t.pre_commit(Epoch(1)).unwrap();
+        t.commit(Epoch(1)).unwrap();
+        let len = fs::metadata(dir.path().join(&live)).unwrap().len();
+        assert_eq!(len, big.len() as u64 + 4, "a held lease writes");
+
+        // Lost: a lease that does not hold (the paused worker's, run out).
+        let mut t = TxnFiles::open(dir.path(), 1, None).unwrap();
+        t.file(&paused).unwrap().write_all(b"row\n").unwrap();
+        t.hold(Arc::new(Lease::new()));
+        let err = t.file(&paused).unwrap().write_all(&big).unwrap_err();
+        assert!(err.to_string().contains("lease ran out"), "{err}");
+        assert!(t.pre_commit(Epoch(1)).is_err());
+        assert!(t.flush().is_err());
+        let len = fs::metadata(dir.path().join(&paused)).unwrap().len();
+        assert_eq!(len, 0, "a writer without its lease appended");
+        assert!(list_records(&records_dir(dir.path(), 1))
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
