@@ -43,6 +43,8 @@ pub mod schema;
 pub mod sst;
 pub mod storage;
 pub mod store;
+#[cfg(test)]
+mod test_rng;
 pub mod varint;
 pub mod version;
 pub mod write_batch;

@@ -276,13 +276,8 @@ mod tests {
     /// merge yields exactly that order, ties of key and stamp by source.
     #[tokio::test]
     async fn merge_yields_the_order_of_a_sort_of_everything() {
-        let mut x = 0x853c_49e6_748f_ea9bu64;
-        let mut rnd = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rng = crate::test_rng::XorShift(0x853c_49e6_748f_ea9b);
+        let mut rnd = |n: u64| rng.next_u64() % n;
         for _ in 0..200 {
             let n = rnd(12) as usize;
             let mut all = Vec::new();

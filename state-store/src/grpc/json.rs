@@ -412,16 +412,9 @@ mod tests {
         let s = Schema::list(Schema::Unit);
         assert!(decode(&s, &[0xff, 0xff, 0xff, 0xff]).is_err());
         let s = row_schema();
-        let mut x: u64 = 1;
+        let mut rng = crate::test_rng::XorShift(1);
         for len in 0..200 {
-            let bytes: Vec<u8> = (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
+            let bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
             let _ = decode(&s, &bytes);
         }
     }

@@ -190,15 +190,8 @@ mod tests {
     /// describes, written here key by key from the spec.
     #[test]
     fn large_filters_are_the_bits_the_spec_describes() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let hashes: Vec<u64> = (0..1_000_003)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x
-            })
-            .collect();
+        let mut rng = crate::test_rng::XorShift(0x2545_f491_4f6c_dd1d);
+        let hashes: Vec<u64> = (0..1_000_003).map(|_| rng.next_u64()).collect();
         for bits_per_key in [3, 10] {
             let built = build(&hashes, bits_per_key);
             let blocks = (hashes.len() * bits_per_key).div_ceil(512) as u128;

@@ -179,15 +179,8 @@ mod tests {
 
     #[test]
     fn blocks_that_do_not_shrink_stay_raw() {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let noise: Vec<u8> = (0..4096)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let mut rng = crate::test_rng::XorShift(0x9e37_79b9_7f4a_7c15);
+        let noise: Vec<u8> = (0..4096).map(|_| rng.next_u64() as u8).collect();
         for c in [Compression::Lz4, Compression::Zstd] {
             let mut z = BlockCompressor::new(c, 1);
             assert_eq!(z.compress(&noise).1, CODEC_RAW, "{c:?}");
