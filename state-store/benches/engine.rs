@@ -210,6 +210,55 @@ fn point_get(c: &mut Criterion) {
     g.finish();
 }
 
+/// Multi-gets of 100 present keys (in the block cache) while 40 committed
+/// L0 files of 100,000 keys each overlap the whole key space, as after a
+/// large epoch's commit and before its compaction: each key is checked
+/// against every file's range and filter.
+fn multi_get_over_l0(c: &mut Criterion) {
+    let rt = rt();
+    let (files, per) = (40u64, 100_000u64);
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = Options::with_url(dir.path().to_str().unwrap());
+    opts.background_compaction = false;
+    opts.block_cache_bytes = 1 << 30;
+    let store = rt.block_on(async {
+        let store = Store::open(opts).await.unwrap();
+        for f in 0..files {
+            for from in (f * per..(f + 1) * per).step_by(BATCH as usize) {
+                store.write(Epoch(f + 1), &batch(from)).await.unwrap();
+            }
+            store.commit(Epoch(f + 1)).await.unwrap();
+        }
+        store
+    });
+    let n = files * per;
+    let calls: Vec<Vec<Bytes>> = (0..64u64)
+        .map(|c| {
+            (0..100u64)
+                .map(|i| key((c * 100 + i) * 39_989 % n))
+                .collect()
+        })
+        .collect();
+    let epoch = Epoch(files);
+    rt.block_on(async {
+        for keys in &calls {
+            let got = store.multi_get(keys, epoch).await.unwrap();
+            assert!(got.iter().all(Option::is_some));
+        }
+    });
+    let mut g = c.benchmark_group("multi_get");
+    g.throughput(Throughput::Elements(100));
+    let mut next = 0;
+    g.bench_function("100_cached_keys_over_40_l0_files", |b| {
+        b.iter(|| {
+            next = (next + 1) % calls.len();
+            rt.block_on(store.multi_get(&calls[next], epoch)).unwrap()
+        })
+    });
+    g.finish();
+    rt.block_on(store.close()).unwrap();
+}
+
 fn scan(c: &mut Criterion) {
     let rt = rt();
     let n = 1_000_000u64;
@@ -264,6 +313,7 @@ criterion_group!(
     memtable_insert,
     write_throughput,
     point_get,
+    multi_get_over_l0,
     scan,
     bloom_probe,
     compaction_of_many_l0_files

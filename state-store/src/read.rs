@@ -25,10 +25,42 @@ struct Snapshot {
     epoch: Epoch,
 }
 
+/// The newest version of a key found so far, with its stamp.
+type Found = Option<(Stamp, Value)>;
+
+/// Keeps the newer of what was found and `(stamp, value)`.
+fn consider(best: &mut Found, stamp: Stamp, value: Value) {
+    if best.as_ref().is_none_or(|(s, _)| stamp > *s) {
+        *best = Some((stamp, value));
+    }
+}
+
 impl Snapshot {
     fn hidden(&self, key: &[u8], stamp: Stamp) -> bool {
         hidden(&self.pending, key, stamp, self.epoch)
             || hidden(&self.version.tombstones, key, stamp, self.epoch)
+    }
+
+    /// The newest version of `key` in the memtables the epoch sees.
+    fn in_memtables(&self, key: &[u8]) -> Found {
+        let mut best = None;
+        for m in self.memtables.iter() {
+            if m.epoch() <= self.epoch {
+                if let Some(v) = m.get(key) {
+                    consider(&mut best, m.stamp(), v);
+                }
+            }
+        }
+        best
+    }
+
+    /// The value a read returns for the newest version found: none for a
+    /// tombstone or a version a range tombstone hides.
+    fn visible(&self, key: &[u8], found: Found) -> Option<Bytes> {
+        match found {
+            Some((stamp, Value::Put(v))) if !self.hidden(key, stamp) => Some(v),
+            _ => None,
+        }
     }
 }
 
@@ -53,22 +85,9 @@ impl Inner {
 
     async fn get_in(&self, snap: &Snapshot, key: &[u8]) -> Result<Option<Bytes>> {
         let epoch = snap.epoch;
-        let mut best: Option<(Stamp, Value)> = None;
-        fn consider(best: &mut Option<(Stamp, Value)>, stamp: Stamp, value: Value) {
-            if best.as_ref().is_none_or(|(s, _)| stamp > *s) {
-                *best = Some((stamp, value));
-            }
-        }
-        for m in snap.memtables.iter() {
-            if m.epoch() <= epoch {
-                if let Some(v) = m.get(key) {
-                    consider(&mut best, m.stamp(), v);
-                }
-            }
-        }
+        let mut best = snap.in_memtables(key);
         let hash = probe_hash(key);
-        let v = &snap.version;
-        for f in &v.levels[0] {
+        for f in &snap.version.levels[0] {
             let p = f.props();
             if p.min_epoch > epoch || key < &p.smallest[..] || key > &p.largest[..] {
                 continue;
@@ -78,23 +97,70 @@ impl Inner {
                 consider(&mut best, s, val);
             }
         }
-        // Sorted levels hold only versions older than any in memtables or
-        // L0, and each level older than the one above: the first hit wins.
         if best.is_none() {
-            for level in 1..v.levels.len() {
-                if let Some(f) = v.file_for(level, key) {
-                    let reader = f.reader(&self.storage.store, &self.storage.cache).await?;
-                    if let Some((s, val)) = reader.get(key, hash, epoch).await? {
-                        consider(&mut best, s, val);
-                        break;
-                    }
+            best = self.in_sorted_levels(snap, key, hash).await?;
+        }
+        Ok(snap.visible(key, best))
+    }
+
+    /// [`Self::get_in`] for many keys, file by file instead of key by key:
+    /// the keys are sorted once, so an L0 file's key range is one run of
+    /// them (two binary searches instead of two comparisons per key and
+    /// file), and its filter is probed for the whole run at once, with the
+    /// misses overlapped. After a large epoch's commit a multi-get meets
+    /// tens of L0 files that each span the key space.
+    async fn multi_get_in(&self, snap: &Snapshot, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>> {
+        let epoch = snap.epoch;
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_unstable_by(|&a, &b| keys[a].cmp(&keys[b]));
+        let sorted: Vec<&[u8]> = order.iter().map(|&i| &keys[i][..]).collect();
+        let hashes: Vec<u64> = sorted.iter().map(|k| probe_hash(k)).collect();
+        let mut best: Vec<Found> = sorted.iter().map(|k| snap.in_memtables(k)).collect();
+        let mut maybe = Vec::new();
+        for f in &snap.version.levels[0] {
+            let p = f.props();
+            if p.min_epoch > epoch {
+                continue;
+            }
+            let lo = sorted.partition_point(|k| *k < &p.smallest[..]);
+            let hi = lo + sorted[lo..].partition_point(|k| *k <= &p.largest[..]);
+            if lo == hi {
+                continue;
+            }
+            let reader = f.reader(&self.storage.store, &self.storage.cache).await?;
+            maybe.clear();
+            reader.may_contain_each(&hashes[lo..hi], |i| maybe.push(lo + i));
+            for &j in &maybe {
+                if let Some((s, val)) = reader.get_checked(sorted[j], epoch).await? {
+                    consider(&mut best[j], s, val);
                 }
             }
         }
-        Ok(match best {
-            Some((stamp, Value::Put(v))) if !snap.hidden(key, stamp) => Some(v),
-            _ => None,
-        })
+        let mut out = vec![None; keys.len()];
+        for (j, found) in best.into_iter().enumerate() {
+            let found = match found {
+                Some(f) => Some(f),
+                None => self.in_sorted_levels(snap, sorted[j], hashes[j]).await?,
+            };
+            out[order[j]] = snap.visible(sorted[j], found);
+        }
+        Ok(out)
+    }
+
+    /// The newest version of `key` in the sorted levels, which hold only
+    /// versions older than any in memtables or L0, each level older than
+    /// the one above: the first hit wins.
+    async fn in_sorted_levels(&self, snap: &Snapshot, key: &[u8], hash: u64) -> Result<Found> {
+        let v = &snap.version;
+        for level in 1..v.levels.len() {
+            if let Some(f) = v.file_for(level, key) {
+                let reader = f.reader(&self.storage.store, &self.storage.cache).await?;
+                if let Some(found) = reader.get(key, hash, snap.epoch).await? {
+                    return Ok(Some(found));
+                }
+            }
+        }
+        Ok(None)
     }
 
     async fn scan_in(
@@ -178,16 +244,10 @@ impl Store {
     /// Gets for many keys, all from one snapshot.
     pub async fn multi_get(&self, keys: &[Bytes], epoch: Epoch) -> Result<Vec<Option<Bytes>>> {
         let snap = self.inner.snapshot(epoch)?;
-        let mut out = Vec::with_capacity(keys.len());
-        for k in keys {
-            out.push(
-                self.inner
-                    .get_in(&snap, k)
-                    .await
-                    .map_err(|e| self.located(e))?,
-            );
-        }
-        Ok(out)
+        self.inner
+            .multi_get_in(&snap, keys)
+            .await
+            .map_err(|e| self.located(e))
     }
 
     /// Up to `limit` live entries with keys in `[start, end)` (`end = None`:

@@ -21,6 +21,8 @@ enum Op {
     DeleteRange(u16, u16),
     DeleteKeyGroups(u8, u8),
     Get(u16, bool),
+    /// A multi-get of these keys (in this order, repeats allowed).
+    MultiGet(Vec<u16>, bool),
     Scan(u16, Option<u16>, bool, usize),
     Flush,
     Commit,
@@ -51,6 +53,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0..KEYS, 0..KEYS).prop_map(|(a, b)| Op::DeleteRange(a, b)),
         1 => (0..4u8, 0..4u8).prop_map(|(a, b)| Op::DeleteKeyGroups(a, b)),
         15 => (0..KEYS, any::<bool>()).prop_map(|(k, c)| Op::Get(k, c)),
+        4 => (prop::collection::vec(0..KEYS, 1..60), any::<bool>()).prop_map(|(k, c)| Op::MultiGet(k, c)),
         4 => (0..KEYS, prop::option::of(0..KEYS), any::<bool>(), 1..200usize).prop_map(|(a, b, c, l)| Op::Scan(a, b, c, l)),
         2 => Just(Op::Flush),
         3 => Just(Op::Commit),
@@ -119,14 +122,29 @@ fn value(step: usize, v: u8) -> Bytes {
     Bytes::from(format!("{step}:{}", "x".repeat(usize::from(v % 48))))
 }
 
+/// Every key in descending order, then every 16th again: a multi-get
+/// that meets each file's whole key range, out of order and with repeats.
+fn every_key_and_repeats() -> Vec<Bytes> {
+    (0..KEYS)
+        .rev()
+        .chain((0..KEYS).step_by(16))
+        .map(key)
+        .collect()
+}
+
 async fn check_all(store: &Store, model: &Model, epoch: u64, ctx: &str) {
     for e in [model.committed_epoch, epoch] {
-        let want: Vec<_> = model.view(e).into_iter().collect();
+        let view = model.view(e);
         let got = store
             .scan(&[], None, Epoch(e), usize::MAX)
             .await
             .expect("full scan");
+        let want: Vec<_> = view.clone().into_iter().collect();
         assert_eq!(got, want, "full scan at epoch {e} after {ctx}");
+        let keys = every_key_and_repeats();
+        let got = store.multi_get(&keys, Epoch(e)).await.expect("multi-get");
+        let want: Vec<_> = keys.iter().map(|k| view.get(k).cloned()).collect();
+        assert_eq!(got, want, "multi-get of every key at epoch {e} after {ctx}");
     }
     let retained: Vec<u64> = store.checkpoints().iter().map(|c| c.epoch.0).collect();
     let modeled: Vec<u64> = model.checkpoints.iter().map(|(e, _)| *e).collect();
@@ -240,6 +258,14 @@ fn run_case(kind: Kind, ops: Vec<Op>, background: bool) {
                         model.view(e).get(&key(k)).cloned(),
                         "{ctx} at epoch {e}"
                     );
+                }
+                Op::MultiGet(keys, committed) => {
+                    let e = read_epoch(committed);
+                    let keys: Vec<Bytes> = keys.into_iter().map(key).collect();
+                    let got = store.multi_get(&keys, Epoch(e)).await.expect(&ctx);
+                    let view = model.view(e);
+                    let want: Vec<_> = keys.iter().map(|k| view.get(k).cloned()).collect();
+                    assert_eq!(got, want, "{ctx}: multi-get at epoch {e}");
                 }
                 Op::Scan(a, b, committed, limit) => {
                     let e = read_epoch(committed);

@@ -225,6 +225,25 @@ impl SstReader {
         {
             return Ok(None);
         }
+        self.get_checked(key, max_epoch).await
+    }
+
+    /// Calls `maybe(i)` for each `hashes[i]` the file's filter may hold (all
+    /// of them when it has none). See [`Bloom::may_contain_each`].
+    pub fn may_contain_each(&self, hashes: &[u64], mut maybe: impl FnMut(usize)) {
+        match &self.bloom {
+            Some(b) => b.may_contain_each(hashes, maybe),
+            None => (0..hashes.len()).for_each(&mut maybe),
+        }
+    }
+
+    /// [`Self::get`] for a key the caller has already checked against the
+    /// file's key range and filter.
+    pub async fn get_checked(
+        &self,
+        key: &[u8],
+        max_epoch: Epoch,
+    ) -> Result<Option<(Stamp, Value)>> {
         let mut b = self.block_for(key);
         let mut first = true;
         while b < self.index.len() {
