@@ -584,7 +584,7 @@ fn micro_section(s: &mut String) {
     let _ = writeln!(s, "Criterion benchmarks of hot paths, run separately (they take minutes each and report with confidence intervals in `target/criterion/`):\n");
     let _ = writeln!(s, "| command | benchmarks (group/name) |\n|---|---|");
     let rows = [
-        ("cargo bench -p riverbed-state-store --bench engine", "memtable_insert/batch_of_1000_puts, write_batched/fill_1m_random_puts_with_flush_and_compaction, point_get/cache_hit_1000_gets, point_get/cache_miss_1000_gets, scan/100000_entries_cached, bloom_probe/1000_probes_100k_key_filter, compaction/l0_to_l1_40_overlapping_files_of_40k"),
+        ("cargo bench -p riverbed-state-store --bench engine", "memtable_insert/batch_of_1000_puts, write_batched/fill_1m_random_puts_with_flush_and_compaction, point_get/cache_hit_1000_gets, point_get/cache_miss_1000_gets, multi_get/100_cached_keys_over_40_l0_files, scan/100000_entries_cached, bloom_probe/1000_probes_100k_key_filter, bloom_build/{500000,8000000}_keys, compaction/l0_to_l1_40_overlapping_files_of_40k"),
         ("cargo bench -p riverbed-state-store --bench sst_block", "sst_block_decode/decode_and_iterate_16k_block, sst_block_decode/check_frame_and_unzstd_16k_block, sst_block_decode/seek_100_keys_in_16k_block, block_codec/{compress,decompress}_16k_block_{lz4,zstd}, key_encoding/full_key_1000_keys, key_encoding/encode_full_key_into_reused_buffer_1000_keys, key_encoding/decode_full_key_1000_keys"),
         ("cargo bench -p riverbed-compute --bench exchange", "batch_exchange/key_by_exchange_200k_records_to_blackhole"),
         ("cargo bench -p riverbed-compute --bench pipeline", "whole jobs: stateless/map_filter_hash_exchange, keyed aggregates, windows, joins"),
