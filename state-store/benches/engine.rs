@@ -255,6 +255,24 @@ fn multi_get_over_l0(c: &mut Criterion) {
             rt.block_on(store.multi_get(&calls[next], epoch)).unwrap()
         })
     });
+    rt.block_on(store.close()).unwrap();
+    // The same gets once all of it is compacted into sorted levels: each
+    // key meets one file per level, and those files' filters are megabytes.
+    let dir = tempfile::tempdir().unwrap();
+    let store = loaded_store(&rt, dir.path(), n, 1 << 30);
+    rt.block_on(async {
+        for keys in &calls {
+            let got = store.multi_get(keys, Epoch(1)).await.unwrap();
+            assert!(got.iter().all(Option::is_some));
+        }
+    });
+    g.bench_function("100_cached_keys_over_compacted_4m", |b| {
+        b.iter(|| {
+            next = (next + 1) % calls.len();
+            rt.block_on(store.multi_get(&calls[next], Epoch(1)))
+                .unwrap()
+        })
+    });
     g.finish();
     rt.block_on(store.close()).unwrap();
 }

@@ -14,7 +14,7 @@ use crate::merge::{Merge, Source};
 use crate::range_tombstone::{hidden, RangeTombstone};
 use crate::sst::reader::probe_hash;
 use crate::store::{Inner, Store};
-use crate::version::Version;
+use crate::version::{SstHandle, Version};
 
 /// What one read sees: taken under the state lock in three `Arc` clones, then
 /// read without locks. Files stay alive as long as the snapshot does.
@@ -104,13 +104,13 @@ impl Inner {
     }
 
     /// [`Self::get_in`] for many keys, file by file instead of key by key:
-    /// the keys are sorted once, so an L0 file's key range is one run of
-    /// them (two binary searches instead of two comparisons per key and
-    /// file), and its filter is probed for the whole run at once, with the
-    /// misses overlapped. After a large epoch's commit a multi-get meets
-    /// tens of L0 files that each span the key space.
+    /// the keys are sorted once, so a file's key range is one run of them
+    /// (found by binary searches, not two comparisons per key and file),
+    /// and its filter is probed for the whole run at once, with the misses
+    /// overlapped. After a large epoch's commit a multi-get meets tens of L0
+    /// files that each span the key space; on large state each sorted
+    /// level's filters are megabytes.
     async fn multi_get_in(&self, snap: &Snapshot, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>> {
-        let epoch = snap.epoch;
         let mut order: Vec<usize> = (0..keys.len()).collect();
         order.sort_unstable_by(|&a, &b| keys[a].cmp(&keys[b]));
         let sorted: Vec<&[u8]> = order.iter().map(|&i| &keys[i][..]).collect();
@@ -119,32 +119,91 @@ impl Inner {
         let mut maybe = Vec::new();
         for f in &snap.version.levels[0] {
             let p = f.props();
-            if p.min_epoch > epoch {
+            if p.min_epoch > snap.epoch {
                 continue;
             }
             let lo = sorted.partition_point(|k| *k < &p.smallest[..]);
             let hi = lo + sorted[lo..].partition_point(|k| *k <= &p.largest[..]);
-            if lo == hi {
-                continue;
+            let found = &mut best[lo..hi];
+            self.probe_run(snap, f, &sorted[lo..hi], &hashes[lo..hi], &mut maybe, found)
+                .await?;
+        }
+        // Sorted levels hold only versions older than any in memtables or
+        // L0, each level older than the one above: a key is looked for
+        // level by level until one has it. A level's files are disjoint and
+        // in order, so the keys still sought split into one run per file.
+        let mut sought: Vec<usize> = (0..sorted.len()).filter(|&j| best[j].is_none()).collect();
+        let mut still = Vec::new();
+        let mut gathered: (Vec<&[u8]>, Vec<u64>, Vec<Found>) = Default::default();
+        for files in snap.version.levels.iter().skip(1) {
+            if sought.is_empty() {
+                break;
             }
-            let reader = f.reader(&self.storage.store, &self.storage.cache).await?;
-            maybe.clear();
-            reader.may_contain_each(&hashes[lo..hi], |i| maybe.push(lo + i));
-            for &j in &maybe {
-                if let Some((s, val)) = reader.get_checked(sorted[j], epoch).await? {
-                    consider(&mut best[j], s, val);
+            still.clear();
+            let mut i = 0;
+            while i < sought.len() {
+                let key = sorted[sought[i]];
+                let at = files.partition_point(|f| &f.props().largest[..] < key);
+                let Some(f) = files.get(at).filter(|f| &f.props().smallest[..] <= key) else {
+                    still.push(sought[i]);
+                    i += 1;
+                    continue;
+                };
+                let largest = &f.props().largest[..];
+                let end = i + sought[i..].partition_point(|&j| sorted[j] <= largest);
+                let run = &sought[i..end];
+                // The run gathered, probed, and its finds put back.
+                let (run_keys, run_hashes, run_found) = &mut gathered;
+                run_keys.clear();
+                run_keys.extend(run.iter().map(|&j| sorted[j]));
+                run_hashes.clear();
+                run_hashes.extend(run.iter().map(|&j| hashes[j]));
+                run_found.clear();
+                run_found.resize(run.len(), None);
+                self.probe_run(snap, f, run_keys, run_hashes, &mut maybe, run_found)
+                    .await?;
+                for (&j, hit) in run.iter().zip(run_found.drain(..)) {
+                    match hit {
+                        Some(hit) => best[j] = Some(hit),
+                        None => still.push(j),
+                    }
                 }
+                i = end;
             }
+            std::mem::swap(&mut sought, &mut still);
         }
         let mut out = vec![None; keys.len()];
         for (j, found) in best.into_iter().enumerate() {
-            let found = match found {
-                Some(f) => Some(f),
-                None => self.in_sorted_levels(snap, sorted[j], hashes[j]).await?,
-            };
             out[order[j]] = snap.visible(sorted[j], found);
         }
         Ok(out)
+    }
+
+    /// Looks up `keys` (ascending, all inside `f`'s key range, with their
+    /// filter `hashes`) in file `f`: its filter for all of them at once,
+    /// then the blocks of the keys it may hold, keeping in `found` what is
+    /// newer than what it holds.
+    async fn probe_run(
+        &self,
+        snap: &Snapshot,
+        f: &SstHandle,
+        keys: &[&[u8]],
+        hashes: &[u64],
+        maybe: &mut Vec<usize>,
+        found: &mut [Found],
+    ) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let reader = f.reader(&self.storage.store, &self.storage.cache).await?;
+        maybe.clear();
+        reader.may_contain_each(hashes, |r| maybe.push(r));
+        for &r in maybe.iter() {
+            if let Some((s, val)) = reader.get_checked(keys[r], snap.epoch).await? {
+                consider(&mut found[r], s, val);
+            }
+        }
+        Ok(())
     }
 
     /// The newest version of `key` in the sorted levels, which hold only

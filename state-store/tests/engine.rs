@@ -334,6 +334,16 @@ async fn checkpoints_share_files_and_are_retained(kind: Kind) {
     store.close().await.unwrap();
 }
 
+/// A seeded xorshift drawing numbers below its argument.
+fn below(mut rng: u64) -> impl FnMut(u64) -> u64 {
+    move |n| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    }
+}
+
 /// `writes` random puts and deletes (one in `delete_one_in`) of keys below
 /// `keys`, applied to `model` as well.
 fn random_writes(
@@ -439,13 +449,7 @@ async fn l0_merges(kind: Kind) {
     store.write(Epoch(1), &batch).await.unwrap();
     store.commit(Epoch(1)).await.unwrap();
     store.compact_until_idle().await.unwrap();
-    let mut rng = 0x2545_f491_4f6c_dd1du64;
-    let mut next = |n: u64| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng % n
-    };
+    let mut next = below(0x2545_f491_4f6c_dd1d);
     let mut views: Vec<(u64, std::collections::BTreeMap<Bytes, Bytes>)> = Vec::new();
     for epoch in 2..=60u64 {
         let mut batch = random_writes(&mut next, &mut model, epoch, 12, 3000, 6);
@@ -584,6 +588,53 @@ async fn lanes_at_once(kind: Kind) {
     let store = Store::open(opts).await.unwrap();
     check(&store, retained).await;
     store.close().await.unwrap();
+}
+
+/// Multi-gets read file by file and level by level (`read.rs`): over a
+/// store whose keys lie in L0 and in three sorted levels, with deletes
+/// among the writes, a multi-get of random keys (present, deleted, never
+/// written, repeated, out of order) returns what a `BTreeMap` of the
+/// writes holds, at the latest epoch and at an older retained checkpoint.
+async fn multi_gets_across_levels(kind: Kind) {
+    use riverbed_state_store::CheckpointMeta;
+    let b = backend(kind, "multi-get");
+    let store = Store::open(small_options(&b)).await.unwrap();
+    let mut model = std::collections::BTreeMap::new();
+    let mut next = below(0x2545_f491_4f6c_dd1d);
+    let mut older = None;
+    for epoch in 1..=60u64 {
+        let batch = random_writes(&mut next, &mut model, epoch, 120, 3000, 6);
+        store.write(Epoch(epoch), &batch).await.unwrap();
+        store
+            .commit_checkpoint(Epoch(epoch), CheckpointMeta::default())
+            .await
+            .unwrap();
+        if epoch % 10 == 0 {
+            store.compact_until_idle().await.unwrap();
+        }
+        if epoch == 58 {
+            older = Some(model.clone());
+        }
+    }
+    let levels = store.metrics().files_per_level;
+    assert!(
+        levels[0] > 0 && levels.iter().skip(1).filter(|&&n| n > 0).count() >= 2,
+        "the test wants keys in L0 and in two sorted levels at least: {levels:?}"
+    );
+    for (epoch, view) in [(60, &model), (58, older.as_ref().unwrap())] {
+        for _ in 0..40 {
+            let keys: Vec<Bytes> = (0..1 + next(200)).map(|_| key(next(3500) as u32)).collect();
+            let got = store.multi_get(&keys, Epoch(epoch)).await.unwrap();
+            let want: Vec<Option<Bytes>> = keys.iter().map(|k| view.get(k).cloned()).collect();
+            assert_eq!(got, want, "multi-get at epoch {epoch}");
+        }
+    }
+    store.close().await.unwrap();
+}
+
+#[test]
+fn multi_gets_agree_with_the_model_across_levels() {
+    runtime().block_on(multi_gets_across_levels(Kind::Local));
 }
 
 macro_rules! on_both {
