@@ -38,7 +38,7 @@ pub struct SstReader {
 
 /// A data block's frame as stored (compressed, checksummed), not yet
 /// decoded, with its offset in the file (the block cache's key).
-pub struct Frame {
+struct Frame {
     offset: u64,
     bytes: Bytes,
 }
@@ -144,7 +144,7 @@ impl SstReader {
     /// that decoded whole runs of tens of files held all of them at once, on
     /// fresh pages (criterion `compaction/l0_to_l1_40_overlapping_files_of_40k`
     /// took a third less time once it decoded block by block).
-    pub async fn block_run(&self, first: usize, max_bytes: u64) -> Result<Vec<Frame>> {
+    async fn block_run(&self, first: usize, max_bytes: u64) -> Result<Vec<Frame>> {
         let start = self.index[first].offset;
         let mut end = start;
         let mut last = first;
@@ -175,7 +175,7 @@ impl SstReader {
     }
 
     /// The block in `frame`; with `fill_cache` it also goes into the cache.
-    pub fn decode_frame(&self, frame: &Frame, fill_cache: bool) -> Result<Block> {
+    fn decode_frame(&self, frame: &Frame, fill_cache: bool) -> Result<Block> {
         let block = self.decode_block(frame.offset, &frame.bytes)?;
         if fill_cache {
             self.cache.insert(self.id, frame.offset, block.clone());
