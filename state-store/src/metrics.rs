@@ -17,6 +17,7 @@ pub struct Metrics {
     pub compactions_beside: AtomicU64,
     pub compaction_read_bytes: AtomicU64,
     pub compaction_write_bytes: AtomicU64,
+    pub compaction_kept_bytes: AtomicU64,
     pub files_deleted: AtomicU64,
     pub commits: AtomicU64,
     /// What went through the object store (see `counted.rs`).
@@ -69,6 +70,9 @@ pub struct MetricsSnapshot {
     pub compactions_beside: u64,
     pub compaction_read_bytes: u64,
     pub compaction_write_bytes: u64,
+    /// Bytes of lower files compactions left in place instead of rewriting
+    /// them (see `compaction/untouched.rs`).
+    pub compaction_kept_bytes: u64,
     pub files_deleted: u64,
     pub commits: u64,
     pub cache_hits: u64,
@@ -103,6 +107,7 @@ impl Metrics {
         s.compactions_beside = g(&self.compactions_beside);
         s.compaction_read_bytes = g(&self.compaction_read_bytes);
         s.compaction_write_bytes = g(&self.compaction_write_bytes);
+        s.compaction_kept_bytes = g(&self.compaction_kept_bytes);
         s.files_deleted = g(&self.files_deleted);
         s.commits = g(&self.commits);
         let o = &self.objects;
@@ -137,7 +142,7 @@ impl MetricsSnapshot {
 type Getter = fn(&MetricsSnapshot) -> u64;
 
 /// Counters and gauges of a store: name, help, type, value.
-const FAMILIES: [(&str, &str, &str, Getter); 23] = [
+const FAMILIES: [(&str, &str, &str, Getter); 24] = [
     (
         "write_batches_total",
         "Write batches applied.",
@@ -209,6 +214,12 @@ const FAMILIES: [(&str, &str, &str, Getter); 23] = [
         "Bytes of files written by compaction.",
         "counter",
         |s| s.compaction_write_bytes,
+    ),
+    (
+        "compaction_kept_bytes_total",
+        "Bytes of lower-level files compactions left in place, none of the keys moved down falling in them.",
+        "counter",
+        |s| s.compaction_kept_bytes,
     ),
     (
         "files_deleted_total",

@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use crate::cache::{BlockCache, CacheStats};
 use crate::catalog::{Catalog, TableEntry, TableInfo};
 use crate::checkpoint::CheckpointMeta;
-use crate::compaction::{executor, picker, InFlight, Lane, PickerOptions, Plan};
+use crate::compaction::{executor, picker, untouched, InFlight, Lane, PickerOptions, Plan};
 use crate::error::{Error, Result};
 use crate::keys::{Epoch, FileId, TableId};
 use crate::manifest::{ManifestData, ManifestStore};
@@ -1102,6 +1102,9 @@ impl Inner {
             compaction_readahead: Some(crate::storage::COMPACTION_READAHEAD_BYTES),
             ..self.storage.clone()
         };
+        let planned: u64 = plan.input_files().map(|f| f.meta.size).sum();
+        let (plan, fences) = untouched::leave_untouched(plan, &compaction_storage).await?;
+        let kept = planned - plan.input_files().map(|f| f.meta.size).sum::<u64>();
         let job = executor::Job {
             plan: plan.clone(),
             tombstones: applied.clone(),
@@ -1110,6 +1113,7 @@ impl Inner {
             target_bytes: self.opts.sst_target_bytes,
             snapshots: snapshots.clone(),
             ids: self.next_file_id.clone(),
+            fences,
         };
         let outcome = executor::execute(job, self.opts.subcompactions).await?;
         let outputs: Vec<Arc<SstHandle>> = outcome
@@ -1154,7 +1158,8 @@ impl Inner {
         }
         Metrics::add(&self.metrics.compaction_read_bytes, outcome.bytes_read);
         Metrics::add(&self.metrics.compaction_write_bytes, outcome.bytes_written);
-        tracing::debug!(reason = ?plan.reason, inputs = plan.input_files().count(), outputs = outputs.len(), level = plan.output_level, "compaction installed");
+        Metrics::add(&self.metrics.compaction_kept_bytes, kept);
+        tracing::debug!(reason = ?plan.reason, inputs = plan.input_files().count(), kept_bytes = kept, outputs = outputs.len(), level = plan.output_level, "compaction installed");
         Ok(())
     }
 

@@ -653,6 +653,100 @@ macro_rules! on_both {
     };
 }
 
+/// A key of a job whose keys grow with time inside each key group, as
+/// auction ids do: key `i` is in group `i % 8`, and sorts by `i` there.
+fn growing_key(i: u64) -> Bytes {
+    full_key(TableId(1), KeyGroup((i % 8) as u16), &i.to_be_bytes())
+}
+
+/// Keys that grow inside their groups, with updates and deletes of mostly
+/// the newest ones: compactions leave lower files that hold only older keys
+/// where they are (and say so in their metrics), levels stay disjoint, and
+/// every read, at the latest epoch, at an older retained checkpoint and
+/// after a reopen, equals a `BTreeMap`.
+async fn untouched_files_stay(kind: Kind) {
+    use riverbed_state_store::CheckpointMeta;
+    let b = backend(kind, "untouched");
+    let mut next = below(0x9e37_79b9_7f4a_7c15);
+    let mut model = std::collections::BTreeMap::new();
+    let mut older = None;
+    let mut top = 0u64;
+    let store = Store::open(small_options(&b)).await.unwrap();
+    for epoch in 1..=90u64 {
+        let mut batch = WriteBatch::new();
+        for _ in 0..60 {
+            let v = Bytes::from(format!("new-{top}-{epoch}"));
+            batch.put(growing_key(top), &v);
+            model.insert(growing_key(top), v);
+            top += 1;
+        }
+        // Mostly the newest keys, now and then any older one: an upper
+        // file then holds keys of a group on both sides of a lower file.
+        for n in 0..15 {
+            let back = if n == 0 { top } else { top.min(200) };
+            let k = growing_key(top - 1 - next(back));
+            if next(4) == 0 {
+                batch.delete(&k);
+                model.remove(&k);
+            } else {
+                let v = Bytes::from(format!("update-{epoch}"));
+                batch.put(&k, &v);
+                model.insert(k, v);
+            }
+        }
+        store.write(Epoch(epoch), &batch).await.unwrap();
+        store
+            .commit_checkpoint(Epoch(epoch), CheckpointMeta::default())
+            .await
+            .unwrap();
+        if epoch % 6 == 0 {
+            store.compact_until_idle().await.unwrap();
+            store.check_invariants();
+        }
+        if epoch == 88 {
+            older = Some(model.clone());
+        }
+    }
+    store.compact_until_idle().await.unwrap();
+    store.check_invariants();
+    let m = store.metrics();
+    assert!(
+        m.compaction_kept_bytes > 0,
+        "no compaction left a file in place: {m:?}"
+    );
+    assert!(
+        m.files_per_level.iter().skip(1).filter(|&&n| n > 0).count() >= 2,
+        "the test wants two sorted levels at least: {:?}",
+        m.files_per_level
+    );
+    let check = |store: Store, views: Vec<(u64, std::collections::BTreeMap<Bytes, Bytes>)>| async move {
+        for (epoch, view) in views {
+            let got = store
+                .scan(&[], None, Epoch(epoch), usize::MAX)
+                .await
+                .unwrap();
+            let want: Vec<(Bytes, Bytes)> = view.clone().into_iter().collect();
+            assert!(got == want, "scan at epoch {epoch} differs from the model");
+            let keys: Vec<Bytes> = (0..top + 10).step_by(7).map(growing_key).collect();
+            let got = store.multi_get(&keys, Epoch(epoch)).await.unwrap();
+            let want: Vec<Option<Bytes>> = keys.iter().map(|k| view.get(k).cloned()).collect();
+            assert_eq!(got, want, "multi-get at epoch {epoch}");
+        }
+        store
+    };
+    let views = vec![(90, model.clone()), (88, older.clone().unwrap())];
+    let store = check(store, views.clone()).await;
+    store.close().await.unwrap();
+    let store = Store::open(small_options(&b)).await.unwrap();
+    let store = check(store, views).await;
+    store.close().await.unwrap();
+}
+
+on_both!(
+    compactions_leave_files_no_key_falls_in,
+    untouched_files_stay
+);
+
 on_both!(sst_corruption_is_an_error, |k| sst_corruption(
     k,
     if k == Kind::Local { 120 } else { 25 }

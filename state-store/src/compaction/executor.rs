@@ -3,6 +3,15 @@
 //! point tombstones where the plan allows, and writes output files cut at
 //! the target size.
 //!
+//! # Where outputs are cut
+//!
+//! Only between keys, so that every version of a key lives in one file. An
+//! output ends once it reaches the target size, before a key past a fence
+//! (the first key of a lower file the plan leaves in place, see
+//! `untouched.rs`), and, in sorted levels, where the key group changes once
+//! it holds [`GROUP_CUT_FRACTION`] of the target: a group's old keys then
+//! sit in files of their own that later compactions can leave alone.
+//!
 //! # Which versions stay
 //!
 //! Reads are served at the committed epoch and above, and at the epoch of
@@ -34,7 +43,7 @@ use object_store::{ObjectStoreExt, PutPayload};
 
 use super::picker::Plan;
 use crate::error::{Error, Result};
-use crate::keys::{Epoch, FileId};
+use crate::keys::{Epoch, FileId, KEY_PREFIX_LEN};
 use crate::merge::{Merge, Source};
 use crate::paths;
 use crate::range_tombstone::{hidden, RangeTombstone};
@@ -63,7 +72,14 @@ pub struct Job {
     pub snapshots: Vec<Epoch>,
     /// The store's file id counter.
     pub ids: Arc<AtomicU64>,
+    /// First keys of the lower files the plan leaves in place, ascending:
+    /// no output may span one (`untouched.rs`).
+    pub fences: Vec<Bytes>,
 }
+
+/// In a sorted level, an output ends where the key group (or table) changes
+/// once it holds `1 / GROUP_CUT_FRACTION` of the target size.
+pub const GROUP_CUT_FRACTION: u64 = 32;
 
 /// Runs the job's plan in up to `subcompactions` parts at once.
 pub async fn execute(job: Job, subcompactions: usize) -> Result<Outcome> {
@@ -152,8 +168,15 @@ async fn merge_part(job: &Job, start: Option<Bytes>, end: Option<Bytes>) -> Resu
         target_bytes,
         snapshots,
         ids,
+        fences,
     } = job;
     let (shape, target_bytes) = (*shape, *target_bytes);
+    let group_cut_bytes = if plan.output_level > 0 {
+        (target_bytes / GROUP_CUT_FRACTION).max(1)
+    } else {
+        u64::MAX
+    };
+    let mut fence = 0;
     let next_id = || FileId(ids.fetch_add(1, Ordering::Relaxed));
     let mut sources = Vec::new();
     for (level, files) in &plan.inputs {
@@ -192,12 +215,21 @@ async fn merge_part(job: &Job, start: Option<Bytes>, end: Option<Bytes>) -> Resu
             }
         } else {
             any = true;
+            let mut past_fence = false;
+            while fences.get(fence).is_some_and(|f| &f[..] <= key) {
+                fence += 1;
+                past_fence = true;
+            }
+            let new_group = key.get(..KEY_PREFIX_LEN) != last_key.get(..KEY_PREFIX_LEN);
             last_key.clear();
             last_key.extend_from_slice(key);
             // Cut only between keys: every version of a key lives in one
             // file, so a level's files never overlap and a point read
             // finds all of a key's versions in the one file it opens.
-            if !builder.is_empty() && builder.estimated_size() >= target_bytes {
+            let size = builder.estimated_size();
+            if !builder.is_empty()
+                && (size >= target_bytes || past_fence || (new_group && size >= group_cut_bytes))
+            {
                 let full = std::mem::replace(&mut builder, SstBuilder::new(shape));
                 outputs.push(upload(full, storage, next_id()).await?);
             }

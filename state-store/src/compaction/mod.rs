@@ -17,6 +17,8 @@
 //!
 //! - `picker.rs` decides what to compact (pure function of a version and of
 //!   the files other compactions hold).
+//! - `untouched.rs` takes out of a plan the lower files none of its upper
+//!   keys fall in: they stay where they are.
 //! - `executor.rs` merges and writes the output files.
 //!
 //! The store (`store.rs`) installs the result: one manifest version that
@@ -25,6 +27,7 @@
 
 pub mod executor;
 pub mod picker;
+pub mod untouched;
 
 pub use picker::{pick, pick_in, InFlight, Lane, PickerOptions, Plan, Reason};
 

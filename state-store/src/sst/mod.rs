@@ -220,4 +220,57 @@ mod tests {
             "none, lz4, zstd sizes: {sizes:?}"
         );
     }
+
+    /// `has_key_in` answers as a search of the file's keys does, for ranges
+    /// within a block, across blocks, between keys and outside the file.
+    #[tokio::test]
+    async fn has_key_in_agrees_with_the_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+        // Even numbers only, two versions of some: the odd ones are gaps.
+        let key = |i: u32| format!("k{i:04}").into_bytes();
+        let mut b = SstBuilder::new(shape());
+        let mut keys = Vec::new();
+        for i in (100..500).step_by(2) {
+            b.add(&key(i), stamp(4, 1), Some(b"v"));
+            if i % 6 == 0 {
+                b.add(&key(i), stamp(2, 1), None);
+            }
+            keys.push(key(i));
+        }
+        let (bytes, _) = b.finish();
+        let size = bytes.len() as u64;
+        store
+            .put(&paths::sst(FileId(20)), PutPayload::from(bytes))
+            .await
+            .unwrap();
+        let r = SstReader::open(FileId(20), size, store, Arc::new(BlockCache::new(1 << 20)))
+            .await
+            .unwrap();
+        assert!(r.num_blocks() > 20, "the table spans many blocks");
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u32| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng % u64::from(n)) as u32
+        };
+        for _ in 0..2000 {
+            let lo = next(600);
+            let width = if next(2) == 0 { 4 } else { 300 };
+            let hi = lo + next(width);
+            let (lo, hi) = (key(lo), key(hi));
+            let want = keys.iter().any(|k| *k >= lo && *k <= hi);
+            assert_eq!(
+                r.has_key_in(&lo, &hi).await.unwrap(),
+                want,
+                "{lo:?}..={hi:?}"
+            );
+        }
+        assert!(
+            !r.has_key_in(b"k0300", b"k0200").await.unwrap(),
+            "empty range"
+        );
+    }
 }

@@ -252,6 +252,26 @@ impl SstReader {
         }
     }
 
+    /// Whether the file holds any version of a key in `[lo, hi]`. The index
+    /// decides when the first block that may hold such a key ends inside
+    /// the range; otherwise that one block is read.
+    pub async fn has_key_in(&self, lo: &[u8], hi: &[u8]) -> Result<bool> {
+        if lo > hi || hi < &self.props.smallest[..] || lo > &self.props.largest[..] {
+            return Ok(false);
+        }
+        let b = self.block_for(lo);
+        let Some(entry) = self.index.get(b) else {
+            return Ok(false);
+        };
+        // `block_for` gives a last key `>= lo`.
+        if &entry.last_key[..] <= hi {
+            return Ok(true);
+        }
+        let mut it = BlockIter::new(self.block(b).await?);
+        it.seek(lo).map_err(|e| self.block_error(b, e))?;
+        Ok(it.valid() && it.key() <= hi)
+    }
+
     /// [`Self::get`] for a key the caller has already checked against the
     /// file's key range and filter.
     pub async fn get_checked(
