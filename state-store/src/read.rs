@@ -135,7 +135,7 @@ impl Inner {
         let mut sought: Vec<usize> = (0..sorted.len()).filter(|&j| best[j].is_none()).collect();
         let mut still = Vec::new();
         let mut gathered: (Vec<&[u8]>, Vec<u64>, Vec<Found>) = Default::default();
-        for files in snap.version.levels.iter().skip(1) {
+        for level in 1..snap.version.levels.len() {
             if sought.is_empty() {
                 break;
             }
@@ -143,8 +143,7 @@ impl Inner {
             let mut i = 0;
             while i < sought.len() {
                 let key = sorted[sought[i]];
-                let at = files.partition_point(|f| &f.props().largest[..] < key);
-                let Some(f) = files.get(at).filter(|f| &f.props().smallest[..] <= key) else {
+                let Some(f) = snap.version.file_for(level, key) else {
                     still.push(sought[i]);
                     i += 1;
                     continue;

@@ -105,6 +105,23 @@ mod tests {
         "17000000770000000000000015000000010000005256424453535400",
     );
 
+    /// Stores `bytes` as file `id` and opens a reader of it.
+    async fn stored(store: &Arc<dyn ObjectStore>, id: u64, bytes: Bytes) -> SstReader {
+        let size = bytes.len() as u64;
+        store
+            .put(&paths::sst(FileId(id)), PutPayload::from(bytes))
+            .await
+            .unwrap();
+        SstReader::open(
+            FileId(id),
+            size,
+            store.clone(),
+            Arc::new(BlockCache::new(1 << 20)),
+        )
+        .await
+        .unwrap()
+    }
+
     #[tokio::test]
     async fn reads_back_versions_newest_first_with_epoch_bounds() {
         let dir = tempfile::tempdir().unwrap();
@@ -118,21 +135,7 @@ mod tests {
                 .into()
         };
         for (id, bytes) in [(1, known_table().0), (2, unhex(V1_HEX)), (3, unhex(V2_HEX))] {
-            let size = bytes.len() as u64;
-            store
-                .put(&paths::sst(FileId(id)), PutPayload::from(bytes))
-                .await
-                .unwrap();
-            let r = Arc::new(
-                SstReader::open(
-                    FileId(id),
-                    size,
-                    store.clone(),
-                    Arc::new(BlockCache::new(1 << 20)),
-                )
-                .await
-                .unwrap(),
-            );
+            let r = Arc::new(stored(&store, id, bytes).await);
             reads_back(r).await;
         }
     }
@@ -188,22 +191,8 @@ mod tests {
                 b.add(&key(i), stamp(3, u64::from(i)), Some(&value(i)));
             }
             let (bytes, _) = b.finish();
-            let size = bytes.len() as u64;
-            sizes.push(size);
-            store
-                .put(&paths::sst(FileId(id)), PutPayload::from(bytes))
-                .await
-                .unwrap();
-            let r = Arc::new(
-                SstReader::open(
-                    FileId(id),
-                    size,
-                    store.clone(),
-                    Arc::new(BlockCache::new(1 << 20)),
-                )
-                .await
-                .unwrap(),
-            );
+            sizes.push(bytes.len() as u64);
+            let r = Arc::new(stored(&store, id, bytes).await);
             let mut it = SstIter::new(r.clone());
             it.seek(b"").await.unwrap();
             let mut i = 0;
@@ -240,14 +229,7 @@ mod tests {
             keys.push(key(i));
         }
         let (bytes, _) = b.finish();
-        let size = bytes.len() as u64;
-        store
-            .put(&paths::sst(FileId(20)), PutPayload::from(bytes))
-            .await
-            .unwrap();
-        let r = SstReader::open(FileId(20), size, store, Arc::new(BlockCache::new(1 << 20)))
-            .await
-            .unwrap();
+        let r = stored(&store, 20, bytes).await;
         assert!(r.num_blocks() > 20, "the table spans many blocks");
         let mut rng = 0x2545_f491_4f6c_dd1du64;
         let mut next = |n: u32| {
